@@ -1,0 +1,56 @@
+"""The application factory. The whole wiring fits on one screen: each subsystem has an ``init_app``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from lti_app.settings import load_settings
+
+BLUEPRINTS = (
+    "lti_app.blueprints.health",
+    "lti_app.blueprints.lti",
+    "lti_app.blueprints.panels",
+    "lti_app.blueprints.casework",
+    "lti_app.blueprints.webhooks",
+    "lti_app.blueprints.admin",
+    "lti_app.blueprints.practice",
+)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build a Caseload app: defaults -> ``CASELOAD_*`` environment -> ``test_config`` overrides."""
+    import importlib
+
+    from lti_app import auth, crypto, db, errors, security, tasks
+
+    app = Flask(__name__, instance_relative_config=True)
+    settings = load_settings(overrides=test_config, instance_path=app.instance_path)
+    app.config["CASELOAD"] = settings
+    app.config["SECRET_KEY"] = settings.secret_key
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_FORM_MEMORY_SIZE"] = settings.max_body_bytes
+    app.config["TESTING"] = settings.env == "test"
+    app.config["SESSION_COOKIE_SAMESITE"] = "None" if settings.secure_cookies else "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = settings.secure_cookies
+    logging.getLogger("lti_app").setLevel(settings.log_level)
+
+    if settings.proxy_fix_hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.proxy_fix_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    crypto.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    tasks.init_app(app)
+    for module_name in BLUEPRINTS:
+        module = importlib.import_module(module_name)
+        module.init_app(app)
+    return app

@@ -1,0 +1,130 @@
+"""Support records: the student, their plans, plan versions, accommodations and acknowledgements."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_app.db import Base, JSONType, UTCDateTime, utcnow
+
+
+class Student(Base):
+    """The support record of one student, independent of any LMS. Linked to LMS Persons (one per platform)
+    through StudentLink, matched by SIS id where the LMS provides one."""
+
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sis_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    given_name: Mapped[str] = mapped_column(String(255))
+    family_name: Mapped[str] = mapped_column(String(255))
+    preferred_name: Mapped[str | None] = mapped_column(String(255))
+    grade: Mapped[str | None] = mapped_column(String(20))
+    school: Mapped[str | None] = mapped_column(String(255))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    departed_on: Mapped[dt.date | None] = mapped_column(Date)
+    """Set when the student leaves the district; drives retention."""
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    links: Mapped[list[StudentLink]] = relationship(back_populates="student", cascade="all, delete-orphan")
+    plans: Mapped[list[Plan]] = relationship(back_populates="student", cascade="all, delete-orphan")
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.preferred_name or self.given_name} {self.family_name}".strip()
+
+
+class StudentLink(Base):
+    """Links a support record to an LMS person. A person is linked to at most one student."""
+
+    __tablename__ = "student_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), unique=True)
+    linked_by: Mapped[str] = mapped_column(String(20), default="sis_id")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    student: Mapped[Student] = relationship(back_populates="links")
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (Index("ix_plans_student_status", "student_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    plan_type: Mapped[str] = mapped_column(String(20))
+    """IEP | 504 | ELL | health | behaviour | MTSS (``PlanType``)."""
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    case_manager_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"), index=True)
+    effective_on: Mapped[dt.date | None] = mapped_column(Date)
+    end_on: Mapped[dt.date | None] = mapped_column(Date)
+    annual_review_due: Mapped[dt.date | None] = mapped_column(Date)
+    reevaluation_due: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    student: Mapped[Student] = relationship(back_populates="plans")
+    versions: Mapped[list[PlanVersion]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="PlanVersion.version_no"
+    )
+
+
+class PlanVersion(Base):
+    """A version of a plan. Immutable once active: changes are made in a new draft version."""
+
+    __tablename__ = "plan_versions"
+    __table_args__ = (UniqueConstraint("plan_id", "version_no"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    version_no: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    activated_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+
+    plan: Mapped[Plan] = relationship(back_populates="versions")
+    accommodations: Mapped[list[Accommodation]] = relationship(
+        back_populates="version", cascade="all, delete-orphan", order_by="Accommodation.position"
+    )
+
+
+class Accommodation(Base):
+    __tablename__ = "accommodations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    """presentation | response | setting | timing (``AccommodationCategory``)."""
+    text: Mapped[str] = mapped_column(Text)
+    """Operational wording a teacher can act on ("Tests: 1.5x time, in a separate room")."""
+    applies_to: Mapped[str] = mapped_column(String(20), default="all")
+    subjects: Mapped[list] = mapped_column(JSONType, default=list)
+    time_multiplier: Mapped[Decimal | None] = mapped_column(Numeric(4, 2))
+    extra_attempts: Mapped[int | None] = mapped_column(Integer)
+    catalogue_code: Mapped[str | None] = mapped_column(String(50))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    version: Mapped[PlanVersion] = relationship(back_populates="accommodations")
+
+
+class Acknowledgement(Base):
+    """Evidence that a teacher was informed of a student's accommodations (IDEA 34 CFR 300.323(d)).
+
+    Keyed by plan version and section: a new version or a new section enrollment re-opens it."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (UniqueConstraint("staff_person_id", "plan_version_id", "section_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"))
+    section_id: Mapped[int] = mapped_column(ForeignKey("sections.id", ondelete="CASCADE"))
+    acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,221 @@
+"""Typed settings for Caseload, read from ``CASELOAD_*`` environment variables.
+
+Every setting is listed here once, with its type and default, so that the README table and the running
+app cannot disagree. Settings are validated when the app starts: outside ``dev``/``test``/``demo`` a
+missing secret stops the app with a clear message instead of running with an unsafe default.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("dev", "demo", "test", "production")
+_INSECURE_DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if str(v)]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of Caseload's settings. Field docs are shown in ``caseload settings``."""
+
+    env: str = "dev"
+    """dev | demo | test | production. ``demo`` and ``dev`` enable the practice LMS."""
+    database_url: str = ""
+    """SQLAlchemy URL. Empty: a SQLite file ``instance/caseload.sqlite3``."""
+    secret_key: str = ""
+    """Signs app tokens and CSRF tokens. Required in production (32+ characters)."""
+    data_keys: list[str] = field(default_factory=list)
+    """Fernet keys (url-safe base64, 32 bytes), newest first, comma separated. Encrypt note bodies,
+    tool private keys and webhook secrets. Required in production."""
+    broker_url: str = ""
+    """Celery broker (for example ``redis://127.0.0.1:6379/0``). Empty: tasks run in-process (eager)."""
+    base_url: str = "http://127.0.0.1:5000"
+    """The public URL of Caseload as the LMS reaches it (https in production)."""
+    practice_lms_url: str = ""
+    """Where the practice LMS page is served (a different site from base_url so the tool's cookies are
+    third-party as in a real LMS). Empty: base_url with ``127.0.0.1`` swapped for ``localhost``."""
+    practice_lms: bool | None = None
+    """Serve the practice LMS at ``/practice/``. Default: on in dev/demo/test, always off in production."""
+    app_token_ttl: int = 3600
+    """Seconds a page token issued after a launch stays valid (renewed on every page)."""
+    jwks_cache_seconds: int = 600
+    """How long a platform's JWKS is cached before it is fetched again."""
+    launch_leeway_seconds: int = 60
+    """Clock leeway for id_token exp/iat checks."""
+    max_body_bytes: int = 1_000_000
+    """Largest request body accepted (webhooks, forms); larger gets 413."""
+    nrps_debounce_seconds: int = 600
+    """A course's roster is pulled through NRPS on launch at most this often."""
+    proxy_fix_hops: int = 0
+    """Number of trusted reverse proxies setting X-Forwarded-* (1 behind one TLS proxy)."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+    cookie_secure: bool | None = None
+    """Mark cookies Secure; SameSite=None; Partitioned. Default: on (Chromium accepts Secure cookies on
+    http://localhost and 127.0.0.1)."""
+    extra_frame_ancestors: list[str] = field(default_factory=list)
+    """Origins allowed to frame Caseload besides the registered platforms' origins."""
+
+    @property
+    def practice_enabled(self) -> bool:
+        if self.env == "production":
+            return False
+        return True if self.practice_lms is None else bool(self.practice_lms)
+
+    @property
+    def eager_tasks(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def practice_url(self) -> str:
+        if self.practice_lms_url:
+            return self.practice_lms_url.rstrip("/")
+        return self.base_url.rstrip("/").replace("://127.0.0.1", "://localhost", 1)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return True if self.cookie_secure is None else bool(self.cookie_secure)
+
+
+_CASTS: dict[str, Any] = {
+    "env": str,
+    "database_url": str,
+    "secret_key": str,
+    "data_keys": _list,
+    "broker_url": str,
+    "base_url": lambda v: str(v).rstrip("/"),
+    "practice_lms_url": str,
+    "practice_lms": _bool,
+    "app_token_ttl": int,
+    "jwks_cache_seconds": int,
+    "launch_leeway_seconds": int,
+    "max_body_bytes": int,
+    "nrps_debounce_seconds": int,
+    "proxy_fix_hops": int,
+    "log_level": lambda v: str(v).upper(),
+    "cookie_secure": _bool,
+    "extra_frame_ancestors": _list,
+}
+
+
+def setting_docs() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, for the README and the CLI."""
+    import ast
+    import inspect
+
+    source = inspect.getsource(Settings)
+    tree = ast.parse(source)
+    docs: dict[str, str] = {}
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    for i, node in enumerate(body):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and i + 1 < len(body):
+            nxt = body[i + 1]
+            if isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+                docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    out = []
+    defaults = Settings()
+    for f in fields(Settings):
+        out.append((f"CASELOAD_{f.name.upper()}", repr(getattr(defaults, f.name)), docs.get(f.name, "")))
+    return out
+
+
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None,
+                  instance_path: str | None = None) -> Settings:
+    """Defaults -> ``CASELOAD_*`` environment -> explicit overrides (tests), then validate."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        key = f"CASELOAD_{f.name.upper()}"
+        if key in environ and environ[key] != "":
+            try:
+                values[f.name] = _CASTS[f.name](environ[key])
+            except ValueError as exc:
+                raise SettingsError(f"{key} has an invalid value: {exc}") from None
+    for key, value in (overrides or {}).items():
+        name = key.lower().removeprefix("caseload_")
+        if name in _CASTS:
+            values[name] = _CASTS[name](value) if value is not None else None
+    settings = Settings(**values)
+    return _validate(settings, instance_path)
+
+
+def _validate(settings: Settings, instance_path: str | None) -> Settings:
+    from cryptography.fernet import Fernet
+
+    if settings.env not in ENVIRONMENTS:
+        raise SettingsError(f"CASELOAD_ENV must be one of {', '.join(ENVIRONMENTS)}, not {settings.env!r}.")
+    production = settings.env == "production"
+    changes: dict[str, Any] = {}
+    if not settings.secret_key:
+        if production:
+            raise SettingsError(
+                "CASELOAD_SECRET_KEY is not set. Generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` and set it in the environment."
+            )
+        changes["secret_key"] = _INSECURE_DEV_SECRET
+    elif production and len(settings.secret_key) < 32:
+        raise SettingsError("CASELOAD_SECRET_KEY must be at least 32 characters in production.")
+    if not settings.data_keys:
+        if production:
+            raise SettingsError(
+                "CASELOAD_DATA_KEYS is not set. Generate a key with `caseload keys new-data-key` and set it; "
+                "it encrypts case notes and private keys at rest."
+            )
+        changes["data_keys"] = [_dev_data_key(instance_path)]
+    for i, key in enumerate(changes.get("data_keys", settings.data_keys)):
+        try:
+            Fernet(key.encode())
+        except (ValueError, TypeError):
+            raise SettingsError(
+                f"CASELOAD_DATA_KEYS entry {i + 1} is not a valid Fernet key (32 url-safe base64 bytes)."
+            ) from None
+    if production and not settings.base_url.startswith("https://"):
+        raise SettingsError("CASELOAD_BASE_URL must be an https:// URL in production (LMSs require TLS).")
+    if production and settings.database_url.startswith("sqlite"):
+        raise SettingsError("SQLite is for the embedded demo only; set CASELOAD_DATABASE_URL to PostgreSQL.")
+    if not settings.database_url:
+        path = Path(instance_path or "instance")
+        path.mkdir(parents=True, exist_ok=True)
+        changes["database_url"] = f"sqlite:///{(path / 'caseload.sqlite3').resolve()}"
+    if changes:
+        settings = Settings(**{**{f.name: getattr(settings, f.name) for f in fields(Settings)}, **changes})
+    return settings
+
+
+def _dev_data_key(instance_path: str | None) -> str:
+    """A per-installation data key for dev/demo, kept in instance/ so data stays readable across restarts."""
+    from cryptography.fernet import Fernet
+
+    path = Path(instance_path or "instance")
+    path.mkdir(parents=True, exist_ok=True)
+    key_file = path / "dev-data-key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = Fernet.generate_key().decode()
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def generate_secret() -> str:
+    return secrets.token_urlsafe(48)

@@ -1,0 +1,42 @@
+"""Celery wiring. With no ``CASELOAD_BROKER_URL`` tasks run eagerly in-process (the embedded default);
+with a broker they run on workers, and beat runs the schedules. The same task code runs either way.
+
+Task functions live next to the services they call (``lti_app/services/*_tasks.py``) and are registered
+here with ``@shared_task``; each opens its own app context and unit of work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+TASK_MODULES: tuple[str, ...] = ()
+
+
+def init_app(app: Flask) -> Celery:
+    settings = app.config["CASELOAD"]
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        result_backend=None,
+        task_ignore_result=True,
+        task_always_eager=settings.eager_tasks,
+        task_eager_propagates=False,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+        include=list(TASK_MODULES),
+    )
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

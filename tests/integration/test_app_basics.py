@@ -1,0 +1,20 @@
+"""The app starts on both databases, answers /healthz, and refuses unlaunched pages readably."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_healthz_reports_database_ok(client):
+    resp = client.get("/healthz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_unknown_page_is_a_readable_404_with_reference(client):
+    resp = client.get("/no-such-page")
+    assert resp.status_code == 404
+    body = resp.get_data(as_text=True)
+    assert "reference" in body
+    assert "Traceback" not in body
