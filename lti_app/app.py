@@ -13,10 +13,12 @@ from lti_app.settings import load_settings
 BLUEPRINTS = (
     "lti_app.blueprints.health",
     "lti_app.blueprints.lti",
+    "lti_app.blueprints.registration",
     "lti_app.blueprints.panels",
     "lti_app.blueprints.casework",
     "lti_app.blueprints.webhooks",
     "lti_app.blueprints.admin",
+    "lti_app.blueprints.sync",
     "lti_app.blueprints.practice",
 )
 

@@ -17,6 +17,7 @@ CLI_MODULES = (
     "lti_app.cli.roster",
     "lti_app.cli.demo",
     "lti_app.cli.casework",
+    "lti_app.cli.data",
 )
 
 
