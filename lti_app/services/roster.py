@@ -1,0 +1,183 @@
+"""Roster write primitives shared by every source (launch, webhooks, NRPS, OneRoster, demo).
+
+One rule holds for all sources: an enrollment row remembers the newest event time applied to it
+(``source_time``); an event older than that changes nothing. This is what makes unordered, at-least-once
+delivery (Canvas Live Events) safe: a delete that arrives before its create leaves a ``deleted`` row whose
+later-arriving, older create is ignored.
+
+These functions flush but never commit: the calling use case owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lti_app.domain.vocab import EnrollmentState, PersonKind
+from lti_app.models import Course, Enrollment, Person, Section
+
+log = logging.getLogger(__name__)
+
+COURSE_WIDE = ""
+"""``Section.lms_section_id`` of the course-wide section (enrollments whose section the LMS did not say)."""
+
+
+class Change(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+
+
+def _set_if_given(obj: Any, **values: Any) -> bool:
+    changed = False
+    for key, value in values.items():
+        if value is not None and getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed
+
+
+def _insert_or_get(session: Session, obj: Any, lookup: Any) -> Any:
+    """Insert ``obj`` in a savepoint; if a concurrent writer inserted the same key first, return theirs."""
+    try:
+        with session.begin_nested():
+            session.add(obj)
+            session.flush()
+        return obj
+    except IntegrityError:
+        existing = session.scalars(lookup).one_or_none()
+        if existing is None:
+            raise
+        return existing
+
+
+def get_person(session: Session, platform_id: int, lti_sub: str) -> Person | None:
+    stmt = select(Person).where(Person.platform_id == platform_id, Person.lti_sub == lti_sub)
+    return session.scalars(stmt).one_or_none()
+
+
+def find_person_by_lms_user_id(session: Session, platform_id: int, lms_user_id: str) -> Person | None:
+    stmt = select(Person).where(Person.platform_id == platform_id, Person.lms_user_id == str(lms_user_id))
+    return session.scalars(stmt.limit(1)).first()
+
+
+def upsert_person(session: Session, platform_id: int, lti_sub: str, *, lms_user_id: str | None = None,
+                  sis_id: str | None = None, name: str | None = None, given_name: str | None = None,
+                  family_name: str | None = None, email: str | None = None, kind: str | None = None) -> Person:
+    """Create or update a person; only the fields given (not None) are changed. A person once known as
+    staff stays staff (a teacher who is also enrolled as a student somewhere is still staff)."""
+    person = get_person(session, platform_id, lti_sub)
+    fields = {"lms_user_id": lms_user_id, "sis_id": sis_id or None, "name": name, "given_name": given_name,
+              "family_name": family_name, "email": email}
+    if person is None:
+        person = Person(platform_id=platform_id, lti_sub=lti_sub, kind=kind or PersonKind.STUDENT.value,
+                        **{k: v for k, v in fields.items() if v is not None})
+        lookup = select(Person).where(Person.platform_id == platform_id, Person.lti_sub == lti_sub)
+        person = _insert_or_get(session, person, lookup)
+        return person
+    _set_if_given(person, **fields)
+    if kind == PersonKind.STAFF.value and person.kind != kind:
+        person.kind = kind
+    return person
+
+
+def get_course(session: Session, platform_id: int, lti_context_id: str) -> Course | None:
+    stmt = select(Course).where(Course.platform_id == platform_id, Course.lti_context_id == lti_context_id)
+    return session.scalars(stmt).one_or_none()
+
+
+def find_course_by_lms_id(session: Session, platform_id: int, lms_course_id: str) -> Course | None:
+    stmt = select(Course).where(Course.platform_id == platform_id, Course.lms_course_id == str(lms_course_id))
+    return session.scalars(stmt.limit(1)).first()
+
+
+def upsert_course(session: Session, platform_id: int, lti_context_id: str, *, lms_course_id: str | None = None,
+                  title: str | None = None, label: str | None = None, nrps_url: str | None = None,
+                  sis_id: str | None = None) -> Course:
+    """Create or update a course and make sure its course-wide section exists."""
+    course = get_course(session, platform_id, lti_context_id)
+    fields = {"lms_course_id": lms_course_id, "title": title, "label": label, "nrps_url": nrps_url,
+              "sis_id": sis_id or None}
+    if course is None:
+        course = Course(platform_id=platform_id, lti_context_id=lti_context_id,
+                        **{k: v for k, v in fields.items() if v is not None})
+        lookup = select(Course).where(Course.platform_id == platform_id, Course.lti_context_id == lti_context_id)
+        course = _insert_or_get(session, course, lookup)
+    else:
+        _set_if_given(course, **fields)
+    ensure_section(session, course, COURSE_WIDE, name=course.title)
+    return course
+
+
+def ensure_section(session: Session, course: Course, lms_section_id: str, name: str | None = None,
+                   sis_id: str | None = None) -> Section:
+    lms_section_id = str(lms_section_id or COURSE_WIDE)
+    stmt = select(Section).where(Section.course_id == course.id, Section.lms_section_id == lms_section_id)
+    section = session.scalars(stmt).one_or_none()
+    if section is None:
+        section = Section(course_id=course.id, lms_section_id=lms_section_id,
+                          name=name or (course.title if lms_section_id == COURSE_WIDE else f"Section {lms_section_id}"),
+                          sis_id=sis_id)
+        section = _insert_or_get(session, section, stmt)
+    else:
+        _set_if_given(section, name=name, sis_id=sis_id)
+    return section
+
+
+def course_wide_section(session: Session, course: Course) -> Section:
+    return ensure_section(session, course, COURSE_WIDE)
+
+
+def apply_enrollment(session: Session, *, person: Person, course: Course, section: Section, role: str, state: str,
+                     source: str, source_time: dt.datetime, lms_enrollment_id: str | None = None) -> Change:
+    """Apply one observation of an enrollment, ignoring it if something newer was already applied."""
+    if source_time.tzinfo is None:
+        raise ValueError("source_time must be timezone-aware")
+    stmt = select(Enrollment).where(Enrollment.person_id == person.id, Enrollment.section_id == section.id,
+                                    Enrollment.role == role)
+    enrollment = session.scalars(stmt).one_or_none()
+    if enrollment is None:
+        enrollment = Enrollment(person_id=person.id, course_id=course.id, section_id=section.id, role=role,
+                                state=state, source=source, source_time=source_time,
+                                lms_enrollment_id=lms_enrollment_id)
+        inserted = _insert_or_get(session, enrollment, stmt)
+        if inserted is enrollment:
+            log.debug("enrollment %s created (%s, %s)", enrollment.id, role, state)
+            return Change.CREATED
+        enrollment = inserted
+    if source_time < enrollment.source_time:
+        return Change.STALE
+    changed = _set_if_given(enrollment, state=state, lms_enrollment_id=lms_enrollment_id)
+    if changed:
+        enrollment.source = source
+    if source_time > enrollment.source_time:
+        enrollment.source_time = source_time
+    return Change.UPDATED if changed else Change.UNCHANGED
+
+
+def end_enrollments(session: Session, *, course: Course, person_ids: set[int], source: str,
+                    source_time: dt.datetime, roles: set[str] | None = None) -> int:
+    """Mark the active enrollments of these people in this course inactive (reconciliation removals),
+    unless a newer observation was applied after ``source_time``. Returns how many changed."""
+    if not person_ids:
+        return 0
+    stmt = select(Enrollment).where(Enrollment.course_id == course.id, Enrollment.person_id.in_(person_ids),
+                                    Enrollment.state == EnrollmentState.ACTIVE.value)
+    if roles:
+        stmt = stmt.where(Enrollment.role.in_(roles))
+    count = 0
+    for enrollment in session.scalars(stmt):
+        if enrollment.source_time > source_time:
+            continue
+        enrollment.state = EnrollmentState.INACTIVE.value
+        enrollment.source = source
+        enrollment.source_time = source_time
+        count += 1
+    return count
