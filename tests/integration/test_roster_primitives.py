@@ -42,7 +42,7 @@ def test_replayed_event_is_unchanged_and_newer_event_updates(db_session):
     person = roster.upsert_person(db_session, plat.id, "u1")
     course = roster.upsert_course(db_session, plat.id, "c1", title="Biology")
     sec = roster.ensure_section(db_session, course, "42", name="Period 2")
-    kw = dict(person=person, course=course, section=sec, role="student", source="webhook")
+    kw = {"person": person, "course": course, "section": sec, "role": "student", "source": "webhook"}
     assert roster.apply_enrollment(db_session, state="active", source_time=T0, **kw) is Change.CREATED
     assert roster.apply_enrollment(db_session, state="active", source_time=T0, **kw) is Change.UNCHANGED
     assert roster.apply_enrollment(db_session, state="inactive", source_time=T0 + dt.timedelta(seconds=1),
