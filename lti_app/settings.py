@@ -66,6 +66,9 @@ class Settings:
     """Largest request body accepted (webhooks, forms); larger gets 413."""
     nrps_debounce_seconds: int = 600
     """A course's roster is pulled through NRPS on launch at most this often."""
+    reconcile_interval_seconds: int = 21600
+    """How often the beat schedule reconciles every course with an NRPS URL (spread over the interval) and pulls
+    OneRoster deltas."""
     proxy_fix_hops: int = 0
     """Number of trusted reverse proxies setting X-Forwarded-* (1 behind one TLS proxy)."""
     log_level: str = "INFO"
@@ -111,6 +114,7 @@ _CASTS: dict[str, Any] = {
     "launch_leeway_seconds": int,
     "max_body_bytes": int,
     "nrps_debounce_seconds": int,
+    "reconcile_interval_seconds": int,
     "proxy_fix_hops": int,
     "log_level": lambda v: str(v).upper(),
     "cookie_secure": _bool,
