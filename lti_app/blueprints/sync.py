@@ -65,13 +65,14 @@ def health() -> Any:
 @require_viewer
 def retry_event(event_id: int) -> Response:
     from lti_app.models import InboundEvent
-    from lti_app.services import inbox
 
     platform_ids = _admin_platform_ids()
     session = get_session()
     event = session.get(InboundEvent, event_id)
     if event is None or event.platform_id not in platform_ids:
         abort(404, description="That event does not exist (or belongs to a platform you do not administer).")
+    from lti_app.services import inbox
+
     inbox.retry_event(session, event_id)
     return _back(notice="retried")
 
@@ -79,10 +80,10 @@ def retry_event(event_id: int) -> Response:
 @bp.post("/platforms/<int:platform_id>/retry-parked")
 @require_viewer
 def retry_parked(platform_id: int) -> Response:
-    from lti_app.services import inbox
-
     if platform_id not in _admin_platform_ids():
         abort(404, description="That platform does not exist (or you do not administer it).")
+    from lti_app.services import inbox
+
     inbox.requeue_failed(get_session(), platform_id)
     return _back(notice="retried_all")
 
