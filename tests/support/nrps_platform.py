@@ -481,3 +481,45 @@ class Lti1p3PlatformServer:
     @property
     def nrps_url(self) -> str:
         return f"{self.base_url}/nrps/{self.context_id}"
+
+
+# -- an in-memory stand-in for the HTTP wrapper (unit tests of the clients, no sockets) -------------------------
+
+class FakeResponse:
+    def __init__(self, status: int, text: str = "{}", headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.text = text
+        self.content = text.encode()
+        self.headers = headers or {}
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class FakeHttp:
+    """Answers queued responses in order and records each call as (method, url, headers, data). Like the real
+    wrapper it raises ``integrations.http.HttpError`` for 4xx/5xx answers (retries are the wrapper's business)."""
+
+    def __init__(self, responses: Iterable[FakeResponse]) -> None:
+        self._responses = deque(responses)
+        self.calls: list[tuple[str, str, dict[str, str], Any]] = []
+
+    def _answer(self, method: str, url: str, headers: dict[str, str] | None, data: Any) -> FakeResponse:
+        self.calls.append((method, url, dict(headers or {}), data))
+        response = self._responses.popleft()
+        if response.status_code >= 400:
+            raise http_error(response.status_code, response.content)
+        return response
+
+    def get(self, url: str, *, headers: dict[str, str] | None = None, **_: Any) -> FakeResponse:
+        return self._answer("GET", url, headers, None)
+
+    def post(self, url: str, *, data: Any = None, headers: dict[str, str] | None = None, **_: Any) -> FakeResponse:
+        return self._answer("POST", url, headers, data)
+
+
+def http_error(status: int, body: bytes = b"") -> Exception:
+    """The wrapper's typed error for an HTTP status."""
+    from integrations.http import HttpError
+
+    return HttpError(f"HTTP {status}", status, body)
