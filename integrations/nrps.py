@@ -278,7 +278,8 @@ class NrpsClient:
         pages = skipped = 0
         for body in self.iter_pages(url, rlid=rlid):
             pages += 1
-            context = body.get("context") if isinstance(body.get("context"), dict) else {}
+            raw_context = body.get("context")
+            context: Mapping[str, Any] = raw_context if isinstance(raw_context, Mapping) else {}
             context_id = context_id or _text(context.get("id"))
             context_title = context_title or _text(context.get("title"))
             for raw in body.get("members") or []:

@@ -23,6 +23,7 @@ and SQLite, set-based updates guarded by ``source_time``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections import defaultdict
@@ -32,7 +33,7 @@ from typing import Any
 
 from flask import current_app
 from integrations.http import HttpClient
-from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from integrations.lti_token import LtiTokenClient, SigningKey, TokenCache, TokenRequestError
@@ -121,6 +122,11 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i:i + size]
 
 
+def _table(model: Any) -> Table:
+    """The Core table of a mapped class (typed as a Table for ``update()``/``insert()``)."""
+    return model.__table__  # type: ignore[no-any-return]
+
+
 def _insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
     if session.get_bind().dialect.name == "postgresql":
@@ -164,7 +170,7 @@ def upsert_people(session: Session, platform_id: int, facts: Iterable[PersonFact
         by_sub[fact.lti_sub] = fact
     subs = list(by_sub)
     existing: dict[str, dict[str, Any]] = {}
-    table = Person.__table__
+    table = _table(Person)
     cols = [table.c.id, table.c.lti_sub, table.c.kind, *(table.c[f] for f in _PERSON_FIELDS)]
     for chunk in _chunks(subs):
         for row in session.execute(select(*cols).where(table.c.platform_id == platform_id,
@@ -177,21 +183,21 @@ def upsert_people(session: Session, platform_id: int, facts: Iterable[PersonFact
     new_rows: list[dict[str, Any]] = []
     now = utcnow()
     for sub, fact in by_sub.items():
-        row = existing.get(sub)
+        known = existing.get(sub)
         kind = PersonKind.STAFF.value if fact.staff else PersonKind.STUDENT.value
-        if row is None:
+        if known is None:
             new_rows.append({"platform_id": platform_id, "lti_sub": sub, "name": fact.name or "",
                              "given_name": fact.given_name or "", "family_name": fact.family_name or "",
                              "email": fact.email, "sis_id": fact.sis_id, "lms_user_id": fact.lms_user_id,
                              "kind": kind, "created_at": now, "updated_at": now})
             continue
-        ids[sub] = row["id"]
+        ids[sub] = known["id"]
         changes = {f: getattr(fact, f) for f in _PERSON_FIELDS
-                   if getattr(fact, f) is not None and getattr(fact, f) != row[f]}
-        if fact.staff and row["kind"] != PersonKind.STAFF.value:
+                   if getattr(fact, f) is not None and getattr(fact, f) != known[f]}
+        if fact.staff and known["kind"] != PersonKind.STAFF.value:
             changes["kind"] = PersonKind.STAFF.value
         if changes:
-            changed_rows.append({"b_id": row["id"], **{f"b_{k}": v for k, v in changes.items()}})
+            changed_rows.append({"b_id": known["id"], **{f"b_{k}": v for k, v in changes.items()}})
     # Updates, grouped by the set of columns that change (one executemany per shape).
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for change in changed_rows:
@@ -228,7 +234,7 @@ def _adopt_placeholders(session: Session, platform_id: int, new: list[PersonFact
     by_sis = {f.sis_id: f for f in new if f.sis_id}
     if not by_sis:
         return
-    table = Person.__table__
+    table = _table(Person)
     for chunk in _chunks(list(by_sis)):
         rows = session.execute(select(*cols).where(table.c.platform_id == platform_id,
                                                    table.c.lti_sub.like(PLACEHOLDER_SUB_PREFIX + "%"),
@@ -279,7 +285,7 @@ class RosterWriter:
 
     def __post_init__(self) -> None:
         self.rows: dict[tuple[int, int, str], list[_Row]] = defaultdict(list)
-        table = Enrollment.__table__
+        table = _table(Enrollment)
         for chunk in _chunks(list(self.course_ids)):
             for r in self.session.execute(select(table.c.id, table.c.course_id, table.c.person_id, table.c.section_id,
                                                  table.c.role, table.c.state, table.c.source, table.c.source_time)
@@ -383,7 +389,7 @@ class RosterWriter:
 
     # -- writing -------------------------------------------------------------------------------------------------
     def flush(self) -> None:
-        table = Enrollment.__table__
+        table = _table(Enrollment)
         now = utcnow()
         if self._updates:
             stmt = (update(table)
@@ -525,18 +531,18 @@ def reconcile_course(session: Session, course_id: int, *, trigger: str = "schedu
         _fail_run(session, run_id, reason)
         return SyncOutcome(status=RunStatus.FAILED, course_id=course_id, platform_id=platform.id, run_id=run_id,
                            error=reason)
-    run = session.get(SyncRun, run_id)
-    assert run is not None
-    run.status = RunStatus.OK
-    run.added, run.updated, run.removed = outcome.added, outcome.updated, outcome.removed
-    run.finished_at = utcnow()
+    finished = session.get(SyncRun, run_id)
+    assert finished is not None
+    finished.status = RunStatus.OK
+    finished.added, finished.updated, finished.removed = outcome.added, outcome.updated, outcome.removed
+    finished.finished_at = utcnow()
     if membership.context_title and not course.title:
         course.title = membership.context_title
     course.last_roster_sync_at = observed_at
     session.commit()
     log.info("NRPS reconcile of course %s: %s members, +%s ~%s -%s", course_id, outcome.members, outcome.added,
              outcome.updated, outcome.removed)
-    return SyncOutcome(**{**outcome.__dict__, "run_id": run_id})
+    return dataclasses.replace(outcome, run_id=run_id)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -552,7 +558,7 @@ def claim_course_sync(session: Session, course_id: int, debounce_seconds: int, n
     if session.get_bind().dialect.name == "postgresql":
         # Never wait long behind a row lock (the caller may be a launch request).
         session.execute(select(func.set_config("lock_timeout", "2000", True)))
-    table = Course.__table__
+    table = _table(Course)
     result = session.execute(
         update(table)
         .where(table.c.id == course_id, table.c.nrps_url.is_not(None),

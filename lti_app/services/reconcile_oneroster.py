@@ -197,14 +197,14 @@ def pull(session: Session, platform_id: int, *, full: bool | None = None, trigge
         reason = "Caseload could not apply the OneRoster data (unexpected error; see the server log). Nothing changed."
         _fail_run(session, run_id, reason)
         return SyncOutcome(status=RunStatus.FAILED, platform_id=platform_id, run_id=run_id, error=reason)
-    run = session.get(SyncRun, run_id)
-    assert run is not None
-    run.status = RunStatus.OK
-    run.added, run.updated, run.removed = outcome.added, outcome.updated, outcome.removed
-    run.cursor = cursor or (last.cursor if last else None)
-    run.finished_at = utcnow()
+    finished = session.get(SyncRun, run_id)
+    assert finished is not None
+    finished.status = RunStatus.OK
+    finished.added, finished.updated, finished.removed = outcome.added, outcome.updated, outcome.removed
+    finished.cursor = cursor or (last.cursor if last else None)
+    finished.finished_at = utcnow()
     session.commit()
-    log.info("OneRoster %s pull for platform %s: +%s ~%s -%s", run.kind, platform_id, outcome.added,
+    log.info("OneRoster %s pull for platform %s: +%s ~%s -%s", finished.kind, platform_id, outcome.added,
              outcome.updated, outcome.removed)
     return SyncOutcome(status=RunStatus.OK, platform_id=platform_id, run_id=run_id, added=outcome.added,
                        updated=outcome.updated, removed=outcome.removed, members=outcome.members)
@@ -300,8 +300,8 @@ def _apply_pull(session: Session, platform: Platform, client: OneRosterClient, *
         if person_id is None:
             continue
         course_id, section_id = targets.by_sis[enrollment.class_sourced_id or ""]
-        user = users.get(enrollment.user_sourced_id or "")
-        active = enrollment.active_on(today) and (user is None or (user.status == "active" and user.enabled))
+        of_user = users.get(enrollment.user_sourced_id or "")
+        active = enrollment.active_on(today) and (of_user is None or (of_user.status == "active" and of_user.enabled))
         if enrollment.status == "tobedeleted":
             state = EnrollmentState.DELETED.value
         else:
