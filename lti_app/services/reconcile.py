@@ -468,7 +468,19 @@ def _canvas_rlid(platform: Platform, course: Course) -> str | None:
     return course.lti_context_id if platform.lms == LmsFamily.CANVAS.value else None
 
 
+STALE_RUN_AFTER = dt.timedelta(minutes=30)
+"""A run still ``running`` after this long was interrupted (worker killed, deploy); it is marked failed."""
+
+
 def _start_run(session: Session, platform_id: int, course_id: int | None, kind: str, trigger: str) -> SyncRun:
+    now = utcnow()
+    table = _table(SyncRun)
+    session.execute(update(table).where(
+        table.c.platform_id == platform_id,
+        table.c.course_id.is_(None) if course_id is None else table.c.course_id == course_id,
+        table.c.kind == kind, table.c.status == RunStatus.RUNNING, table.c.started_at < now - STALE_RUN_AFTER,
+    ).values(status=RunStatus.FAILED, finished_at=now,
+             error="Interrupted before it finished (the worker stopped); a later run replaces it."))
     run = SyncRun(platform_id=platform_id, course_id=course_id, kind=kind, trigger=trigger[:20],
                   started_at=utcnow(), status=RunStatus.RUNNING, added=0, updated=0, removed=0)
     session.add(run)

@@ -319,3 +319,14 @@ def test_request_course_sync_never_raises(app, db_session, lms):
     reconcile.request_course_sync(999_999)  # unknown course: nothing to do
     run = db_session.scalars(select(SyncRun)).one()
     assert run.status == "failed" and "token endpoint" in run.error
+
+
+def test_a_run_interrupted_long_ago_is_marked_failed_by_the_next_run(db_session, lms):
+    plat, course = _setup(db_session, lms)
+    lms.set_members("ctx-1", _students(1))
+    db_session.add(SyncRun(platform_id=plat.id, course_id=course.id, kind="nrps", trigger="schedule",
+                           started_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), status="running"))
+    db_session.commit()
+    assert _sync(db_session, course).ok
+    statuses = [r.status for r in db_session.scalars(select(SyncRun).order_by(SyncRun.id))]
+    assert statuses == ["failed", "ok"]
