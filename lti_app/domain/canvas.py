@@ -12,6 +12,9 @@ CANVAS_CUSTOM_FIELDS: dict[str, str] = {
     "canvas_user_sis_id": "$Canvas.user.sisSourceId",
     "canvas_course_sis_id": "$Canvas.course.sisSourceId",
     "canvas_section_sis_ids": "$Canvas.course.sectionSisSourceIds",
+    # Student Context Card: the student whose card is open (Canvas substitutes it only in that placement).
+    "canvas_student_id": "$com.instructure.Person.student_id",
+    "placement": "$com.instructure.Placement",
 }
 
 # Canvas global ids: shard * 10**13 + local id (Canvas "global id" convention).

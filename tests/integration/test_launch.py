@@ -1,0 +1,215 @@
+"""The full login -> launch flow through Caseload's real endpoints, with a test platform that signs its own
+id_tokens and publishes its JWKS over HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from lti_app.auth import read_token
+from lti_app.models import Course, Deployment, Enrollment, Person, UsedNonce
+from tests.support.lti_platform import CLAIM, LtiTestPlatform
+
+
+@pytest.fixture
+def app_config():
+    return {"cookie_secure": False}
+
+
+@pytest.fixture
+def lms(app, db_session):
+    platform = LtiTestPlatform().start()
+    platform.register(db_session)
+    yield platform
+    platform.stop()
+
+
+def _counts(db_session):
+    db_session.expire_all()
+    return tuple(db_session.scalar(select(func.count()).select_from(m)) for m in (Person, Course, Enrollment, UsedNonce))
+
+
+def _viewer_from(resp, app):
+    from urllib.parse import parse_qs, urlsplit
+
+    token = parse_qs(urlsplit(resp.headers["Location"]).query)["t"][0]
+    with app.test_request_context():
+        return read_token(token)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_teacher_launch_lands_on_course_panel_and_records_roster(app, client, lms, db_session):
+    resp = lms.launch(client, role="teacher")
+    assert resp.status_code == 303, resp.get_data(as_text=True)
+    assert resp.headers["Location"].startswith("/panels/course?t=")
+    viewer = _viewer_from(resp, app)
+    assert viewer.roles == ("teacher",)
+    person = db_session.get(Person, viewer.person_id)
+    assert person.lti_sub == "teacher-1" and person.kind == "staff"
+    enrollment = db_session.scalars(select(Enrollment)).one()
+    assert (enrollment.role, enrollment.state, enrollment.source) == ("teacher", "active", "launch")
+    assert db_session.get(Course, viewer.course_id).title == "Algebra I"
+
+
+def test_login_sets_partitioned_secure_state_cookie(app, client, lms):
+    app.config["CASELOAD"] = type(app.config["CASELOAD"])(**{**app.config["CASELOAD"].__dict__, "cookie_secure": True})
+    login = lms.start_login(client)
+    cookie = login["_set_cookie"]
+    assert "Secure" in cookie and "SameSite=None" in cookie and "Partitioned" in cookie and "HttpOnly" in cookie
+
+
+def test_student_and_observer_get_the_staff_only_page_with_no_data(client, lms):
+    for role in ("student", "observer"):
+        resp = lms.launch(client, role=role, sub=f"{role}-1")
+        assert resp.status_code == 200
+        body = resp.get_data(as_text=True)
+        assert "Caseload is for school staff" in body and "?t=" not in body
+
+
+def test_admin_account_navigation_goes_to_admin(client, lms):
+    resp = lms.launch(client, role="admin", context_id=None)
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/admin/?t=")
+
+
+def test_case_manager_grant_without_course_goes_to_casework(app, client, lms, db_session):
+    from lti_app.models import Platform, RoleGrant
+    from lti_app.services import roster
+
+    plat = db_session.scalars(select(Platform)).one()
+    cm = roster.upsert_person(db_session, plat.id, "cm-1", kind="staff")
+    db_session.add(RoleGrant(person_id=cm.id, role="case_manager"))
+    db_session.commit()
+    resp = lms.launch(client, role="teacher", sub="cm-1", context_id=None)
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/casework/?t=")
+
+
+def test_jwks_is_fetched_once_per_cache_period(client, lms):
+    for i in range(3):
+        assert lms.launch(client, sub=f"t{i}").status_code == 303
+    assert lms.jwks_fetches == 1
+
+
+def test_unknown_kid_refetches_jwks_once(client, lms):
+    assert lms.launch(client).status_code == 303
+    lms.rotate_key()
+    assert lms.launch(client, sub="t2").status_code == 303
+    assert lms.jwks_fetches == 2
+
+
+def test_moodle_golden_claims_are_accepted(client, lms, db_session):
+    import json
+    from pathlib import Path
+
+    golden = json.loads((Path(__file__).parents[3] / "shared/fixtures/moodle-4.5/id_token_claims_student.json")
+                        .read_text())
+    login = lms.start_login(client)
+    now = int(time.time())
+    claims = {**golden, "iss": lms.issuer, "aud": lms.client_id, "nonce": login["nonce"], "iat": now, "exp": now + 60,
+              CLAIM + "deployment_id": lms.deployment_id, CLAIM + "target_link_uri": lms.tool_launch_url,
+              CLAIM + "roles": ["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"]}
+    resp = client.post("/lti/launch", data={"id_token": lms.sign(claims), "state": login["state"]})
+    assert resp.status_code == 303
+    course = db_session.scalars(select(Course)).one()
+    assert course.lti_context_id == "2" and course.nrps_url.endswith("/memberships")
+
+
+# --- forged and broken launches: each refused with a readable 4xx, nothing written ----------------------------
+
+def _forge(lms, client, case):
+    login = lms.start_login(client)
+    nonce, state = login["nonce"], login["state"]
+    c = lms.claims
+    other = LtiTestPlatform()
+    from tests.support.lti_platform import new_rsa_key
+
+    _, foreign_pem, _ = new_rsa_key()
+    cases = {
+        "bad_signature": lambda: lms.sign(c(nonce), key_pem=foreign_pem),
+        "alg_none": lambda: lms.sign(c(nonce), alg="none"),
+        "alg_hs256": lambda: lms.sign(c(nonce), alg="HS256"),
+        "expired": lambda: lms.sign(c(nonce, exp=int(time.time()) - 120, iat=int(time.time()) - 180)),
+        "issued_in_future": lambda: lms.sign(c(nonce, iat=int(time.time()) + 600, exp=int(time.time()) + 660)),
+        "wrong_audience": lambda: lms.sign(c(nonce, aud="someone-else")),
+        "several_audiences_no_azp": lambda: lms.sign(c(nonce, aud=[lms.client_id, "other"])),
+        "several_audiences_wrong_azp": lambda: lms.sign(c(nonce, aud=[lms.client_id, "other"], azp="other")),
+        "unknown_issuer": lambda: lms.sign(c(nonce, iss="https://evil.example.test")),
+        "unknown_deployment": lambda: lms.sign(c(nonce, **{CLAIM + "deployment_id": "999"})),
+        "missing_sub": lambda: lms.sign(c(nonce, sub=None)),
+        "missing_nonce": lambda: lms.sign(c(nonce, **{"nonce": None})),
+        "wrong_nonce": lambda: lms.sign(c("not-the-login-nonce")),
+        "wrong_version": lambda: lms.sign(c(nonce, **{CLAIM + "version": "1.1"})),
+        "deep_linking_message": lambda: lms.sign(c(nonce, **{CLAIM + "message_type": "LtiDeepLinkingRequest"})),
+        "wrong_target_link_uri": lambda: lms.sign(c(nonce, **{CLAIM + "target_link_uri": "https://evil.test/launch"})),
+        "missing_roles": lambda: lms.sign(c(nonce, **{CLAIM + "roles": None})),
+        "not_a_jwt": lambda: "not.a.jwt.at.all",
+        "garbage_token": lambda: "abc",
+        "unknown_kid": lambda: lms.sign(c(nonce), kid="nope", key_pem=foreign_pem),
+    }
+    del other
+    if case == "missing_state":
+        return client.post("/lti/launch", data={"id_token": lms.sign(c(nonce))})
+    if case == "wrong_state":
+        return client.post("/lti/launch", data={"id_token": lms.sign(c(nonce)), "state": "state-forged"})
+    if case == "missing_id_token":
+        return client.post("/lti/launch", data={"state": state})
+    return client.post("/lti/launch", data={"id_token": cases[case](), "state": state})
+
+
+FORGED = ["bad_signature", "alg_none", "alg_hs256", "expired", "issued_in_future", "wrong_audience",
+          "several_audiences_no_azp", "several_audiences_wrong_azp", "unknown_issuer", "unknown_deployment",
+          "missing_sub", "missing_nonce", "wrong_nonce", "wrong_version", "deep_linking_message",
+          "wrong_target_link_uri", "missing_roles", "not_a_jwt", "garbage_token", "unknown_kid", "missing_state",
+          "wrong_state", "missing_id_token"]
+
+
+@pytest.mark.parametrize("case", FORGED)
+def test_forged_launch_is_refused_readably_and_writes_nothing(client, lms, db_session, case):
+    before = _counts(db_session)
+    resp = _forge(lms, client, case)
+    body = resp.get_data(as_text=True)
+    assert 400 <= resp.status_code < 500, (case, resp.status_code, body[:300])
+    assert "reference" in body and "Traceback" not in body
+    assert _counts(db_session) == before
+
+
+def test_replayed_id_token_is_refused_even_in_the_same_browser(client, lms, db_session):
+    login = lms.start_login(client)
+    token = lms.sign(lms.claims(login["nonce"]))
+    first = client.post("/lti/launch", data={"id_token": token, "state": login["state"]})
+    assert first.status_code == 303
+    before = _counts(db_session)
+    again = client.post("/lti/launch", data={"id_token": token, "state": login["state"]})
+    assert again.status_code == 400 and "already used" in again.get_data(as_text=True)
+    assert _counts(db_session) == before
+
+
+def test_unknown_deployment_is_recorded_pending_then_accepted_after_approval(client, lms, db_session):
+    resp = _forge(lms, client, "unknown_deployment")
+    assert resp.status_code == 403 and "waiting for an administrator" in resp.get_data(as_text=True)
+    db_session.expire_all()
+    dep = db_session.scalars(select(Deployment).where(Deployment.deployment_id == "999")).one()
+    assert dep.status == "pending"
+    dep.status = "active"
+    db_session.commit()
+    resp = lms.launch(client, **{CLAIM + "deployment_id": "999"})
+    assert resp.status_code == 303
+
+
+def test_login_from_unknown_issuer_is_refused(client, lms):
+    resp = client.get("/lti/login", query_string={"iss": "https://unknown.test", "login_hint": "x",
+                                                  "target_link_uri": lms.tool_launch_url})
+    assert resp.status_code == 403 and "not registered" in resp.get_data(as_text=True)
+
+
+def test_login_with_foreign_target_link_uri_is_refused(client, lms):
+    resp = client.get("/lti/login", query_string={"iss": lms.issuer, "login_hint": "x", "client_id": lms.client_id,
+                                                  "target_link_uri": "https://evil.test/launch"})
+    assert resp.status_code == 400
+
+
+def test_jwks_serves_current_and_next_keys(client):
+    keys = client.get("/lti/jwks").get_json()["keys"]
+    assert len(keys) == 2 and all(k["alg"] == "RS256" and k["kid"] for k in keys)
+    assert client.get("/.well-known/jwks.json").get_json()["keys"] == keys
