@@ -27,7 +27,7 @@ def _csp(resp: Any) -> Any:
     settings = current_app.config["CASELOAD"]
     tool = "{0.scheme}://{0.netloc}".format(urlsplit(settings.base_url))
     resp.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src {tool}; "
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self' {tool}; "
         f"form-action 'self' {tool}; frame-ancestors 'self'; base-uri 'none'; object-src 'none'")
     return resp
 
