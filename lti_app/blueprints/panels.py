@@ -1,10 +1,212 @@
-"""Blueprint 'panels' (being built; see docs/design-notes.md for its owner issue)."""
+"""Teacher panels: the course panel, the student card, notes, acknowledgements and questions. Thin views:
+rules in domain.access, work in services.panel / notes / questions."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+import datetime as dt
+from typing import Any
 
-bp = Blueprint("panels", __name__)
+from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request
+
+from lti_app.auth import app_url, current_viewer, require_viewer
+from lti_app.db import get_session
+from lti_app.domain.access import Action
+from lti_app.models import Plan, PlanVersion, Student
+from lti_app.services import access, notes, panel, questions
+from lti_app.services.notes import NOTE_TYPE_LABELS, TIER_LABELS, NoteInvalid
+from lti_app.services.panel import CATEGORY_LABELS, PLAN_TYPES
+from lti_app.services.students import student_for_person
+
+bp = Blueprint("panels", __name__, url_prefix="/panels")
+
+DONE = {"ack": "Acknowledged. Thank you.", "note": "Note saved.", "question": "Question sent to the case manager.",
+        "answer": "Answer sent.", "edit": "Note updated (the previous text is kept as a revision)."}
+
+
+def _done() -> str | None:
+    return DONE.get(request.args.get("done", ""))
+
+
+@bp.get("/course")
+@require_viewer
+def course() -> Any:
+    viewer = current_viewer()
+    session = get_session()
+    view = panel.course_panel(session, viewer, category=request.args.get("category", ""),
+                              plan_type=request.args.get("plan_type", ""), needs_ack=bool(request.args.get("needs_ack")),
+                              query=request.args.get("q", "")[:100])
+    session.commit()
+    template = "panels/print.html" if request.args.get("print") else "panels/course.html"
+    return render_template(template, view=view, categories=CATEGORY_LABELS, plan_types=PLAN_TYPES, done=_done(),
+                           problems=[])
+
+
+@bp.post("/ack")
+@require_viewer
+def ack() -> Any:
+    viewer = current_viewer()
+    session = get_session()
+    items = []
+    for raw in request.form.getlist("item"):
+        try:
+            sid, vid, sec = (int(x) for x in raw.split(":"))
+        except ValueError:
+            abort(400, description="The acknowledgement form is malformed. Reload the page and try again.")
+        items.append((sid, vid, sec))
+    if not items:
+        abort(400, description="Nothing was selected to acknowledge.")
+    made, problems = panel.acknowledge(session, viewer, items)
+    if problems:
+        session.rollback()
+        view = panel.course_panel(session, viewer)
+        session.commit()
+        return render_template("panels/course.html", view=view, categories=CATEGORY_LABELS, plan_types=PLAN_TYPES,
+                               done=None, problems=problems), 409
+    session.commit()
+    return redirect(app_url("panels.course", done="ack"), code=303)
+
+
+@bp.get("/student-card")
+@require_viewer
+def student_card() -> Any:
+    viewer = current_viewer()
+    if viewer.student_person_id is None:
+        abort(404, description="This card launch did not say which student it is about.")
+    student_id = student_for_person(get_session(), viewer.student_person_id)
+    get_session().commit()
+    if student_id is None:
+        return render_template("panels/no_plan.html")
+    return redirect(app_url("panels.student", student_id=student_id), code=303)
+
+
+def _student_page(student_id: int, opened: int | None = None, errors: list[str] | None = None,
+                  form: dict[str, str] | None = None, status: int = 200) -> Any:
+    viewer = current_viewer()
+    session = get_session()
+    decision = access.authorize(session, viewer, student_id, Action.VIEW_RECORD, "student card")
+    student = session.get(Student, student_id)
+    if student is None:
+        abort(404, description=access.NOT_VISIBLE)
+    plans = [p for p in student.plans if p.status == "active"]
+    versions = {p.id: next((v for v in p.versions if v.status == "active"), None) for p in plans}
+    note_decision = access.check(session, viewer, student_id, Action.VIEW_NOTES, "student notes")
+    visible = notes.visible_notes(session, viewer, student_id, note_decision, opened) if note_decision.allowed else []
+    my_questions = questions.for_student(session, viewer, student_id)
+    draft = notes.load_draft(session, viewer, student_id)
+    session.commit()
+    return render_template("panels/student.html", student=student, plans=plans, versions=versions,
+                           decision=decision, notes=visible, note_tiers=note_decision.note_tiers,
+                           categories=CATEGORY_LABELS, note_types=NOTE_TYPE_LABELS, tiers=TIER_LABELS,
+                           questions=my_questions, draft=draft, errors=errors or [], form=form or {},
+                           done=_done(), max_chars=notes.MAX_NOTE_CHARS,
+                           today=dt.date.today().isoformat()), status
+
+
+@bp.get("/student/<int:student_id>")
+@require_viewer
+def student(student_id: int) -> Any:
+    return _student_page(student_id)
+
+
+@bp.post("/student/<int:student_id>/notes")
+@require_viewer
+def add_note(student_id: int) -> Any:
+    viewer = current_viewer()
+    session = get_session()
+    f = request.form
+    try:
+        notes.create(session, viewer, student_id, f.get("note_type", ""), f.get("recorded_on", ""), f.get("body", ""),
+                     f.get("visibility", "team"))
+    except NoteInvalid as exc:
+        session.rollback()
+        notes_form = {k: f.get(k, "") for k in ("note_type", "recorded_on", "body", "visibility")}
+        return _student_page(student_id, errors=[str(exc)], form=notes_form, status=422)
+    session.commit()
+    return redirect(app_url("panels.student", student_id=student_id, done="note") + "#notes", code=303)
+
+
+@bp.post("/notes/<int:note_id>/edit")
+@require_viewer
+def edit_note(note_id: int) -> Any:
+    viewer = current_viewer()
+    session = get_session()
+    f = request.form
+    try:
+        note = notes.edit(session, viewer, note_id, f.get("note_type", ""), f.get("recorded_on", ""), f.get("body", ""),
+                          f.get("visibility", "team"), int(f.get("revision_no", "0") or 0))
+    except NoteInvalid as exc:
+        session.rollback()
+        from lti_app.models import CaseNote
+
+        existing = session.get(CaseNote, note_id)
+        if existing is None:
+            abort(404)
+        return _student_page(existing.student_id, errors=[str(exc)], status=422)
+    session.commit()
+    return redirect(app_url("panels.student", student_id=note.student_id, done="edit") + "#notes", code=303)
+
+
+@bp.post("/notes/<int:note_id>/open")
+@require_viewer
+def open_note(note_id: int) -> Any:
+    session = get_session()
+    note = notes.open_restricted(session, current_viewer(), note_id)
+    session.commit()
+    return _student_page(note.student_id, opened=note.id)
+
+
+@bp.post("/student/<int:student_id>/draft")
+@require_viewer
+def draft(student_id: int) -> Any:
+    session = get_session()
+    notes.save_draft(session, current_viewer(), student_id, request.form.get("body", ""))
+    session.commit()
+    return jsonify({"saved": True})
+
+
+@bp.post("/student/<int:student_id>/question")
+@require_viewer
+def ask(student_id: int) -> Any:
+    session = get_session()
+    try:
+        questions.ask(session, current_viewer(), student_id, request.form.get("body", ""))
+    except NoteInvalid as exc:
+        session.rollback()
+        return _student_page(student_id, errors=[str(exc)], status=422)
+    session.commit()
+    return redirect(app_url("panels.student", student_id=student_id, done="question") + "#questions", code=303)
+
+
+@bp.get("/questions")
+@require_viewer
+def question_queue() -> Any:
+    session = get_session()
+    viewer = current_viewer()
+    status = "answered" if request.args.get("status") == "answered" else "open"
+    items = questions.queue(session, viewer, status)
+    session.commit()
+    return render_template("panels/questions.html", items=items, status=status, done=_done(), errors=[])
+
+
+@bp.post("/questions/<int:question_id>/answer")
+@require_viewer
+def answer(question_id: int) -> Any:
+    session = get_session()
+    viewer = current_viewer()
+    try:
+        questions.answer(session, viewer, question_id, request.form.get("body", ""))
+    except NoteInvalid as exc:
+        session.rollback()
+        items = questions.queue(session, viewer)
+        session.commit()
+        return render_template("panels/questions.html", items=items, status="open", done=None,
+                               errors=[str(exc)]), 422
+    session.commit()
+    return redirect(app_url("panels.question_queue", done="answer"), code=303)
+
+
+def current_version(plan: Plan) -> PlanVersion | None:
+    return next((v for v in plan.versions if v.status == "active"), None)
 
 
 def init_app(app: Flask) -> None:

@@ -9,12 +9,14 @@ from tests.e2e.conftest import launch_in_practice, screenshot
 
 def test_teacher_launch_shows_caseload_inside_the_cross_site_iframe(page, live_server):
     frame = launch_in_practice(page, live_server, "teacher-")
-    frame.wait_for_selector("text=Caseload")
+    frame.wait_for_selector("#counts")
     top_host = urlsplit(page.url).hostname
     frame_host = urlsplit(frame.url).hostname
     assert top_host == "localhost" and frame_host == "127.0.0.1"
     assert "/panels/course" in frame.url
-    assert frame.locator("h1").first.is_visible()
+    assert frame.locator("h1").first.inner_text() == "Accommodations in Algebra I"
+    assert "in your sections have a support plan" in frame.locator("#counts").inner_text()
+    assert frame.locator(".student-row").count() >= 1
     screenshot(page, "practice-teacher")
 
 

@@ -1,0 +1,132 @@
+"""The access policy: one pure function decides whether a person may do something with a student's record,
+and gives the basis (FERPA 34 CFR 99.31(a)(1) "legitimate educational interest", computed, not configured).
+
+- Students and observers (parents, ``#Mentor``) never see case data, whatever else is true.
+- A teacher or TA has access exactly while an ACTIVE enrollment links them to the student: both active in
+  the same course, in the same section unless one enrollment is course-wide (the LMS did not say the section).
+  Ended, inactive or deleted enrollments give nothing; another course or platform gives nothing.
+- The student's case manager (``Plan.case_manager_id``) has the whole record ("caseload").
+- Support staff (case managers of other students, counselors, related-service providers) see records as
+  the school's support team; they may not edit plans that are not on their caseload.
+- Administrators (LMS institution admins, school/district admin grants) see records with basis "administrator".
+- Note tiers: ``team`` = the case manager, support staff and current teachers; ``case_team`` = case managers
+  and support staff only; ``restricted`` = only people granted ``can_see_restricted``, and only by an
+  explicit, logged action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+TEACHING_ROLES = frozenset({"teacher", "ta"})
+SUPPORT_GRANTS = frozenset({"case_manager", "counselor", "provider"})
+ADMIN_GRANTS = frozenset({"school_admin", "district_admin"})
+
+
+class Action(StrEnum):
+    VIEW_RECORD = "view"
+    VIEW_NOTES = "view_notes"
+    VIEW_RESTRICTED = "view_restricted"
+    CREATE_NOTE = "create"
+    ACKNOWLEDGE = "acknowledge"
+    ASK_QUESTION = "ask_question"
+    EDIT_PLAN = "update"
+    EXPORT = "export"
+
+
+@dataclass(frozen=True)
+class EnrollmentFact:
+    course_id: int
+    section_id: int
+    course_wide: bool
+    role: str
+    active: bool
+    course_title: str = ""
+    section_name: str = ""
+
+
+@dataclass(frozen=True)
+class ActorFacts:
+    person_id: int
+    launch_roles: frozenset[str]
+    grants: frozenset[str]
+    can_see_restricted: bool
+    enrollments: tuple[EnrollmentFact, ...]
+
+
+@dataclass(frozen=True)
+class StudentFacts:
+    student_id: int
+    case_manager_ids: frozenset[int]
+    enrollments: tuple[EnrollmentFact, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    basis: str
+    relationship: str
+    """teacher | case_manager | support | admin | none"""
+    note_tiers: frozenset[str] = frozenset()
+    """Which note visibility tiers this person may read (restricted only if allowed)."""
+
+    def may_read_tier(self, tier: str) -> bool:
+        return tier in self.note_tiers
+
+
+_TEACHER_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.CREATE_NOTE, Action.ACKNOWLEDGE,
+                              Action.ASK_QUESTION})
+_SUPPORT_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.CREATE_NOTE, Action.VIEW_RESTRICTED,
+                              Action.ASK_QUESTION})
+_CASE_MANAGER_ACTIONS = frozenset(Action) - {Action.ACKNOWLEDGE}
+_ADMIN_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.VIEW_RESTRICTED, Action.EXPORT,
+                            Action.CREATE_NOTE})
+
+
+def teaching_link(actor: ActorFacts, student: StudentFacts) -> EnrollmentFact | None:
+    """The actor's teaching enrollment that links them to the student now, if any."""
+    for mine in actor.enrollments:
+        if not (mine.active and mine.role in TEACHING_ROLES):
+            continue
+        for theirs in student.enrollments:
+            if not (theirs.active and theirs.role == "student" and theirs.course_id == mine.course_id):
+                continue
+            if mine.course_wide or theirs.course_wide or mine.section_id == theirs.section_id:
+                return theirs if not theirs.course_wide else mine
+    return None
+
+
+def _tiers(base: set[str], restricted: bool) -> frozenset[str]:
+    return frozenset(base | ({"restricted"} if restricted else set()))
+
+
+def decide(actor: ActorFacts, student: StudentFacts, action: Action) -> Decision:
+    staff_launch = bool(actor.launch_roles & {"admin", "teacher", "ta", "designer", "staff"})
+    if not staff_launch and not actor.grants:
+        return Decision(False, "students and observers never see case data", "none")
+    restricted_ok = actor.can_see_restricted
+
+    def allow(relationship: str, basis: str, actions: frozenset[Action], tiers: set[str]) -> Decision:
+        if action is Action.VIEW_RESTRICTED and not restricted_ok:
+            return Decision(False, f"{basis}, but restricted notes need the can-see-restricted grant", relationship,
+                            _tiers(tiers, False))
+        if action not in actions:
+            return Decision(False, f"{basis} does not allow '{action.value}'", relationship, _tiers(tiers, restricted_ok))
+        return Decision(True, basis, relationship, _tiers(tiers, restricted_ok))
+
+    if actor.person_id in student.case_manager_ids:
+        return allow("case_manager", "caseload (case manager)", _CASE_MANAGER_ACTIONS, {"team", "case_team"})
+    link = teaching_link(actor, student)
+    if link is not None:
+        where = link.course_title + (f" ({link.section_name})" if link.section_name and not link.course_wide else "")
+        decision = allow("teacher", f"teacher enrollment in {where}", _TEACHER_ACTIONS, {"team"})
+        if decision.allowed or not (actor.grants & (SUPPORT_GRANTS | ADMIN_GRANTS)):
+            return Decision(decision.allowed, decision.basis, decision.relationship, frozenset({"team"}))
+    support = sorted(actor.grants & SUPPORT_GRANTS)
+    if support:
+        return allow("support", f"{support[0].replace('_', ' ')} grant (school support staff)", _SUPPORT_ACTIONS,
+                     {"team", "case_team"})
+    if "admin" in actor.launch_roles or actor.grants & ADMIN_GRANTS:
+        return allow("admin", "administrator", _ADMIN_ACTIONS, {"team", "case_team"})
+    return Decision(False, "no active enrollment, caseload or grant links this person to the student", "none")
