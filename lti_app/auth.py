@@ -140,6 +140,11 @@ def token_query(viewer: Viewer) -> str:
 
 
 def init_app(app) -> None:  # type: ignore[no-untyped-def]
+    @app.teardown_request
+    def _forget_viewer(_exc: BaseException | None) -> None:
+        g.pop("viewer", None)
+        g.pop("_fresh_token", None)
+
     @app.context_processor
     def _inject() -> dict[str, Any]:
         def token_field() -> str:

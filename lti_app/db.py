@@ -84,6 +84,7 @@ def init_app(app: Flask) -> None:
     engine = make_engine(settings.database_url)
     app.extensions["caseload.engine"] = engine
     app.extensions["caseload.sessionmaker"] = sessionmaker(bind=engine, expire_on_commit=False)
+    app.teardown_request(_close_session)
     app.teardown_appcontext(_close_session)
 
 

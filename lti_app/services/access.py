@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain.access import Action, ActorFacts, Decision, EnrollmentFact, StudentFacts, decide
-from lti_app.models import AccessEvent, Course, Enrollment, Plan, RoleGrant, Section, StudentLink
+from lti_app.models import AccessEvent, Course, Enrollment, Plan, RoleGrant, Section, Student, StudentLink
 
 log = logging.getLogger(__name__)
 NOT_VISIBLE = ("There is no student record here that you may see. If you think you should have access, ask the "
@@ -44,6 +44,9 @@ def actor_facts(session: Session, viewer: Viewer) -> ActorFacts:
 
 
 def student_facts(session: Session, student_id: int) -> StudentFacts:
+    from lti_app.services.students import link_student
+
+    link_student(session, student_id)
     person_ids = list(session.scalars(select(StudentLink.person_id).where(StudentLink.student_id == student_id)))
     managers = frozenset(m for m in session.scalars(
         select(Plan.case_manager_id).where(Plan.student_id == student_id, Plan.status == "active")) if m)
@@ -69,6 +72,10 @@ def record_many(session: Session, viewer: Viewer, bases: dict[int, str], action:
 
 def check(session: Session, viewer: Viewer, student_id: int, action: Action, context: str) -> Decision:
     """Decide and log, without refusing (callers that show a partial view use this)."""
+    if session.get(Student, student_id) is None:
+        decision = Decision(False, "no such student record", "none")
+        record(session, viewer, None, action.value, False, decision.basis, f"{context} (student id {student_id})")
+        return decision
     decision = decide(actor_facts(session, viewer), student_facts(session, student_id), action)
     record(session, viewer, student_id, action.value, decision.allowed, decision.basis, context)
     return decision

@@ -35,3 +35,17 @@ def link_persons(session: Session, person_ids: Iterable[int]) -> int:
 def student_for_person(session: Session, person_id: int) -> int | None:
     link_persons(session, [person_id])
     return session.scalar(select(StudentLink.student_id).where(StudentLink.person_id == person_id))
+
+
+def link_student(session: Session, student_id: int) -> None:
+    """Link every not-yet-linked person whose SIS id matches this student's (any platform)."""
+    sis = session.scalar(select(Student.sis_id).where(Student.id == student_id))
+    if not sis:
+        return
+    person_ids = list(session.scalars(
+        select(Person.id).outerjoin(StudentLink, StudentLink.person_id == Person.id)
+        .where(Person.sis_id == sis, StudentLink.id.is_(None))))
+    for person_id in person_ids:
+        session.add(StudentLink(student_id=student_id, person_id=person_id, linked_by="sis_id"))
+    if person_ids:
+        session.flush()
