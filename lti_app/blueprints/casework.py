@@ -1,10 +1,37 @@
-"""Blueprint 'casework' (being built; see docs/design-notes.md for its owner issue)."""
+"""The case manager's home inside the LMS: the caseload with deadlines, acknowledgements and questions."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+import datetime as dt
+from typing import Any
 
-bp = Blueprint("casework", __name__)
+from flask import Blueprint, Flask, abort, render_template, request
+
+from lti_app.auth import current_viewer, require_viewer
+from lti_app.db import get_session
+from lti_app.services import caseload as caseload_service
+from lti_app.services import roles
+
+bp = Blueprint("casework", __name__, url_prefix="/casework")
+
+
+@bp.get("/")
+@require_viewer
+def home() -> Any:
+    viewer = current_viewer()
+    session = get_session()
+    if not roles.is_support_staff(session, viewer.person_id):
+        abort(403, description="The caseload is for case managers and support staff. Ask your Caseload "
+                               "administrator for a case-manager grant if you need one.")
+    sort = request.args.get("sort", "deadline")
+    rows = caseload_service.caseload(session, viewer, sort)
+    session.commit()
+    today = dt.date.today()
+    counts = {"students": len(rows), "overdue": sum(1 for r in rows if r.urgency(today) == "overdue"),
+              "soon": sum(1 for r in rows if r.urgency(today) == "soon"),
+              "unacknowledged": sum(1 for r in rows if r.acknowledged < r.teachers),
+              "questions": sum(r.open_questions for r in rows)}
+    return render_template("casework/home.html", rows=rows, counts=counts, today=today, sort=sort)
 
 
 def init_app(app: Flask) -> None:

@@ -36,15 +36,27 @@ def _new_key(state: KeyState) -> ToolKey:
 
 
 def ensure_keys(session: Session) -> None:
-    """Create the current and next keys if missing (first start). Caller commits."""
+    """Create the current and next keys on first need, committed in their own transaction so that a key
+    used to sign something is always the one published (the caller's transaction may roll back)."""
     states = set(session.scalars(select(ToolKey.state).where(ToolKey.state != KeyState.RETIRED.value)))
-    if KeyState.CURRENT.value not in states:
-        session.add(_new_key(KeyState.CURRENT))
-        log.info("generated the current tool key")
-    if KeyState.NEXT.value not in states:
-        session.add(_new_key(KeyState.NEXT))
-        log.info("generated the next tool key")
-    session.flush()
+    if KeyState.CURRENT.value in states and KeyState.NEXT.value in states:
+        return
+    from flask import current_app
+
+    with current_app.extensions["caseload.sessionmaker"]() as own:
+        states = set(own.scalars(select(ToolKey.state).where(ToolKey.state != KeyState.RETIRED.value)))
+        if KeyState.CURRENT.value not in states:
+            own.add(_new_key(KeyState.CURRENT))
+            log.info("generated the current tool key")
+        if KeyState.NEXT.value not in states:
+            own.add(_new_key(KeyState.NEXT))
+            log.info("generated the next tool key")
+        own.commit()
+
+
+def _one(session: Session, state: KeyState) -> ToolKey:
+    """The oldest key in this state (two processes starting at once could both have created one)."""
+    return session.scalars(select(ToolKey).where(ToolKey.state == state.value).order_by(ToolKey.id).limit(1)).one()
 
 
 def jwks(session: Session) -> dict[str, list[dict]]:
@@ -57,7 +69,7 @@ def jwks(session: Session) -> dict[str, list[dict]]:
 def current_key(session: Session) -> tuple[str, bytes]:
     """(kid, private PEM) of the key that signs Caseload's client assertions."""
     ensure_keys(session)
-    row = session.scalars(select(ToolKey).where(ToolKey.state == KeyState.CURRENT.value)).one()
+    row = _one(session, KeyState.CURRENT)
     return row.kid, cipher().decrypt(row.private_key_encrypted).encode()
 
 
@@ -65,8 +77,8 @@ def rotate(session: Session) -> tuple[str, str]:
     """next -> current, current -> retired, and a new next. Returns (new current kid, new next kid)."""
     ensure_keys(session)
     now = utcnow()
-    current = session.scalars(select(ToolKey).where(ToolKey.state == KeyState.CURRENT.value)).one()
-    nxt = session.scalars(select(ToolKey).where(ToolKey.state == KeyState.NEXT.value)).one()
+    current = _one(session, KeyState.CURRENT)
+    nxt = _one(session, KeyState.NEXT)
     current.state, current.retired_at = KeyState.RETIRED.value, now
     nxt.state, nxt.activated_at = KeyState.CURRENT.value, now
     new_next = _new_key(KeyState.NEXT)
