@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+
 from integrations.http import HttpClient, HttpError
 
 log = logging.getLogger(__name__)

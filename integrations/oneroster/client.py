@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from integrations.http import HttpClient, HttpError
-
 from integrations.lti_token import AccessToken, TokenCache
 
 log = logging.getLogger(__name__)

@@ -127,15 +127,15 @@ class DbToolConf(ToolConfAbstract[FlaskRequest]):
     def check_iss_has_many_clients(self, iss: str) -> bool:
         return len(self._platforms(iss)) > 1
 
-    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration | None:
+    def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration | None:  # type: ignore[override]
         platforms = self._platforms(iss)
         if len(platforms) != 1:
             return None
         self.platform = platforms[0]
         return _registration(self.platform)
 
-    def find_registration_by_params(self, iss: str, client_id: str | None, *args: Any,
-                                    **kwargs: Any) -> Registration | None:
+    def find_registration_by_params(  # type: ignore[override]
+            self, iss: str, client_id: str | None, *args: Any, **kwargs: Any) -> Registration | None:
         for platform in self._platforms(iss):
             if client_id is not None and platform.client_id == client_id:
                 self.platform = platform
@@ -272,7 +272,7 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
             if "Unable to find public key" not in str(exc):
                 raise
         assert self._registration is not None
-        keys = self._refetch(self._registration.get_key_set_url())
+        keys = self._refetch(self._registration.get_key_set_url() or "")
         self._registration.set_key_set(keys)
         return super().get_public_key()  # type: ignore[no-any-return]
 
@@ -355,7 +355,7 @@ def validate_launch(session: Session) -> LaunchContext:
     state = request.form["state"]
     storage.remove_value(f"caseload-state-{state}")
     _use_nonce(session, platform, str(body["nonce"]), body)
-    return from_claims(launch.get_launch_data(), platform.id, platform.lms)
+    return from_claims(dict(launch.get_launch_data()), platform.id, platform.lms)
 
 
 def _check_times(body: dict[str, Any], leeway: int) -> None:

@@ -47,7 +47,7 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[C
                    .join(Enrollment, Enrollment.person_id == StudentLink.person_id)
                    .where(StudentLink.student_id.in_(student_ids), Enrollment.state == "active",
                           Enrollment.role == "student").subquery())
-    teacher_counts = dict(session.execute(
+    teacher_counts: dict[int, int] = dict(session.execute(
         select(student_enr.c.student_id, func.count(func.distinct(Enrollment.person_id)))
         .join(Enrollment, Enrollment.course_id == student_enr.c.course_id)
         .where(Enrollment.state == "active", Enrollment.role.in_(["teacher", "ta"]))

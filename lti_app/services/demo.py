@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.domain.vocab import EnrollmentState, PersonKind, RosterSource
-from lti_app.models import RoleGrant
+from lti_app.models import Person, RoleGrant
 from lti_app.services import practice_platform, roster
 from lti_app.services.demo_types import DemoDistrict
 from lti_app.settings import Settings
@@ -40,7 +40,7 @@ STUDENT_COUNT = 120
 SEED_TIME = dt.datetime(2026, 8, 24, 8, 0, tzinfo=dt.UTC)
 
 
-def _staff(session: Session, platform_id: int, sub: str, name: str) -> object:
+def _staff(session: Session, platform_id: int, sub: str, name: str) -> Person:
     given, _, family = name.partition(" ")
     return roster.upsert_person(session, platform_id, sub, name=name, given_name=given, family_name=family,
                                 email=f"{given.lower()}.{family.lower()}@staff.example.test",
@@ -59,10 +59,10 @@ def seed_roster(session: Session, settings: Settings) -> DemoDistrict:
     platform = practice_platform.ensure_platform(session, settings)
     district = DemoDistrict(platform=platform)
     teachers = [_staff(session, platform.id, f"demo-teacher-{i + 1}", n) for i, n in enumerate(TEACHERS)]
-    district.teachers = teachers  # type: ignore[assignment]
-    district.case_managers = [_staff(session, platform.id, f"demo-cm-{i + 1}", n)  # type: ignore[misc]
+    district.teachers = teachers
+    district.case_managers = [_staff(session, platform.id, f"demo-cm-{i + 1}", n)
                               for i, n in enumerate(CASE_MANAGERS)]
-    district.admins = [_staff(session, platform.id, "demo-admin-1", ADMIN)]  # type: ignore[list-item]
+    district.admins = [_staff(session, platform.id, "demo-admin-1", ADMIN)]
     session.flush()
     for i, cm in enumerate(district.case_managers):
         _grant(session, cm.id, "case_manager", can_see_restricted=(i == 0))

@@ -90,7 +90,7 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
     enrolled = session.execute(select(Enrollment.person_id, Section).join(Section, Section.id == Enrollment.section_id)
                                .where(and_(*cond))).all()
     students.link_persons(session, [pid for pid, _ in enrolled])
-    section_of = {pid: sec for pid, sec in enrolled}
+    section_of = dict(enrolled)
     links = dict(session.execute(select(StudentLink.person_id, StudentLink.student_id)
                                  .where(StudentLink.person_id.in_(list(section_of)))).all())
     student_section = {sid: section_of[pid] for pid, sid in links.items()}

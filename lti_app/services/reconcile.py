@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from integrations.http import HttpClient
 from sqlalchemy import Table, and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
+from integrations.http import HttpClient
 from integrations.lti_token import LtiTokenClient, SigningKey, TokenCache, TokenRequestError
 from integrations.nrps import NRPS_SCOPE, Membership, NrpsClient, NrpsError, NrpsMember
 from lti_app.db import utcnow

@@ -25,10 +25,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.http import HttpClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrations.http import HttpClient
 from integrations.oneroster import OneRosterClient, OneRosterConfig, OneRosterError, OrEnrollment, OrUser
 from integrations.oneroster.client import VERSIONS, format_timestamp, parse_timestamp
 from lti_app.crypto import cipher

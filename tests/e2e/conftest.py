@@ -107,7 +107,9 @@ def launch_in_practice(page: Any, server: LiveServer, persona_prefix: str) -> An
     assert frame is not None
     frame.wait_for_load_state()
     page.wait_for_function(
-        "() => { const f = document.getElementById('tool'); try { return f.contentWindow.location.href.indexOf('/lti/') === -1 && f.contentWindow.location.href !== 'about:blank'; } catch (e) { return true; } }")
+        "() => { const f = document.getElementById('tool');"
+        " try { const h = f.contentWindow.location.href; return h.indexOf('/lti/') === -1 && h !== 'about:blank'; }"
+        " catch (e) { return true; } }")
     return page.frame(name="tool")
 
 
