@@ -45,6 +45,8 @@ from lti_app.models import Deployment, LaunchStateEntry, Platform, PlatformKeyse
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGS = ("RS256",)
+# Per-process copy of the shared (database) JWKS cache: url -> (monotonic fetch time, keys).
+_PROCESS_KEYSETS: dict[str, tuple[float, Any]] = {}
 STATE_LIFETIME = 300
 
 
@@ -116,10 +118,13 @@ class DbToolConf(ToolConfAbstract[FlaskRequest]):
         super().__init__()
         self._db = session
         self.platform: Platform | None = None
+        self._by_issuer: dict[str, list[Platform]] = {}
 
     def _platforms(self, iss: str) -> list[Platform]:
-        return list(self._db.scalars(select(Platform).where(Platform.issuer == iss,
-                                                            Platform.status == PlatformStatus.ACTIVE.value)))
+        if iss not in self._by_issuer:
+            self._by_issuer[iss] = list(self._db.scalars(
+                select(Platform).where(Platform.issuer == iss, Platform.status == PlatformStatus.ACTIVE.value)))
+        return self._by_issuer[iss]
 
     def check_iss_has_one_client(self, iss: str) -> bool:
         return len(self._platforms(iss)) == 1
@@ -240,9 +245,15 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
     db: Session
 
     def fetch_public_key(self, key_set_url: str) -> Any:
+        hit = _PROCESS_KEYSETS.get(key_set_url)
+        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
+            return hit[1]
         row = self.db.get(PlatformKeysetCache, key_set_url)
-        if row is not None and (utcnow() - row.fetched_at).total_seconds() < self.cache_seconds:
-            return row.keys
+        if row is not None:
+            age = (utcnow() - row.fetched_at).total_seconds()
+            if age < self.cache_seconds:
+                _PROCESS_KEYSETS[key_set_url] = (time.monotonic() - age, row.keys)
+                return row.keys
         return self._refetch(key_set_url)
 
     def _refetch(self, key_set_url: str) -> Any:
@@ -257,6 +268,7 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
         if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
             raise LaunchError("The LMS's public key set (JWKS) is not valid JSON Web Key Set.", status=502)
         log.info("fetched platform JWKS from %s", urlsplit(key_set_url).netloc)
+        _PROCESS_KEYSETS[key_set_url] = (time.monotonic(), keys)
         row = self.db.get(PlatformKeysetCache, key_set_url)
         if row is None:
             self.db.add(PlatformKeysetCache(url=key_set_url, keys=keys, fetched_at=utcnow()))
