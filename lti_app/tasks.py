@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = ("lti_app.services.reconcile_tasks",)
 
 
 def init_app(app: Flask) -> Celery:
@@ -37,6 +37,13 @@ def init_app(app: Flask) -> Celery:
         timezone="UTC",
         include=list(TASK_MODULES),
     )
+    import importlib
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)  # registers the @shared_task functions
+    from lti_app.services.reconcile_tasks import beat_schedule
+
+    celery_app.conf.beat_schedule = beat_schedule(settings.reconcile_interval_seconds)
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -1,10 +1,19 @@
-"""Blueprint 'registration' (being built; see docs/design-notes.md for its owner issue)."""
+"""Registration helpers: the Canvas developer-key JSON at /lti/config/canvas.json."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify
+
+from lti_app.services.canvas_config import developer_key
 
 bp = Blueprint("registration", __name__)
+
+
+@bp.get("/lti/config/canvas.json")
+def canvas_json() -> Any:
+    return jsonify(developer_key(current_app.config["CASELOAD"].base_url))
 
 
 def init_app(app: Flask) -> None:

@@ -1,9 +1,102 @@
-"""`caseload` commands: platform (being built)."""
+"""``caseload platform``: register LMS platforms (DESIGN.md §6) and approve their deployments."""
 
 from __future__ import annotations
 
+import json
+
 import click
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from lti_app.models import Platform
+from lti_app.services.platforms import NewPlatform, PlatformInvalid, add_platform, set_deployment_status
+from lti_app.services.uow import UnitOfWork
+
+
+@click.group("platform")
+def platform_group() -> None:
+    """LMS platforms (LTI 1.3 registrations) and their deployments."""
+
+
+@platform_group.command("add")
+@click.option("--name", required=True, help="Short name, used in webhook URLs.")
+@click.option("--lms", type=click.Choice(["canvas", "moodle", "generic"]), required=True)
+@click.option("--issuer", required=True)
+@click.option("--client-id", required=True)
+@click.option("--auth-login-url", required=True)
+@click.option("--auth-token-url", required=True)
+@click.option("--keyset-url", required=True)
+@click.option("--deployment-id", "deployment_ids", multiple=True, help="Pre-approved deployment id (repeatable).")
+@click.option("--live-events-keyset-url", default=None)
+@click.option("--webhook-secret", default=None)
+@with_appcontext
+def add_cmd(name: str, lms: str, issuer: str, client_id: str, auth_login_url: str, auth_token_url: str,
+            keyset_url: str, deployment_ids: tuple[str, ...], live_events_keyset_url: str | None,
+            webhook_secret: str | None) -> None:
+    """Register an LMS platform."""
+    with UnitOfWork() as uow:
+        try:
+            platform, secret = add_platform(uow.session, NewPlatform(
+                name, lms, issuer, client_id, auth_login_url, auth_token_url, keyset_url, deployment_ids,
+                live_events_keyset_url, webhook_secret))
+        except PlatformInvalid as exc:
+            raise click.ClickException(str(exc)) from None
+        uow.commit()
+        click.echo(f"Registered platform {platform.name} ({platform.lms}) with {len(deployment_ids)} active deployment(s).")
+        if secret:
+            click.echo(f"Webhook secret for the Moodle companion plugin (shown once): {secret}")
+
+
+@platform_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def list_cmd(as_json: bool) -> None:
+    """List registered platforms and deployments (never secrets)."""
+    with UnitOfWork() as uow:
+        rows = []
+        for p in uow.session.scalars(select(Platform).order_by(Platform.name)):
+            rows.append({"name": p.name, "lms": p.lms, "issuer": p.issuer, "client_id": p.client_id,
+                         "auth_login_url": p.auth_login_url, "auth_token_url": p.auth_token_url,
+                         "keyset_url": p.keyset_url, "live_events_keyset_url": p.live_events_keyset_url,
+                         "status": p.status,
+                         "deployments": [{"deployment_id": d.deployment_id, "status": d.status} for d in p.deployments]})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No platforms registered.")
+    for r in rows:
+        deps = ", ".join(f"{d['deployment_id']} ({d['status']})" for d in r["deployments"]) or "none"
+        click.echo(f"{r['name']}\t{r['lms']}\t{r['issuer']}\tclient {r['client_id']}\tdeployments: {deps}")
+
+
+def _set(platform: str, deployment_id: str, status: str) -> None:
+    with UnitOfWork() as uow:
+        try:
+            set_deployment_status(uow.session, platform, deployment_id, status)
+        except PlatformInvalid as exc:
+            raise click.ClickException(str(exc)) from None
+        uow.commit()
+    click.echo(f"Deployment {deployment_id} of {platform} is now {status}.")
+
+
+@platform_group.command("approve-deployment")
+@click.option("--platform", required=True)
+@click.option("--deployment-id", required=True)
+@with_appcontext
+def approve_cmd(platform: str, deployment_id: str) -> None:
+    """Allow launches from a (pending) deployment."""
+    _set(platform, deployment_id, "active")
+
+
+@platform_group.command("disable-deployment")
+@click.option("--platform", required=True)
+@click.option("--deployment-id", required=True)
+@with_appcontext
+def disable_cmd(platform: str, deployment_id: str) -> None:
+    """Refuse launches from a deployment."""
+    _set(platform, deployment_id, "disabled")
 
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to ``main``."""
+    main.add_command(platform_group)

@@ -18,3 +18,8 @@ def test_unknown_page_is_a_readable_404_with_reference(client):
     body = resp.get_data(as_text=True)
     assert "reference" in body
     assert "Traceback" not in body
+
+
+def test_canvas_json_is_built_from_base_url(client):
+    data = client.get("/lti/config/canvas.json").get_json()
+    assert data["target_link_uri"] == "http://127.0.0.1:5000/lti/launch"
