@@ -149,7 +149,11 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
     def _inject() -> dict[str, Any]:
         def token_field() -> str:
             viewer = g.get("viewer")
-            return issue_token(viewer) if viewer else ""
+            if viewer is None:
+                return ""
+            if "_fresh_token" not in g:
+                g._fresh_token = issue_token(viewer)
+            return g._fresh_token  # type: ignore[no-any-return]
 
         return {
             "app_url": app_url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -53,7 +54,7 @@ def add_cmd(name: str, lms: str, issuer: str, client_id: str, auth_login_url: st
 def list_cmd(as_json: bool) -> None:
     """List registered platforms and deployments (never secrets)."""
     with UnitOfWork() as uow:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for p in uow.session.scalars(select(Platform).order_by(Platform.name)):
             rows.append({"name": p.name, "lms": p.lms, "issuer": p.issuer, "client_id": p.client_id,
                          "auth_login_url": p.auth_login_url, "auth_token_url": p.auth_token_url,

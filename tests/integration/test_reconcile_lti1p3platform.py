@@ -6,8 +6,6 @@ package does and does not check)."""
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
 from sqlalchemy import select
 
 from lti_app.models import Enrollment, Person

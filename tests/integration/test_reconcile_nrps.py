@@ -8,8 +8,6 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
 from sqlalchemy import func, select
 
 from lti_app.models import Course, Enrollment, Person, SyncRun

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
 from sqlalchemy import select
 
 from lti_app.models import Enrollment, Person, Platform, SyncRun

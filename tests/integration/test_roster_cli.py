@@ -6,9 +6,6 @@ import datetime as dt
 import json
 
 import pytest
-
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
-
 from sqlalchemy import select  # noqa: E402
 
 from lti_app.cli import main  # noqa: E402

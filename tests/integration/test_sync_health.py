@@ -7,9 +7,6 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
-
 from sqlalchemy import select  # noqa: E402
 
 from lti_app.models import InboundEvent, RoleGrant, SyncRun  # noqa: E402
@@ -83,7 +80,6 @@ def test_district_admin_sees_every_platform(client, db_session, world, token_for
 
 
 def test_retry_button_requeues_a_parked_event(client, db_session, world, token_for):
-    pytest.importorskip("lti_app.services.inbox", reason="waiting for services/inbox.py (roster push)")
     token = token_for(world["admin"], roles=("admin",))
     page = client.get("/admin/sync", query_string={"t": token}).get_data(as_text=True)
     event_id = world["parked"].id

@@ -10,8 +10,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
-
 from integrations.lti_token import (  # noqa: E402
     CLIENT_ASSERTION_TYPE,
     LtiTokenClient,

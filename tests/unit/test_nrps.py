@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
-
 from integrations.nrps import (  # noqa: E402
     NrpsClient,
     NrpsError,

@@ -9,8 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-pytest.importorskip("integrations.http", reason="waiting for the shared HTTP wrapper (integrations/http.py)")
-
 from integrations.oneroster import (  # noqa: E402
     OneRosterClient,
     OneRosterConfig,
