@@ -54,8 +54,9 @@ def main() -> None:
             with session_scope() as s:
                 lms.register(s)
                 keys.ensure_keys(s)
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{args.port}",
-                                   "--log-level", "warning", "lti_app:create_app()"], env=env, cwd=ROOT)
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2",
+                                   "-b", f"127.0.0.1:{args.port}", "--log-level", "warning", "--access-logfile", "/dev/null",
+                                   "lti_app:create_app()"], env=env, cwd=ROOT)
         try:
             for _ in range(100):
                 try:

@@ -66,6 +66,9 @@ def run(planned: int, requests: int) -> tuple[list[float], int]:
             with app.test_request_context():
                 token = issue_token(Viewer(teacher.id, teacher.platform_id, course.id, ("teacher",)))
             s.close()
+            from lti_app.runtime import tune_gc
+
+            tune_gc()  # as gunicorn's post_worker_init hook does in production (config/gunicorn.conf.py)
             client = app.test_client()
             engine = app.extensions["caseload.engine"]
             counter = {"n": 0}

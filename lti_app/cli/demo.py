@@ -36,6 +36,13 @@ def demo_cmd(serve: bool, host: str, port: int) -> None:
     click.echo("  Click 'Launch as' a teacher or case manager to see Caseload inside the LMS frame.")
     click.echo("  (Press Ctrl+C to stop.)")
     click.echo("")
+    # The development server's request log would print page URLs, which carry app tokens: keep it quiet.
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from lti_app.runtime import tune_gc
+
+    tune_gc()
     current_app.run(host=host, port=port, threaded=True, debug=False, use_reloader=False)
 
 

@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 ALLOWED_ALGS = ("RS256",)
 # Per-process copy of the shared (database) JWKS cache: url -> (monotonic fetch time, keys).
 _PROCESS_KEYSETS: dict[str, tuple[float, Any]] = {}
+# (keyset URL, kid, alg) -> (PEM, alg) of keys already converted in this process.
+_PEM_CACHE: dict[tuple[str, str, str], tuple[str, str]] = {}
 STATE_LIFETIME = 300
 
 
@@ -278,15 +280,24 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
         return keys
 
     def get_public_key(self) -> tuple[str, str]:
+        """pylti1p3's lookup, memoised per process by (keyset URL, kid, alg): converting a JWK to PEM costs more
+        than verifying the signature. An unknown kid refetches the keyset once."""
+        assert self._registration is not None
+        header = self._jwt.get("header", {})
+        memo_key = (self._registration.get_key_set_url() or "", str(header.get("kid")), str(header.get("alg")))
+        hit = _PEM_CACHE.get(memo_key)
+        if hit is not None:
+            return hit
         try:
-            return super().get_public_key()  # type: ignore[no-any-return]
+            result: tuple[str, str] = super().get_public_key()
         except LtiException as exc:
             if "Unable to find public key" not in str(exc):
                 raise
-        assert self._registration is not None
-        keys = self._refetch(self._registration.get_key_set_url() or "")
-        self._registration.set_key_set(keys)
-        return super().get_public_key()  # type: ignore[no-any-return]
+            keys = self._refetch(self._registration.get_key_set_url() or "")
+            self._registration.set_key_set(keys)
+            result = super().get_public_key()
+        _PEM_CACHE[memo_key] = result
+        return result
 
 
 _REASONS = {

@@ -133,7 +133,7 @@ class LtiTestPlatform:
             return jwt.encode(claims, None, algorithm="none", headers={"kid": kid, **(headers or {})})
         if alg.startswith("HS"):
             return jwt.encode(claims, "shared-secret-" + "x" * 32, algorithm=alg, headers={"kid": kid})
-        return jwt.encode(claims, pem, algorithm=alg, headers={"kid": kid, **(headers or {})})
+        return jwt.encode(claims, _loaded_key(pem), algorithm=alg, headers={"kid": kid, **(headers or {})})
 
     # --- driving the tool ------------------------------------------------------------------------------------
 
@@ -153,6 +153,16 @@ class LtiTestPlatform:
         if token is None:
             token = self.sign(self.claims(login["nonce"], role=role, **claim_overrides))
         return client.post("/lti/launch", data={"id_token": token, "state": state or login["state"]})
+
+
+_KEYS: dict[str, Any] = {}
+
+
+def _loaded_key(pem: str) -> Any:
+    """Parsing (and validating) an RSA private key costs milliseconds: do it once per key."""
+    if pem not in _KEYS:
+        _KEYS[pem] = serialization.load_pem_private_key(pem.encode(), password=None)
+    return _KEYS[pem]
 
 
 def random_nonce() -> str:

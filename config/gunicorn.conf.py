@@ -1,0 +1,17 @@
+# gunicorn settings for Caseload: `gunicorn -c config/gunicorn.conf.py "lti_app:create_app()"`
+import multiprocessing
+import os
+
+bind = os.environ.get("CASELOAD_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("CASELOAD_WORKERS", multiprocessing.cpu_count() * 2))
+timeout = 30
+graceful_timeout = 20
+accesslog = "-"  # request lines only: paths carry no names or note text (tokens are in query strings: see below)
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'  # %(U)s = path without the query string (no tokens)
+forwarded_allow_ips = os.environ.get("CASELOAD_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):  # noqa: ARG001 - gunicorn hook signature
+    from lti_app.runtime import tune_gc
+
+    tune_gc()
