@@ -93,13 +93,14 @@ def _student_page(student_id: int, opened: int | None = None, errors: list[str] 
     visible = notes.visible_notes(session, viewer, student_id, note_decision, opened) if note_decision.allowed else []
     my_questions = questions.for_student(session, viewer, student_id)
     draft = notes.load_draft(session, viewer, student_id)
+    viewers = access.who_viewed(session, student_id) if decision.relationship in ("case_manager", "admin") else None
     session.commit()
     return render_template("panels/student.html", student=student, plans=plans, versions=versions,
                            decision=decision, notes=visible, note_tiers=note_decision.note_tiers,
                            categories=CATEGORY_LABELS, note_types=NOTE_TYPE_LABELS, tiers=TIER_LABELS,
                            questions=my_questions, draft=draft, errors=errors or [], form=form or {},
                            done=_done(), max_chars=notes.MAX_NOTE_CHARS,
-                           today=dt.date.today().isoformat()), status
+                           today=dt.date.today().isoformat(), who_viewed=viewers), status
 
 
 @bp.get("/student/<int:student_id>")

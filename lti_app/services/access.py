@@ -92,3 +92,14 @@ def authorize(session: Session, viewer: Viewer, student_id: int, action: Action 
         log.info("access refused actor=%s student=%s action=%s", viewer.person_id, student_id, action.value)
         abort(404, description=NOT_VISIBLE)
     return decision
+
+
+def who_viewed(session: Session, student_id: int, limit: int = 200) -> list[tuple[AccessEvent, str | None]]:
+    """The record's own access log (FERPA 34 CFR 99.32, IDEA 300.614), newest first, with the actor's name."""
+    from lti_app.models import Person
+
+    rows = session.execute(
+        select(AccessEvent, Person.name).outerjoin(Person, Person.id == AccessEvent.actor_id)
+        .where(AccessEvent.student_id == student_id)
+        .order_by(AccessEvent.at.desc(), AccessEvent.id.desc()).limit(limit)).all()
+    return [(event, name) for event, name in rows]

@@ -260,3 +260,16 @@ def test_students_and_observers_are_refused_everywhere(client, token_for, school
 def test_expired_or_forged_token_is_refused(client, school):
     assert client.get("/panels/course", query_string={"t": "forged"}).status_code == 401
     assert client.get("/panels/course").status_code == 401
+
+
+def test_case_manager_sees_who_viewed_the_record_and_teachers_do_not(client, token_for, school):
+    ava = school["plans"]["Ava"][0]
+    teacher_token = token_for(school["a"], school["alg"])
+    teacher_page = client.get(f"/panels/student/{ava.id}", query_string={"t": teacher_token}).get_data(as_text=True)
+    assert "Who viewed this record" not in teacher_page
+    client.get(f"/panels/student/{ava.id}", query_string={"t": token_for(school["b"], school["bio"])})  # refused
+    cm_page = client.get(f"/panels/student/{ava.id}",
+                         query_string={"t": token_for(school["cm"], None, roles=("teacher",))}).get_data(as_text=True)
+    section = cm_page.split('id="who-viewed"', 1)[1]
+    assert "Rowan Ellery" in section and "teacher enrollment in Algebra I (Period 1)" in section
+    assert "Sable Whitlock" in section and "refused" in section
