@@ -12,7 +12,7 @@ from lti_app.auth import TOKEN_PARAM, issue_token
 from lti_app.db import get_session
 from lti_app.errors import render_error
 from lti_app.lti.adapter import login as oidc_login
-from lti_app.lti.adapter import validate_launch
+from lti_app.lti.adapter import NeedsPlatformStorageCheck, validate_launch
 from lti_app.lti.errors import LaunchError
 from lti_app.services import keys
 from lti_app.services.launch import record_launch
@@ -47,6 +47,10 @@ def launch() -> Any:
     try:
         ctx = validate_launch(session)
         outcome = record_launch(session, ctx)
+    except NeedsPlatformStorageCheck as check:
+        session.rollback()  # nothing is written until the state is confirmed
+        return render_template("lti/storage_launch.html", target=check.target, key=f"state_{check.state}",
+                               state=check.state, origin=check.origin, id_token=request.form["id_token"])
     except LaunchError as exc:
         session.rollback()
         log.info("launch refused: %s", exc.reason)

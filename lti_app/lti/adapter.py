@@ -206,13 +206,43 @@ def login(session: Session) -> Response:
         redirect_url = oidc.get_redirect_object(launch_url()).get_redirect_url()
     except (OIDCException, LtiException) as exc:
         raise LaunchError(f"The login request could not be used: {exc}") from None
-    response: Response = current_app.make_response(("", 302, {"Location": redirect_url}))
-    cookies.update_response(response)
     query = parse_qs(urlsplit(redirect_url).query)
     state = query.get("state", [""])[0]
     storage.set_value(f"caseload-state-{state}", {"iss": iss, "client_id": query.get("client_id", [""])[0]},
                       STATE_LIFETIME)
+    target = params.get("lti_storage_target")
+    if target:
+        # LTI Client Side postMessages (platform storage): also keep the state in the LMS's storage, for browsers
+        # that drop even partitioned third-party cookies. The page stores it, then continues to the LMS.
+        from flask import render_template
+
+        platform = conf.find_registration_by_params(iss, query.get("client_id", [""])[0])
+        origin = _origin_of(conf.platform.auth_login_url if conf.platform else "") if platform else ""
+        response = current_app.make_response(render_template(
+            "lti/storage_login.html", target=target, key=f"state_{state}", value=state, origin=origin,
+            redirect_url=redirect_url))
+    else:
+        response = current_app.make_response(("", 302, {"Location": redirect_url}))
+    cookies.update_response(response)
     return response
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else "*"
+
+
+class NeedsPlatformStorageCheck(Exception):
+    """The state cookie is missing but the LMS offers platform storage: check the state in the browser."""
+
+    def __init__(self, target: str, state: str, origin: str) -> None:
+        super().__init__("platform storage check")
+        self.target, self.state, self.origin = target, state, origin
+
+
+def _same_origin(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.netloc.lower()) == (pb.scheme, pb.netloc.lower())
 
 
 def _same_url(a: str, b: str) -> bool:
@@ -359,7 +389,26 @@ def validate_launch(session: Session) -> LaunchContext:
         raise LaunchError("The id_token is missing the roles claim.")
 
     storage = DbLaunchDataStorage(session)
-    launch = _CachedKeysMessageLaunch(_lti_request(), conf, cookie_service=PartitionedCookieService(_lti_request()),
+    state = request.form["state"]
+    if storage.get_value(f"caseload-state-{state}") is None:
+        raise LaunchError(_REASONS["State not found"])
+    lti_request = _lti_request()
+    cookie_name = f"lti1p3-{state}"
+    if request.cookies.get(cookie_name) != state:
+        target = request.form.get("lti_storage_target")
+        if not target:
+            raise LaunchError(_REASONS["State not found"])
+        if request.form.get("platform_storage_checked") != "1":
+            raise NeedsPlatformStorageCheck(target, state, _origin_of(platform.auth_login_url))
+        # The confirmation must come from Caseload's own page (which read the state back from the LMS's
+        # storage in this browser), never from another site's form.
+        origin = request.headers.get("Origin", "null")
+        if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin" or (
+                origin != "null" and not _same_origin(origin, launch_url())):
+            raise LaunchError(_REASONS["State not found"])
+        lti_request = FlaskRequest(cookies={cookie_name: state}, request_data=request.form.to_dict(),
+                                   request_is_secure=request.is_secure)
+    launch = _CachedKeysMessageLaunch(lti_request, conf, cookie_service=PartitionedCookieService(lti_request),
                                       launch_data_storage=storage)
     launch.db = session
     launch.cache_seconds = settings.jwks_cache_seconds
@@ -375,7 +424,6 @@ def validate_launch(session: Session) -> LaunchContext:
         if reason is None:
             reason = "The id_token signature or contents could not be verified."
         raise LaunchError(reason) from None
-    state = request.form["state"]
     storage.remove_value(f"caseload-state-{state}")
     _use_nonce(session, platform, str(body["nonce"]), body)
     return from_claims(dict(launch.get_launch_data()), platform.id, platform.lms)

@@ -148,7 +148,9 @@ def login_url(settings: Settings, platform: Platform, persona: Persona) -> str:
     """The third-party-initiated login the practice page opens in its iframe (LTI Core 1.3 §5.1.1)."""
     params = {"iss": platform.issuer, "login_hint": persona.person.lti_sub,
               "target_link_uri": settings.base_url + "/lti/launch", "client_id": platform.client_id,
-              "lti_deployment_id": DEPLOYMENT_ID, "lti_message_hint": persona.key}
+              "lti_deployment_id": DEPLOYMENT_ID, "lti_message_hint": persona.key,
+              # LTI Client Side postMessages: the practice page offers platform storage (practice.js).
+              "lti_storage_target": "_parent"}
     return settings.base_url + "/lti/login?" + urlencode(params)
 
 

@@ -49,7 +49,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(pg_database_url: str) -> Iterator[LiveServer]:
+def live_server(pg_database_url: str, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """Extra settings for one test: ``@pytest.mark.live_config(cookie_secure=False)``."""
     from werkzeug.serving import make_server
 
     from lti_app import create_app
@@ -59,7 +60,9 @@ def live_server(pg_database_url: str) -> Iterator[LiveServer]:
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app(test_settings(pg_database_url, base_url=base, practice_lms_url=f"http://localhost:{port}"))
+    marker = request.node.get_closest_marker("live_config")
+    extra = dict(marker.kwargs) if marker else {}
+    app = create_app(test_settings(pg_database_url, base_url=base, practice_lms_url=f"http://localhost:{port}", **extra))
     with app.app_context(), UnitOfWork() as uow:
         seed_demo(uow.session, app.config["CASELOAD"])
         uow.commit()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.e2e.conftest import launch_in_practice, screenshot
 
 
@@ -32,3 +34,13 @@ def test_student_launch_shows_only_the_staff_only_page(page, live_server):
 def test_practice_page_opened_on_the_tool_site_moves_to_the_practice_site(page, live_server):
     page.goto(live_server.base_url + "/practice/")
     assert urlsplit(page.url).hostname == "localhost"
+
+
+@pytest.mark.live_config(cookie_secure=False)
+def test_launch_works_through_platform_storage_when_the_cookie_is_dropped(page, live_server):
+    """With an unpartitioned (SameSite=Lax) state cookie, Chromium drops it in the cross-site frame, as a browser
+    that blocks all third-party cookies would; the state is then confirmed through the LMS's postMessage storage
+    (lti.put_data at login, lti.get_data at launch) and the launch still lands."""
+    frame = launch_in_practice(page, live_server, "teacher-")
+    frame.wait_for_selector("#counts")
+    assert "/panels/course" in frame.url

@@ -181,7 +181,11 @@ def test_replayed_id_token_is_refused_even_in_the_same_browser(client, lms, db_s
     assert first.status_code == 303
     before = _counts(db_session)
     again = client.post("/lti/launch", data={"id_token": token, "state": login["state"]})
-    assert again.status_code == 400 and "already used" in again.get_data(as_text=True)
+    assert again.status_code == 400  # the state is single-use too
+    # Replaying the same id_token behind a fresh login state is caught by the single-use nonce.
+    fresh = lms.start_login(client)
+    replay = client.post("/lti/launch", data={"id_token": token, "state": fresh["state"]})
+    assert replay.status_code == 400 and "already used" in replay.get_data(as_text=True)
     assert _counts(db_session) == before
 
 
@@ -213,3 +217,50 @@ def test_jwks_serves_current_and_next_keys(client):
     keys = client.get("/lti/jwks").get_json()["keys"]
     assert len(keys) == 2 and all(k["alg"] == "RS256" and k["kid"] for k in keys)
     assert client.get("/.well-known/jwks.json").get_json()["keys"] == keys
+
+
+# --- LTI platform storage (lti_storage_target) when the browser drops the state cookie ---------------------------
+
+def test_login_with_storage_target_stores_state_in_the_platform_then_continues(client, lms):
+    resp = client.get("/lti/login", query_string={
+        "iss": lms.issuer, "login_hint": "x", "target_link_uri": lms.tool_launch_url, "client_id": lms.client_id,
+        "lti_deployment_id": lms.deployment_id, "lti_storage_target": "_parent"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'data-mode="put"' in html and "lti_storage.js" in html
+    assert 'data-origin="https://lms.example.test"' in html
+
+
+def _cookieless_launch(client, lms):
+    login = lms.start_login(client, lti_storage_target="_parent")
+    client._cookies.clear()  # the browser dropped the tool's third-party cookie
+    token = lms.sign(lms.claims(login["nonce"]))
+    return login, token
+
+
+def test_cookieless_launch_checks_state_in_platform_storage_then_lands(client, lms, db_session):
+    login, token = _cookieless_launch(client, lms)
+    before = _counts(db_session)
+    check = client.post("/lti/launch", data={"id_token": token, "state": login["state"], "lti_storage_target": "_parent"})
+    html = check.get_data(as_text=True)
+    assert check.status_code == 200 and 'data-mode="get"' in html and 'name="platform_storage_checked"' in html
+    assert _counts(db_session) == before  # nothing written before the state is confirmed
+    confirmed = client.post("/lti/launch", headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1:5000"},
+                            data={"id_token": token, "state": login["state"], "lti_storage_target": "_parent",
+                                  "platform_storage_checked": "1"})
+    assert confirmed.status_code == 303 and confirmed.headers["Location"].startswith("/panels/course?t=")
+
+
+def test_cross_site_platform_storage_confirmation_is_refused(client, lms, db_session):
+    login, token = _cookieless_launch(client, lms)
+    before = _counts(db_session)
+    forged = client.post("/lti/launch", headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example.test"},
+                         data={"id_token": token, "state": login["state"], "lti_storage_target": "_parent",
+                               "platform_storage_checked": "1"})
+    assert forged.status_code == 400
+    assert _counts(db_session) == before
+
+
+def test_cookieless_launch_without_platform_storage_is_refused_readably(client, lms):
+    login, token = _cookieless_launch(client, lms)
+    resp = client.post("/lti/launch", data={"id_token": token, "state": login["state"]})
+    assert resp.status_code == 400 and "new tab" in resp.get_data(as_text=True)
