@@ -11,8 +11,8 @@ from flask import Blueprint, Flask, jsonify, redirect, render_template, request,
 from lti_app.auth import TOKEN_PARAM, issue_token
 from lti_app.db import get_session
 from lti_app.errors import render_error
-from lti_app.lti.adapter import login as oidc_login
 from lti_app.lti.adapter import NeedsPlatformStorageCheck, validate_launch
+from lti_app.lti.adapter import login as oidc_login
 from lti_app.lti.errors import LaunchError
 from lti_app.services import keys
 from lti_app.services.launch import record_launch

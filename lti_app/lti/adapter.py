@@ -210,8 +210,8 @@ def login(session: Session) -> Response:
     state = query.get("state", [""])[0]
     storage.set_value(f"caseload-state-{state}", {"iss": iss, "client_id": query.get("client_id", [""])[0]},
                       STATE_LIFETIME)
-    target = params.get("lti_storage_target")
-    if target:
+    storage_target = params.get("lti_storage_target")
+    if storage_target:
         # LTI Client Side postMessages (platform storage): also keep the state in the LMS's storage, for browsers
         # that drop even partitioned third-party cookies. The page stores it, then continues to the LMS.
         from flask import render_template
@@ -219,7 +219,7 @@ def login(session: Session) -> Response:
         platform = conf.find_registration_by_params(iss, query.get("client_id", [""])[0])
         origin = _origin_of(conf.platform.auth_login_url if conf.platform else "") if platform else ""
         response = current_app.make_response(render_template(
-            "lti/storage_login.html", target=target, key=f"state_{state}", value=state, origin=origin,
+            "lti/storage_login.html", target=storage_target, key=f"state_{state}", value=state, origin=origin,
             redirect_url=redirect_url))
     else:
         response = current_app.make_response(("", 302, {"Location": redirect_url}))
