@@ -43,7 +43,10 @@ def demo_cmd(serve: bool, host: str, port: int) -> None:
     from lti_app.runtime import tune_gc
 
     tune_gc()
-    current_app.run(host=host, port=port, threaded=True, debug=False, use_reloader=False)
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True,  # type: ignore[attr-defined]
+               use_reloader=False, use_debugger=False)
 
 
 def register(main: click.Group) -> None:
