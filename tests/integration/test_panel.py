@@ -270,6 +270,7 @@ def test_case_manager_sees_who_viewed_the_record_and_teachers_do_not(client, tok
     client.get(f"/panels/student/{ava.id}", query_string={"t": token_for(school["b"], school["bio"])})  # refused
     cm_page = client.get(f"/panels/student/{ava.id}",
                          query_string={"t": token_for(school["cm"], None, roles=("teacher",))}).get_data(as_text=True)
+    assert "Back to my caseload" in cm_page and "Back to the course" not in cm_page
     section = cm_page.split('id="who-viewed"', 1)[1]
     assert "Rowan Ellery" in section and "teacher enrollment in Algebra I (Period 1)" in section
     assert "Sable Whitlock" in section and "refused" in section
