@@ -121,6 +121,7 @@ class DbToolConf(ToolConfAbstract[FlaskRequest]):
         self._db = session
         self.platform: Platform | None = None
         self._by_issuer: dict[str, list[Platform]] = {}
+        self._deployments: dict[tuple[int, str], Deployment | None] = {}
 
     def _platforms(self, iss: str) -> list[Platform]:
         if iss not in self._by_issuer:
@@ -156,11 +157,18 @@ class DbToolConf(ToolConfAbstract[FlaskRequest]):
                                   **kwargs: Any) -> LtiDeployment | None:
         return self._deployment(deployment_id)
 
+    def deployment_row(self, platform: Platform, deployment_id: str) -> Deployment | None:
+        """The deployment row, looked up once per launch (our own check and pylti1p3's both ask)."""
+        key = (platform.id, deployment_id)
+        if key not in self._deployments:
+            self._deployments[key] = self._db.scalars(select(Deployment).where(
+                Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id)).one_or_none()
+        return self._deployments[key]
+
     def _deployment(self, deployment_id: str) -> LtiDeployment | None:
         if self.platform is None:
             return None
-        row = self._db.scalars(select(Deployment).where(Deployment.platform_id == self.platform.id,
-                                                        Deployment.deployment_id == deployment_id)).one_or_none()
+        row = self.deployment_row(self.platform, deployment_id)
         if row is not None and row.status == DeploymentStatus.ACTIVE.value:
             return LtiDeployment().set_deployment_id(deployment_id)
         return None
@@ -377,7 +385,7 @@ def validate_launch(session: Session) -> LaunchContext:
     deployment_id = str(body.get(CLAIM + "deployment_id") or "")
     if not deployment_id:
         raise LaunchError("The id_token has no deployment_id claim.")
-    _check_deployment(session, platform, deployment_id)
+    _check_deployment(conf, platform, deployment_id)
     if body.get(CLAIM + "version") != "1.3.0":
         raise LaunchError("Only LTI 1.3.0 launches are supported (the version claim says otherwise).")
     message_type = body.get(CLAIM + "message_type")
@@ -448,9 +456,8 @@ def _check_times(body: dict[str, Any], leeway: int) -> None:
         raise LaunchError("The id_token was issued in the future (iat). Check the LMS server's clock.")
 
 
-def _check_deployment(session: Session, platform: Platform, deployment_id: str) -> None:
-    row = session.scalars(select(Deployment).where(Deployment.platform_id == platform.id,
-                                                   Deployment.deployment_id == deployment_id)).one_or_none()
+def _check_deployment(conf: DbToolConf, platform: Platform, deployment_id: str) -> None:
+    row = conf.deployment_row(platform, deployment_id)
     if row is None:
         # Record it for an administrator to approve, in its own transaction: the launch itself writes nothing.
         maker = current_app.extensions["caseload.sessionmaker"]
