@@ -78,6 +78,10 @@ class Settings:
     http://localhost and 127.0.0.1)."""
     extra_frame_ancestors: list[str] = field(default_factory=list)
     """Origins allowed to frame Caseload besides the registered platforms' origins."""
+    import_max_bytes: int = 10_000_000
+    """Largest CSV file accepted by the admin import page (the rest of the app keeps max_body_bytes)."""
+    retention_years: int = 5
+    """A departed student's record detail is purged this many years after ``departed_on`` (``caseload retention``)."""
 
     @property
     def practice_enabled(self) -> bool:
@@ -119,6 +123,8 @@ _CASTS: dict[str, Any] = {
     "log_level": lambda v: str(v).upper(),
     "cookie_secure": _bool,
     "extra_frame_ancestors": _list,
+    "import_max_bytes": int,
+    "retention_years": int,
 }
 
 

@@ -149,3 +149,15 @@ class InboundStatus(StrEnum):
     APPLIED = "applied"
     IGNORED = "ignored"
     FAILED = "failed"  # parked after the bounded number of attempts; visible to admins
+
+
+class AdminAction(StrEnum):
+    """What an ``AdminEvent`` records (the administrators' own change log)."""
+
+    GRANT_ADD = "grant.add"
+    GRANT_CHANGE = "grant.change"
+    GRANT_REVOKE = "grant.revoke"
+    IMPORT_APPLY = "import.apply"
+    RETENTION_PURGE = "retention.purge"
+    DEPLOYMENT_APPROVE = "deployment.approve"
+    DEPLOYMENT_DISABLE = "deployment.disable"

@@ -1,6 +1,6 @@
 """All mapped classes, imported here so that ``Base.metadata`` is complete (Alembic, tests)."""
 
-from lti_app.models.audit import AccessEvent, Disclosure
+from lti_app.models.audit import AccessEvent, AdminEvent, Disclosure
 from lti_app.models.inbox import InboundEvent, SyncRun
 from lti_app.models.notes import CaseNote, CaseNoteRevision, NoteDraft, Question
 from lti_app.models.plans import Accommodation, Acknowledgement, Plan, PlanVersion, Student, StudentLink
@@ -11,5 +11,5 @@ __all__ = [
     "AccessEvent", "Accommodation", "Acknowledgement", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
     "Platform", "PlatformKeysetCache", "Question", "RoleGrant", "Section", "Student", "StudentLink", "SyncRun",
-    "ToolKey", "UsedNonce",
+    "ToolKey", "UsedNonce", "AdminEvent",
 ]

@@ -27,6 +27,9 @@ class Student(Base):
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
     departed_on: Mapped[dt.date | None] = mapped_column(Date)
     """Set when the student leaves the district; drives retention."""
+    purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Set when retention purged the record's detail (notes, accommodations, casework); identity, plan types
+    and dates, the access log and the disclosure ledger are kept (``services/retention.py``)."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     links: Mapped[list[StudentLink]] = relationship(back_populates="student", cascade="all, delete-orphan")
