@@ -1,56 +1,417 @@
-"""Administration inside the LMS: platforms and deployments, and the district access log."""
+"""Administration inside the LMS (``/admin``): platforms and deployments, role grants, the district access log,
+"who may see records", the record of disclosures, CSV import, record export and retention.
+
+Only administrators (LMS institution administrators, school or district administrator grants:
+``services.roles.is_admin``) reach these pages; everyone else gets a readable 403. The one exception is the
+record export form, which the access policy decides (a student's case manager may export their student's record).
+Views stay thin: the rules and every write are in ``services/`` (grants, importer, export, retention, audit_log).
+Messages after a POST travel as a fixed ``notice`` code in the redirect (an LMS iframe may not keep a cookie).
+"""
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+import json
 from typing import Any
 
-from flask import Blueprint, Flask, abort, redirect, render_template, request
-from sqlalchemy import select
+from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request
+from sqlalchemy import func, or_, select
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from lti_app.auth import app_url, current_viewer, require_viewer
-from lti_app.db import get_session, utcnow
-from lti_app.models import AccessEvent, Deployment, Person, Platform, Student
-from lti_app.services import roles
+from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
+from lti_app.db import get_session
+from lti_app.domain.vocab import AdminAction, GrantRole, LaunchRole
+from lti_app.errors import render_error
+from lti_app.models import Deployment, Disclosure, Person, Plan, Platform, RoleGrant, Student
+from lti_app.services import audit_log, export, grants, importer, retention, roles
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-PAGE = 100
+
+NOTICES = {
+    "approved": "The deployment is approved: launches from it are accepted.",
+    "disabled": "The deployment is disabled: launches from it are refused.",
+    "granted": "The grant is recorded. It takes effect on the person's next page.",
+    "revoked": "The grant is revoked. It takes effect on the person's next page; the grant stays in the history.",
+    "restricted_on": "Restricted-note access is on for this grant (a new grant replaced the old one).",
+    "restricted_off": "Restricted-note access is off for this grant (a new grant replaced the old one).",
+    "purged": "The records were purged. The change log lists what was removed.",
+    "nothing_to_purge": "No record was due for purging: nothing was changed.",
+}
+PAGE = 50
 
 
-def _require_admin() -> None:
-    if not roles.is_admin(get_session(), current_viewer()):
-        abort(403, description="These pages are for Caseload administrators (LMS administrators or people with a "
-                               "school or district administrator grant).")
+def _admin() -> Viewer:
+    viewer = current_viewer()
+    if not roles.is_admin(get_session(), viewer):
+        abort(403, description="These pages are for Caseload administrators (LMS administrators, or people with a "
+                               "school or district administrator grant). Ask your district's Caseload administrator "
+                               "if you need access.")
+    return viewer
 
 
+def _granter(viewer: Viewer) -> grants.Granter:
+    granter = grants.granter_for(get_session(), viewer)
+    if granter is None:  # an admin by launch role only cannot be None; kept for safety
+        abort(403, description="You may not change grants.")
+    return granter
+
+
+def _may_purge(viewer: Viewer) -> bool:
+    """Purging is district-wide and irreversible: district administrators and LMS administrators only."""
+    if viewer.has_role(LaunchRole.ADMIN.value):
+        return True
+    return GrantRole.DISTRICT_ADMIN.value in roles.grant_roles(get_session(), viewer.person_id)
+
+
+def _notice() -> str | None:
+    return NOTICES.get(request.args.get("notice", ""))
+
+
+def _page_arg() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1 or int(raw) > 100_000:
+        abort(400, description="The page number must be a whole number from 1.")
+    return int(raw)
+
+
+@bp.before_request
+def _upload_limit() -> None:
+    """The import page accepts files up to CASELOAD_IMPORT_MAX_BYTES (the rest of the app keeps the smaller
+    CASELOAD_MAX_BODY_BYTES); set before anything reads the body (Flask 3.1 per-request limit)."""
+    if request.endpoint == "admin.import_upload":
+        request.max_content_length = current_app.config["CASELOAD"].import_max_bytes
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge) -> Any:
+    settings = current_app.config["CASELOAD"]
+    if request.endpoint == "admin.import_upload":
+        limit = settings.import_max_bytes
+        return render_error(413, f"The file is larger than the {limit / 1_000_000:g} MB Caseload accepts for an "
+                                 "import. Nothing was imported. Split the file (for example one file per school) and "
+                                 "import each part.")
+    return render_error(413, f"The request body is larger than the {settings.max_body_bytes:,} bytes Caseload accepts.")
+
+
+# ------------------------------------------------------------------------------------------------------ overview
 @bp.get("/")
 @require_viewer
 def home() -> Any:
-    _require_admin()
+    viewer = _admin()
     session = get_session()
-    platforms = session.scalars(select(Platform).order_by(Platform.name)).all()
-    only_denied = request.args.get("denied") == "1"
-    stmt = (select(AccessEvent, Person.name, Student.given_name, Student.family_name)
-            .outerjoin(Person, Person.id == AccessEvent.actor_id)
-            .outerjoin(Student, Student.id == AccessEvent.student_id)
-            .order_by(AccessEvent.at.desc(), AccessEvent.id.desc()).limit(PAGE))
-    if only_denied:
-        stmt = stmt.where(AccessEvent.allowed.is_(False))
-    events = session.execute(stmt).all()
-    return render_template("admin/home.html", platforms=platforms, events=events, only_denied=only_denied)
+    from lti_app.services.reconcile import visible_platform_ids
+
+    platform_ids = visible_platform_ids(session, viewer.platform_id, viewer.person_id)
+    platforms = session.scalars(select(Platform).where(Platform.id.in_(platform_ids)).order_by(Platform.name)).all()
+    years = current_app.config["CASELOAD"].retention_years
+    due = len(retention.candidates(session, retention.cutoff(dt.date.today(), years)))
+    counts = {
+        "grants": session.scalar(select(func.count(RoleGrant.id)).where(RoleGrant.revoked_at.is_(None))) or 0,
+        "disclosures": session.scalar(select(func.count(Disclosure.id))) or 0,
+        "students": session.scalar(select(func.count(Student.id))) or 0,
+        "active_plans": session.scalar(select(func.count(Plan.id)).where(Plan.status == "active")) or 0,
+        "retention_due": due,
+    }
+    last_import = audit_log.changes(session, "import.", page_size=1).rows
+    pending = sum(1 for p in platforms for d in p.deployments if d.status == "pending")
+    return render_template("admin/home.html", platforms=platforms, counts=counts, pending=pending,
+                           last_import=last_import[0] if last_import else None, notice=_notice(), years=years)
 
 
 @bp.post("/deployments/<int:deployment_id>/<action>")
 @require_viewer
 def deployment(deployment_id: int, action: str) -> Any:
-    _require_admin()
+    """Approve or disable a deployment (LTI Core 1.3 §3.1.3), through the platform service, and log it."""
+    viewer = _admin()
     session = get_session()
+    from lti_app.services.platforms import set_deployment_status
+    from lti_app.services.reconcile import visible_platform_ids
+
     dep = session.get(Deployment, deployment_id)
-    if dep is None or action not in ("approve", "disable"):
-        abort(404, description="There is no such deployment.")
-    dep.status = "active" if action == "approve" else "disabled"
-    dep.approved_at = utcnow() if action == "approve" else dep.approved_at
+    if dep is None or action not in ("approve", "disable") or dep.platform_id not in visible_platform_ids(
+            session, viewer.platform_id, viewer.person_id):
+        abort(404, description="There is no such deployment on a platform you administer.")
+    status = "active" if action == "approve" else "disabled"
+    set_deployment_status(session, dep.platform.name, dep.deployment_id, status)
+    audit_log.record_admin(session, viewer.person_id, "web",
+                           (AdminAction.DEPLOYMENT_APPROVE if action == "approve" else AdminAction.DEPLOYMENT_DISABLE).value,
+                           target_type="deployment", target_id=dep.id,
+                           summary=f"Deployment {dep.deployment_id} of {dep.platform.name} {status}")
     session.commit()
-    return redirect(app_url("admin.home"), code=303)
+    return redirect(app_url("admin.home", notice="approved" if action == "approve" else "disabled"), code=303)
+
+
+# -------------------------------------------------------------------------------------------------------- grants
+def _grants_page(granter: grants.Granter, error: str | None = None, status: int = 200,
+                 form: dict[str, str] | None = None) -> Any:
+    session = get_session()
+    query = request.values.get("q", "").strip()
+    person_id = request.values.get("person") or request.values.get("person_id") or ""
+    chosen = None
+    if person_id.isdigit():
+        person = session.get(Person, int(person_id))
+        if person is not None and granter.reaches(person.platform_id) and person.kind == "staff":
+            chosen = person
+    results = grants.search_staff(session, query, granter.platform_ids) if query else []
+    return render_template(
+        "admin/grants.html", active=grants.list_grants(session, granter.platform_ids),
+        history=grants.list_grants(session, granter.platform_ids, active=False, limit=200), query=query,
+        results=results, chosen=chosen, granter=granter, role_labels=grants.ROLE_LABELS, error=error,
+        notice=_notice(), form=form or {}), status
+
+
+@bp.get("/grants")
+@require_viewer
+def grants_page() -> Any:
+    return _grants_page(_granter(_admin()))
+
+
+@bp.post("/grants")
+@require_viewer
+def grant_add() -> Any:
+    granter = _granter(_admin())
+    person_id = request.form.get("person_id", "")
+    if not person_id.isdigit():
+        abort(400, description="Choose a staff member first (search by name, then 'Choose').")
+    try:
+        grants.add_grant(get_session(), granter, int(person_id), request.form.get("role", ""),
+                         can_see_restricted=request.form.get("can_see_restricted") == "on",
+                         school=request.form.get("school"))
+    except grants.GrantNotFound as exc:
+        abort(404, description=str(exc))
+    except grants.GrantInvalid as exc:
+        get_session().rollback()
+        return _grants_page(granter, str(exc), 422, dict(request.form))
+    return redirect(app_url("admin.grants_page", notice="granted"), code=303)
+
+
+@bp.post("/grants/<int:grant_id>/revoke")
+@require_viewer
+def grant_revoke(grant_id: int) -> Any:
+    granter = _granter(_admin())
+    try:
+        grants.revoke_grant(get_session(), granter, grant_id)
+    except grants.GrantNotFound as exc:
+        abort(404, description=str(exc))
+    except grants.GrantInvalid as exc:
+        get_session().rollback()
+        return _grants_page(granter, str(exc), 422)
+    return redirect(app_url("admin.grants_page", notice="revoked"), code=303)
+
+
+@bp.post("/grants/<int:grant_id>/restricted")
+@require_viewer
+def grant_restricted(grant_id: int) -> Any:
+    granter = _granter(_admin())
+    allowed = request.form.get("allowed") == "1"
+    try:
+        grants.set_restricted(get_session(), granter, grant_id, allowed)
+    except grants.GrantNotFound as exc:
+        abort(404, description=str(exc))
+    except grants.GrantInvalid as exc:
+        get_session().rollback()
+        return _grants_page(granter, str(exc), 422)
+    return redirect(app_url("admin.grants_page", notice="restricted_on" if allowed else "restricted_off"), code=303)
+
+
+# ------------------------------------------------------------------------------------------- logs and listings
+@bp.get("/access-log")
+@require_viewer
+def access_log() -> Any:
+    _admin()
+    session = get_session()
+    page = _page_arg()
+    error = None
+    try:
+        flt = audit_log.AccessFilter.from_args(request.args)
+        result = audit_log.access_log(session, flt, page)
+    except audit_log.FilterInvalid as exc:
+        error, flt, result = str(exc), audit_log.AccessFilter(), audit_log.Page((), 1, 0)
+    return render_template("admin/access_log.html", flt=flt, result=result, actions=audit_log.access_actions(session),
+                           error=error, args=dict(request.args)), (400 if error else 200)
+
+
+@bp.get("/who-may-see")
+@require_viewer
+def who_may_see() -> Any:
+    _admin()
+    rows = grants.who_may_see(get_session())
+    if request.args.get("format") == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["name", "email", "platform", "positions", "basis"])
+        for r in rows:
+            writer.writerow([r.name, r.email or "", r.platform, "; ".join(r.positions), "; ".join(r.bases)])
+        resp = Response(out.getvalue(), mimetype="text/csv")
+        resp.headers["Content-Disposition"] = f"attachment; filename=who-may-see-records-{dt.date.today()}.csv"
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    return render_template("admin/who_may_see.html", rows=rows, today=dt.date.today())
+
+
+@bp.get("/disclosures")
+@require_viewer
+def disclosures() -> Any:
+    _admin()
+    page = _page_arg()
+    rows, total = export.list_disclosures(get_session(), limit=PAGE, offset=(page - 1) * PAGE)
+    return render_template("admin/disclosures.html", rows=rows, page=audit_log.Page(tuple(rows), page, total, PAGE))
+
+
+@bp.get("/changes")
+@require_viewer
+def changes() -> Any:
+    _admin()
+    return render_template("admin/changes.html", result=audit_log.changes(get_session(), page=_page_arg()))
+
+
+# --------------------------------------------------------------------------------------------------------- import
+@bp.get("/imports")
+@require_viewer
+def imports() -> Any:
+    _admin()
+    return render_template("admin/imports.html", columns=importer.COLUMNS, history=audit_log.changes(
+        get_session(), "import.", page_size=20).rows, max_mb=current_app.config["CASELOAD"].import_max_bytes / 1e6)
+
+
+@bp.get("/imports/template.csv")
+@require_viewer
+def import_template() -> Any:
+    _admin()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(importer.COLUMN_NAMES)
+    writer.writerow([c.example for c in importer.COLUMNS])
+    resp = Response(out.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = "attachment; filename=caseload-import-template.csv"
+    return resp
+
+
+@bp.post("/imports")
+@require_viewer
+def import_upload() -> Any:
+    viewer = _admin()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return render_template("admin/imports.html", columns=importer.COLUMNS, history=(), error="Choose a CSV file "
+                               "to import.", max_mb=current_app.config["CASELOAD"].import_max_bytes / 1e6), 400
+    data = upload.read()
+    dry_run = request.form.get("mode", "dry_run") != "apply"
+    report = importer.run_import(get_session(), data, filename=upload.filename, dry_run=dry_run,
+                                 skip_bad_rows=request.form.get("skip_bad_rows") == "on", actor_id=viewer.person_id,
+                                 via="web")
+    status = 422 if (report.blocked and not dry_run) else 200
+    return render_template("admin/import_report.html", report=report, shown_errors=report.errors[:500],
+                           shown_warnings=report.warnings[:200]), status
+
+
+# ------------------------------------------------------------------------------------------------------ retention
+def _before_arg() -> tuple[dt.date, str | None]:
+    years = current_app.config["CASELOAD"].retention_years
+    default = retention.cutoff(dt.date.today(), years)
+    raw = (request.values.get("before") or "").strip()
+    if not raw:
+        return default, None
+    try:
+        before = dt.date.fromisoformat(raw)
+    except ValueError:
+        return default, f"{raw[:30]!r} is not a date written YYYY-MM-DD; showing the policy cutoff instead."
+    if before > default:
+        return default, (f"{before} is later than the retention policy allows ({years} years after departure, so "
+                         f"departed before {default}); showing the policy cutoff instead.")
+    return before, None
+
+
+@bp.get("/retention")
+@require_viewer
+def retention_page() -> Any:
+    viewer = _admin()
+    before, error = _before_arg()
+    result = retention.run(get_session(), before, dry_run=True)
+    return render_template("admin/retention.html", result=result, error=error, notice=_notice(),
+                           may_purge=_may_purge(viewer), years=current_app.config["CASELOAD"].retention_years,
+                           kept=retention.KEPT_TABLES, history=audit_log.changes(get_session(), "retention.",
+                                                                                  page_size=10).rows)
+
+
+@bp.post("/retention")
+@require_viewer
+def retention_apply() -> Any:
+    viewer = _admin()
+    if not _may_purge(viewer):
+        abort(403, description="Purging records is for district administrators and LMS administrators.")
+    before, error = _before_arg()
+    if error or request.form.get("confirm") != "on":
+        abort(400, description=error or "Tick the box that confirms no request to inspect these records is "
+                                        "outstanding, then purge again.")
+    result = retention.run(get_session(), before, dry_run=False, actor_id=viewer.person_id, via="web")
+    return redirect(app_url("admin.retention_page", before=before.isoformat(),
+                            notice="purged" if result.applied else "nothing_to_purge"), code=303)
+
+
+# ------------------------------------------------------------------------------------------- students and export
+@bp.get("/students")
+@require_viewer
+def students() -> Any:
+    """Find a student's record to export (names and SIS ids only; opening the export form is logged)."""
+    _admin()
+    query = request.args.get("q", "").strip()[:100]
+    rows: list[Student] = []
+    if query:
+        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = list(get_session().scalars(
+            select(Student).where(or_(func.lower(Student.given_name + " " + Student.family_name).like(pattern, escape="\\"),
+                                      func.lower(func.coalesce(Student.preferred_name, "")).like(pattern, escape="\\"),
+                                      func.lower(func.coalesce(Student.sis_id, "")) == query.lower()))
+            .order_by(Student.family_name, Student.given_name, Student.id).limit(50)))
+    return render_template("admin/students.html", query=query, rows=rows)
+
+
+def _export_form(student_id: int, error: str | None = None, status: int = 200) -> Any:
+    session = get_session()
+    viewer = current_viewer()
+    student, decision, may_export = export.export_form_decision(session, viewer, student_id)
+    session.commit()  # the view of the form is in the access log
+    if not may_export:
+        abort(403, description="Exports of a student's record are made by the student's case manager or an "
+                               "administrator.")
+    return render_template("admin/export_form.html", student=student, legal_bases=export.LEGAL_BASES,
+                           may_restricted=decision.may_read_tier("restricted"), error=error,
+                           form=dict(request.form)), status
+
+
+@bp.get("/students/<int:student_id>/export")
+@require_viewer
+def export_form(student_id: int) -> Any:
+    return _export_form(student_id)
+
+
+@bp.post("/students/<int:student_id>/export")
+@require_viewer
+def export_record(student_id: int) -> Any:
+    viewer = current_viewer()
+    form = request.form
+    req = export.ExportRequest(fmt=form.get("format", "html"), leaves_school=form.get("leaves_school") == "yes",
+                               recipient=form.get("recipient", ""), purpose=form.get("purpose", ""),
+                               legal_basis=form.get("legal_basis", ""),
+                               include_restricted=form.get("include_restricted") == "on")
+    try:
+        result = export.export_student(get_session(), viewer, student_id, req)
+    except export.ExportInvalid as exc:
+        get_session().rollback()
+        return _export_form(student_id, str(exc), 422)
+    record = result.record
+    if req.fmt == "json":
+        name = record["student"]["sis_id"] or f"student-{student_id}"
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[:60]
+        resp = Response(json.dumps(record, indent=2, ensure_ascii=False), mimetype="application/json")
+        resp.headers["Content-Disposition"] = f"attachment; filename=caseload-record-{safe}-{dt.date.today()}.json"
+    else:
+        resp = Response(render_template("admin/export_record.html", record=record, disclosure_id=result.disclosure_id))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def init_app(app: Flask) -> None:
