@@ -377,7 +377,8 @@ def _export_form(student_id: int, error: str | None = None, status: int = 200) -
     if not may_export:
         abort(403, description="Exports of a student's record are made by the student's case manager or an "
                                "administrator.")
-    return render_template("admin/export_form.html", student=student, legal_bases=export.LEGAL_BASES,
+    back = "admin.students" if roles.is_admin(session, viewer) else "casework.home"
+    return render_template("admin/export_form.html", student=student, legal_bases=export.LEGAL_BASES, back=back,
                            may_restricted=decision.may_read_tier("restricted"), error=error,
                            form=dict(request.form)), status
 
