@@ -106,7 +106,7 @@ def home() -> Any:
     platform_ids = visible_platform_ids(session, viewer.platform_id, viewer.person_id)
     platforms = session.scalars(select(Platform).where(Platform.id.in_(platform_ids)).order_by(Platform.name)).all()
     years = current_app.config["CASELOAD"].retention_years
-    due = len(retention.candidates(session, retention.cutoff(dt.date.today(), years)))
+    due = retention.due_count(session, retention.cutoff(dt.date.today(), years))
     counts = {
         "grants": session.scalar(select(func.count(RoleGrant.id)).where(RoleGrant.revoked_at.is_(None))) or 0,
         "disclosures": session.scalar(select(func.count(Disclosure.id))) or 0,
@@ -233,6 +233,11 @@ def access_log() -> Any:
                            error=error, args=dict(request.args)), (400 if error else 200)
 
 
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (names come from the LMS; OWASP CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 @bp.get("/who-may-see")
 @require_viewer
 def who_may_see() -> Any:
@@ -243,7 +248,8 @@ def who_may_see() -> Any:
         writer = csv.writer(out)
         writer.writerow(["name", "email", "platform", "positions", "basis"])
         for r in rows:
-            writer.writerow([r.name, r.email or "", r.platform, "; ".join(r.positions), "; ".join(r.bases)])
+            writer.writerow([_cell(r.name), _cell(r.email or ""), _cell(r.platform), "; ".join(r.positions),
+                             _cell("; ".join(r.bases))])
         resp = Response(out.getvalue(), mimetype="text/csv")
         resp.headers["Content-Disposition"] = f"attachment; filename=who-may-see-records-{dt.date.today()}.csv"
         resp.headers["Cache-Control"] = "no-store"

@@ -82,6 +82,12 @@ def _chunks(ids: list[int], size: int = 1000) -> list[list[int]]:
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
+def due_count(session: Session, before: dt.date) -> int:
+    """How many records are due (for the admin overview), without counting their contents."""
+    return session.scalar(select(func.count(Student.id)).where(
+        Student.departed_on.is_not(None), Student.departed_on < before, Student.purged_at.is_(None))) or 0
+
+
 def candidates(session: Session, before: dt.date) -> list[Candidate]:
     """Departed before ``before`` and not purged yet, with what would be removed from each record."""
     found = [Candidate(s.id, s.display_name, s.sis_id, s.departed_on) for s in session.scalars(

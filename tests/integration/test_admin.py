@@ -293,3 +293,18 @@ def test_change_log_lists_admin_changes_with_who(client, app, db_session, world,
                                        "person_id": world["teacher2"].id, "role": "provider"})
     html = _text(client.get("/admin/changes", query_string={"t": token}))
     assert "grant.add" in html and "Related-service provider granted to person" in html and "Oriel Banks" in html
+
+
+def test_who_may_see_csv_neutralises_spreadsheet_formulas(client, db_session, world, token_for):
+    world["teacher"].name = "=HYPERLINK(\"http://x\")"
+    db_session.commit()
+    body = client.get("/admin/who-may-see", query_string={"t": token_for(world["lms_admin"], roles=("admin",)),
+                                                          "format": "csv"}).get_data(as_text=True)
+    assert "\"'=HYPERLINK(\"\"http://x\"\")\"" in body
+
+
+def test_home_counts_records_due_for_retention(client, db_session, world, token_for):
+    db_session.get(type(world["ben"]), world["ben"].id).departed_on = dt.date(2015, 6, 1)
+    db_session.commit()
+    html = _text(client.get("/admin/", query_string={"t": token_for(world["lms_admin"], roles=("admin",))}))
+    assert "<strong>1</strong> record due for retention purge" in html
