@@ -89,6 +89,7 @@ def test_approving_and_disabling_a_deployment_is_logged_and_scoped(app, client, 
 
 
 # ------------------------------------------------------------------------------------------------------ grants
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_search_then_grant_case_manager_takes_effect_and_is_recorded(app, client, db_session, world, token_for):
     token = token_for(world["district_admin"], roles=("teacher",))
     html = _text(client.get("/admin/grants", query_string={"t": token, "q": "whit"}))
@@ -214,6 +215,7 @@ def _rows(html):
     return html.count("<tr><td><time")
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_access_log_filters_by_student_actor_action_outcome_and_dates(client, world, logged, token_for):
     token = token_for(world["lms_admin"], roles=("admin",))
 
@@ -254,6 +256,7 @@ def test_access_log_bad_filters_are_explained_not_a_500(client, world, logged, t
 
 
 # ---------------------------------------------------------------------------------------------- who may see
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_who_may_see_lists_grants_case_managers_and_linked_teachers_with_basis(client, db_session, world, token_for):
     token = token_for(world["school_admin"], roles=("teacher",))
     html = _text(client.get("/admin/who-may-see", query_string={"t": token}))

@@ -62,6 +62,7 @@ def test_html_export_holds_the_whole_record_and_is_logged_without_a_disclosure(a
     assert db_session.scalars(select(Disclosure)).all() == []
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_json_export_that_leaves_the_school_writes_the_disclosure_ledger(app, client, db_session, world, token_for):
     token = token_for(world["lms_admin"], roles=("admin",))
     resp = _export(client, app, token, world["ava"].id, format="json", leaves_school="yes",

@@ -69,6 +69,7 @@ def test_dry_run_lists_due_records_with_counts_and_changes_nothing(db_session, w
     assert db_session.scalars(select(AdminEvent)).all() == []
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_purge_removes_the_detail_and_keeps_the_permanent_subset(db_session, world):
     ava_id = world["ava"].id
     result = retention.run(db_session, retention.cutoff(dt.date.today(), 5), dry_run=False, actor_id=None, via="cli")
