@@ -338,7 +338,7 @@ def retention_page() -> Any:
     result = retention.run(get_session(), before, dry_run=True)
     return render_template("admin/retention.html", result=result, error=error, notice=_notice(),
                            may_purge=_may_purge(viewer), years=current_app.config["CASELOAD"].retention_years,
-                           kept=retention.KEPT_TABLES, history=audit_log.changes(get_session(), "retention.",
+                           labels=retention.LABELS, history=audit_log.changes(get_session(), "retention.",
                                                                                   page_size=10).rows)
 
 

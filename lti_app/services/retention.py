@@ -37,6 +37,9 @@ from lti_app.services.audit_log import record_admin
 
 log = logging.getLogger(__name__)
 
+LABELS = {"case_notes": "notes (with their revisions)", "note_drafts": "note drafts", "questions": "questions",
+          "acknowledgements": "acknowledgements", "accommodations": "accommodations"}
+"""Words for the counts on the retention page; other (casework) tables show their table name."""
 KEPT_TABLES = frozenset({"students", "student_links", "plans", "access_events", "disclosures"})
 """Tables with a ``student_id`` that retention keeps; every other such table is purged."""
 

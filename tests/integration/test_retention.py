@@ -120,7 +120,7 @@ def test_cli_dry_run_and_apply(runner, db_session, world):
 def test_retention_page_lists_and_district_admin_purges_with_confirmation(app, client, db_session, world, token_for):
     token = token_for(world["district_admin"], roles=("teacher",))
     text = _plain(client.get("/admin/retention", query_string={"t": token}))
-    assert "Due for purging (1)" in text and "Ava Quinlan" in text and "3 case notes" in text
+    assert "Due for purging (1)" in text and "Ava Quinlan" in text and "3 notes (with their revisions)" in text
     csrf = admin_world.csrf_for(app, token)
     resp = client.post("/admin/retention", data={"t": token, "csrf_token": csrf})
     assert resp.status_code == 400 and "Tick the box" in _plain(resp)
