@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Column, ColumnElement, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lti_app.db import Base, utcnow
@@ -37,8 +39,8 @@ from lti_app.services.audit_log import record_admin
 
 log = logging.getLogger(__name__)
 
-LABELS = {"case_notes": "notes (with their revisions)", "note_drafts": "note drafts", "questions": "questions",
-          "acknowledgements": "acknowledgements", "accommodations": "accommodations"}
+LABELS = {"case_notes": "notes", "case_note_revisions": "note revisions", "note_drafts": "note drafts",
+          "questions": "questions", "acknowledgements": "acknowledgements", "accommodations": "accommodations"}
 """Words for the counts on the retention page; other (casework) tables show their table name."""
 KEPT_TABLES = frozenset({"students", "student_links", "plans", "access_events", "disclosures"})
 """Tables with a ``student_id`` that retention keeps; every other such table is purged."""
@@ -57,6 +59,35 @@ def purged_tables() -> list[Table]:
     return [t for t in Base.metadata.sorted_tables
             if "student_id" in t.c and t.name not in KEPT_TABLES
             and any(fk.column.table.name == "students" for fk in t.c.student_id.foreign_keys)]
+
+
+def dependent_tables() -> list[tuple[Table, list[tuple[Column[Any], Column[Any]]]]]:
+    """Tables whose rows hang from a purged table by a foreign key (note revisions under notes; progress points
+    under goals): (table, [(its column, the referenced column)]). They are deleted explicitly, child first, so the
+    purge does not depend on each migration having declared ON DELETE CASCADE."""
+    targets = {t.name for t in purged_tables()}
+    out: list[tuple[Table, list[tuple[Column[Any], Column[Any]]]]] = []
+    for table in Base.metadata.sorted_tables:  # parents before children
+        if table.name in targets or table.name in KEPT_TABLES:
+            continue
+        links = [(fk.parent, fk.column) for fk in table.foreign_keys if fk.column.table.name in targets]
+        if links:
+            out.append((table, links))
+            targets.add(table.name)
+    return out
+
+
+def _belonging(student_ids: Sequence[int]) -> list[tuple[Table, ColumnElement[bool]]]:
+    """(table, condition selecting the rows of these students) for every purged table, parents first."""
+    conditions: dict[str, ColumnElement[bool]] = {}
+    out = []
+    for table in purged_tables():
+        conditions[table.name] = table.c.student_id.in_(list(student_ids))
+        out.append((table, conditions[table.name]))
+    for table, links in dependent_tables():
+        conditions[table.name] = or_(*(col.in_(select(ref).where(conditions[ref.table.name])) for col, ref in links))
+        out.append((table, conditions[table.name]))
+    return out
 
 
 @dataclass
@@ -103,6 +134,10 @@ def candidates(session: Session, before: dt.date) -> list[Candidate]:
             for sid, n in session.execute(select(table.c.student_id, func.count()).where(table.c.student_id.in_(chunk))
                                           .group_by(table.c.student_id)):
                 by_id[sid].counts[table.name] = int(n)
+        for sid in chunk:
+            for table, belongs in _belonging([sid])[len(purged_tables()):]:
+                n = session.scalar(select(func.count()).select_from(table).where(belongs)) or 0
+                by_id[sid].counts[table.name] = int(n)
         for sid, n in session.execute(
                 select(Plan.student_id, func.count(Accommodation.id)).join(PlanVersion, PlanVersion.plan_id == Plan.id)
                 .join(Accommodation, Accommodation.plan_version_id == PlanVersion.id)
@@ -134,8 +169,8 @@ def run(session: Session, before: dt.date, *, dry_run: bool = True, actor_id: in
                         execution_options={"synchronize_session": False})
         session.execute(update(PlanVersion).where(PlanVersion.id.in_(version_ids)).values(summary=""),
                         execution_options={"synchronize_session": False})
-        for table in reversed(purged_tables()):
-            session.execute(delete(table).where(table.c.student_id.in_(chunk)))
+        for table, belongs in reversed(_belonging(chunk)):
+            session.execute(delete(table).where(belongs))
         for c in found:
             if c.student_id in chunk:
                 session.execute(update(Plan).where(Plan.student_id == c.student_id,

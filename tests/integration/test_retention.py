@@ -62,8 +62,8 @@ def _plain(resp) -> str:
 def test_dry_run_lists_due_records_with_counts_and_changes_nothing(db_session, world):
     result = retention.run(db_session, retention.cutoff(dt.date.today(), 5), dry_run=True)
     assert [c.sis_id for c in result.candidates] == ["S-1"]  # Ben left 30 days ago
-    assert result.candidates[0].counts == {"accommodations": 3, "acknowledgements": 1, "case_notes": 3,
-                                           "note_drafts": 1, "questions": 1}
+    assert result.candidates[0].counts == {"accommodations": 3, "acknowledgements": 1, "case_note_revisions": 3,
+                                           "case_notes": 3, "note_drafts": 1, "questions": 1}
     assert not result.applied
     assert _count(db_session, CaseNote) == 3 and _count(db_session, Accommodation) == 3
     assert db_session.scalars(select(AdminEvent)).all() == []
@@ -95,10 +95,13 @@ def test_purge_removes_the_detail_and_keeps_the_permanent_subset(db_session, wor
     assert retention.run(db_session, retention.cutoff(dt.date.today(), 5), dry_run=False).candidates == []
 
 
-def test_purge_covers_every_table_holding_a_student_id(db_session):
+def test_purge_covers_every_table_holding_a_student_id_and_what_hangs_from_them(db_session):
     names = {t.name for t in retention.purged_tables()}
     assert {"case_notes", "note_drafts", "questions", "acknowledgements"} <= names
     assert not names & retention.KEPT_TABLES
+    dependents = {t.name: [(c.name, ref.table.name) for c, ref in links] for t, links in retention.dependent_tables()}
+    assert dependents["case_note_revisions"] == [("note_id", "case_notes")]
+    assert not set(dependents) & (retention.KEPT_TABLES | {"plan_versions", "accommodations", "persons", "courses"})
 
 
 def test_cli_dry_run_and_apply(runner, db_session, world):
@@ -120,7 +123,7 @@ def test_cli_dry_run_and_apply(runner, db_session, world):
 def test_retention_page_lists_and_district_admin_purges_with_confirmation(app, client, db_session, world, token_for):
     token = token_for(world["district_admin"], roles=("teacher",))
     text = _plain(client.get("/admin/retention", query_string={"t": token}))
-    assert "Due for purging (1)" in text and "Ava Quinlan" in text and "3 notes (with their revisions)" in text
+    assert "Due for purging (1)" in text and "Ava Quinlan" in text and "3 note revisions · 3 notes" in text
     csrf = admin_world.csrf_for(app, token)
     resp = client.post("/admin/retention", data={"t": token, "csrf_token": csrf})
     assert resp.status_code == 400 and "Tick the box" in _plain(resp)
