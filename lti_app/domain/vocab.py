@@ -161,3 +161,74 @@ class AdminAction(StrEnum):
     RETENTION_PURGE = "retention.purge"
     DEPLOYMENT_APPROVE = "deployment.approve"
     DEPLOYMENT_DISABLE = "deployment.disable"
+
+
+class ServiceType(StrEnum):
+    """Related services and specialised instruction on a plan (IDEA 34 CFR 300.34, 300.39)."""
+
+    SPEECH_LANGUAGE = "speech_language"
+    OCCUPATIONAL_THERAPY = "occupational_therapy"
+    PHYSICAL_THERAPY = "physical_therapy"
+    COUNSELING = "counseling"
+    SPECIALIZED_INSTRUCTION = "specialized_instruction"
+    TUTORING = "tutoring"
+    OTHER = "other"
+
+
+class ServicePeriod(StrEnum):
+    WEEK = "week"
+    MONTH = "month"
+
+
+class Attendance(StrEnum):
+    """How a scheduled service session went; only ``delivered`` counts towards the required minutes."""
+
+    DELIVERED = "delivered"
+    STUDENT_ABSENT = "student_absent"
+    PROVIDER_ABSENT = "provider_absent"  # the school missed it: a make-up session is owed
+
+
+class ContactMethod(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    IN_PERSON = "in_person"
+    VIDEO = "video"
+    LETTER = "letter"
+    MESSAGE = "message"
+
+
+class ContactDirection(StrEnum):
+    IN = "in"  # the guardian contacted the school
+    OUT = "out"  # the school contacted the guardian
+
+
+class MeetingType(StrEnum):
+    IEP_ANNUAL = "iep_annual"
+    IEP_INITIAL = "iep_initial"
+    IEP_AMENDMENT = "iep_amendment"
+    REEVALUATION = "reevaluation"
+    PLAN_504 = "504_review"
+    MANIFESTATION = "manifestation"
+    PARENT_CONFERENCE = "parent_conference"
+    OTHER = "other"
+
+
+class MeetingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+class ReferralType(StrEnum):
+    COUNSELING = "counseling"
+    THERAPY = "therapy"
+    TUTORING = "tutoring"
+    OUTSIDE_AGENCY = "outside_agency"
+    EVALUATION = "evaluation"
+
+
+class ReferralStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    DONE = "done"
