@@ -9,6 +9,9 @@ and gives the basis (FERPA 34 CFR 99.31(a)(1) "legitimate educational interest",
 - Support staff (case managers of other students, counselors, related-service providers) see records as
   the school's support team; they may not edit plans that are not on their caseload.
 - Administrators (LMS institution admins, school/district admin grants) see records with basis "administrator".
+- Casework (services, contacts, meetings, referrals, crisis entries): the student's case manager changes it;
+  counselors, providers and administrators read it (providers log sessions of the services they provide); a
+  case manager grant alone does not reach students on another caseload; teachers never see casework.
 - Note tiers: ``team`` = the case manager, support staff and current teachers; ``case_team`` = case managers
   and support staff only; ``restricted`` = only people granted ``can_see_restricted``, and only by an
   explicit, logged action.
@@ -33,6 +36,15 @@ class Action(StrEnum):
     ASK_QUESTION = "ask_question"
     EDIT_PLAN = "update"
     EXPORT = "export"
+    VIEW_CASEWORK = "view_casework"
+    """The student workspace: services, contacts, meetings, referrals, timeline (not for teachers)."""
+    EDIT_CASEWORK = "update_casework"
+    """Add or change casework (services, contacts, meetings, referrals, crisis entries): the case manager."""
+    LOG_SERVICE = "log_service"
+    """Log a service session; support staff only for services they provide (checked by the service)."""
+
+
+CASEWORK_ACTIONS = frozenset({Action.VIEW_CASEWORK, Action.EDIT_CASEWORK, Action.LOG_SERVICE})
 
 
 @dataclass(frozen=True)
@@ -78,10 +90,10 @@ class Decision:
 _TEACHER_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.CREATE_NOTE, Action.ACKNOWLEDGE,
                               Action.ASK_QUESTION})
 _SUPPORT_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.CREATE_NOTE, Action.VIEW_RESTRICTED,
-                              Action.ASK_QUESTION})
+                              Action.ASK_QUESTION, Action.VIEW_CASEWORK, Action.LOG_SERVICE})
 _CASE_MANAGER_ACTIONS = frozenset(Action) - {Action.ACKNOWLEDGE}
 _ADMIN_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.VIEW_RESTRICTED, Action.EXPORT,
-                            Action.CREATE_NOTE})
+                            Action.CREATE_NOTE, Action.VIEW_CASEWORK})
 
 
 def teaching_link(actor: ActorFacts, student: StudentFacts) -> EnrollmentFact | None:
@@ -124,9 +136,16 @@ def decide(actor: ActorFacts, student: StudentFacts, action: Action) -> Decision
         if decision.allowed or not (actor.grants & (SUPPORT_GRANTS | ADMIN_GRANTS)):
             return Decision(decision.allowed, decision.basis, decision.relationship, frozenset({"team"}))
     support = sorted(actor.grants & SUPPORT_GRANTS)
-    if support:
+    is_admin = "admin" in actor.launch_roles or bool(actor.grants & ADMIN_GRANTS)
+    # Casework is need-to-know: a case manager grant reaches only the case manager's own caseload; counselors and
+    # providers (who serve students across caseloads) and administrators see it, teachers never.
+    outside_caseload = action in CASEWORK_ACTIONS and support == ["case_manager"]
+    if support and not (outside_caseload and is_admin):
+        if outside_caseload:
+            return Decision(False, "case manager grant, but this student is not on your caseload", "support",
+                            _tiers({"team", "case_team"}, restricted_ok))
         return allow("support", f"{support[0].replace('_', ' ')} grant (school support staff)", _SUPPORT_ACTIONS,
                      {"team", "case_team"})
-    if "admin" in actor.launch_roles or actor.grants & ADMIN_GRANTS:
+    if is_admin:
         return allow("admin", "administrator", _ADMIN_ACTIONS, {"team", "case_team"})
     return Decision(False, "no active enrollment, caseload or grant links this person to the student", "none")
