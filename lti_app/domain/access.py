@@ -9,6 +9,8 @@ and gives the basis (FERPA 34 CFR 99.31(a)(1) "legitimate educational interest",
 - Support staff (case managers of other students, counselors, related-service providers) see records as
   the school's support team; they may not edit plans that are not on their caseload.
 - Administrators (LMS institution admins, school/district admin grants) see records with basis "administrator".
+- Plans: only the plan's own case manager edits it (``decide_plan``); the student's case manager or an
+  administrator may open a new plan; only administrators assign or change a plan's case manager.
 - Casework (services, contacts, meetings, referrals, crisis entries): the student's case manager changes it;
   counselors, providers and administrators read it (providers log sessions of the services they provide); a
   case manager grant alone does not reach students on another caseload; teachers never see casework.
@@ -36,6 +38,8 @@ class Action(StrEnum):
     ASK_QUESTION = "ask_question"
     EDIT_PLAN = "update"
     EXPORT = "export"
+    CREATE_PLAN = "create_plan"
+    ASSIGN_CASE_MANAGER = "assign_case_manager"
     VIEW_CASEWORK = "view_casework"
     """The student workspace: services, contacts, meetings, referrals, timeline (not for teachers)."""
     EDIT_CASEWORK = "update_casework"
@@ -91,9 +95,10 @@ _TEACHER_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.CREA
                               Action.ASK_QUESTION})
 _SUPPORT_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.CREATE_NOTE, Action.VIEW_RESTRICTED,
                               Action.ASK_QUESTION, Action.VIEW_CASEWORK, Action.LOG_SERVICE})
-_CASE_MANAGER_ACTIONS = frozenset(Action) - {Action.ACKNOWLEDGE}
+_CASE_MANAGER_ACTIONS = frozenset(Action) - {Action.ACKNOWLEDGE, Action.ASSIGN_CASE_MANAGER}
 _ADMIN_ACTIONS = frozenset({Action.VIEW_RECORD, Action.VIEW_NOTES, Action.VIEW_RESTRICTED, Action.EXPORT,
-                            Action.CREATE_NOTE, Action.VIEW_CASEWORK})
+                            Action.CREATE_NOTE, Action.VIEW_CASEWORK, Action.CREATE_PLAN,
+                            Action.ASSIGN_CASE_MANAGER})
 
 
 def teaching_link(actor: ActorFacts, student: StudentFacts) -> EnrollmentFact | None:
@@ -127,6 +132,11 @@ def decide(actor: ActorFacts, student: StudentFacts, action: Action) -> Decision
             return Decision(False, f"{basis} does not allow '{action.value}'", relationship, _tiers(tiers, restricted_ok))
         return Decision(True, basis, relationship, _tiers(tiers, restricted_ok))
 
+    is_admin = "admin" in actor.launch_roles or bool(actor.grants & ADMIN_GRANTS)
+    admin_plan_action = action is Action.ASSIGN_CASE_MANAGER or (
+        action is Action.CREATE_PLAN and actor.person_id not in student.case_manager_ids)
+    if is_admin and admin_plan_action:
+        return allow("admin", "administrator", _ADMIN_ACTIONS, {"team", "case_team"})
     if actor.person_id in student.case_manager_ids:
         return allow("case_manager", "caseload (case manager)", _CASE_MANAGER_ACTIONS, {"team", "case_team"})
     link = teaching_link(actor, student)
@@ -136,7 +146,6 @@ def decide(actor: ActorFacts, student: StudentFacts, action: Action) -> Decision
         if decision.allowed or not (actor.grants & (SUPPORT_GRANTS | ADMIN_GRANTS)):
             return Decision(decision.allowed, decision.basis, decision.relationship, frozenset({"team"}))
     support = sorted(actor.grants & SUPPORT_GRANTS)
-    is_admin = "admin" in actor.launch_roles or bool(actor.grants & ADMIN_GRANTS)
     # Casework is need-to-know: a case manager grant reaches only the case manager's own caseload; counselors and
     # providers (who serve students across caseloads) and administrators see it, teachers never.
     outside_caseload = action in CASEWORK_ACTIONS and support == ["case_manager"]
@@ -149,3 +158,14 @@ def decide(actor: ActorFacts, student: StudentFacts, action: Action) -> Decision
     if is_admin:
         return allow("admin", "administrator", _ADMIN_ACTIONS, {"team", "case_team"})
     return Decision(False, "no active enrollment, caseload or grant links this person to the student", "none")
+
+
+def decide_plan(actor: ActorFacts, student: StudentFacts, action: Action, plan_case_manager_id: int | None
+                ) -> Decision:
+    """``decide`` narrowed to one plan: editing needs the case manager *of this plan* — the case manager of a
+    student's IEP does not thereby edit the 504 another colleague manages."""
+    decision = decide(actor, student, action)
+    if action is Action.EDIT_PLAN and decision.allowed and actor.person_id != plan_case_manager_id:
+        return Decision(False, "case manager of another of this student's plans; only this plan's case manager may "
+                               "change it", decision.relationship, decision.note_tiers)
+    return decision

@@ -95,6 +95,7 @@ class VersionStatus(StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
     SUPERSEDED = "superseded"
+    DISCARDED = "discarded"  # a draft the case manager abandoned; kept for the record, never shown to teachers
 
 
 class AccommodationCategory(StrEnum):
