@@ -1,6 +1,15 @@
 """All mapped classes, imported here so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from lti_app.models.audit import AccessEvent, AdminEvent, Disclosure
+from lti_app.models.casework import (
+    Contact,
+    CrisisEntry,
+    Meeting,
+    Referral,
+    ReferralStatusChange,
+    ServiceRequirement,
+    ServiceSession,
+)
 from lti_app.models.inbox import InboundEvent, SyncRun
 from lti_app.models.notes import CaseNote, CaseNoteRevision, NoteDraft, Question
 from lti_app.models.plans import Accommodation, Acknowledgement, Plan, PlanVersion, Student, StudentLink
@@ -12,4 +21,5 @@ __all__ = [
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
     "Platform", "PlatformKeysetCache", "Question", "RoleGrant", "Section", "Student", "StudentLink", "SyncRun",
     "ToolKey", "UsedNonce", "AdminEvent",
+    "Contact", "CrisisEntry", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement", "ServiceSession",
 ]
