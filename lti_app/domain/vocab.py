@@ -162,6 +162,7 @@ class AdminAction(StrEnum):
     RETENTION_PURGE = "retention.purge"
     DEPLOYMENT_APPROVE = "deployment.approve"
     DEPLOYMENT_DISABLE = "deployment.disable"
+    PLAN_CASE_MANAGER = "plan.case_manager"  # an administrator assigned or changed a plan's case manager
 
 
 class ServiceType(StrEnum):
