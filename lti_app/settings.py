@@ -82,6 +82,15 @@ class Settings:
     """Largest CSV file accepted by the admin import page (the rest of the app keeps max_body_bytes)."""
     retention_years: int = 5
     """A departed student's record detail is purged this many years after ``departed_on`` (``caseload retention``)."""
+    inbox_max_attempts: int = 10
+    """A pushed roster event that cannot be applied yet (unknown course or user) is retried this many times, with
+    exponential backoff, before it is parked as failed on the sync health page."""
+    inbox_retry_base_seconds: int = 5
+    """First retry delay of a waiting roster event; each further retry doubles it (capped at an hour)."""
+    inbox_poll_seconds: int = 15
+    """How often the beat schedule drains roster events whose retry time has come."""
+    inbox_keep_days: int = 30
+    """Applied and ignored roster events are deleted after this many days (failed ones are kept)."""
 
     @property
     def practice_enabled(self) -> bool:
@@ -125,6 +134,10 @@ _CASTS: dict[str, Any] = {
     "extra_frame_ancestors": _list,
     "import_max_bytes": int,
     "retention_years": int,
+    "inbox_max_attempts": int,
+    "inbox_retry_base_seconds": int,
+    "inbox_poll_seconds": int,
+    "inbox_keep_days": int,
 }
 
 

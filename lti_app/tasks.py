@@ -12,7 +12,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-TASK_MODULES: tuple[str, ...] = ("lti_app.services.reconcile_tasks", "lti_app.services.maintenance")
+TASK_MODULES: tuple[str, ...] = ("lti_app.services.reconcile_tasks", "lti_app.services.maintenance",
+                                 "lti_app.services.inbox_tasks")
 
 
 def init_app(app: Flask) -> Celery:
@@ -41,10 +42,12 @@ def init_app(app: Flask) -> Celery:
 
     for module in TASK_MODULES:
         importlib.import_module(module)  # registers the @shared_task functions
+    from lti_app.services import inbox_tasks
     from lti_app.services.maintenance import PURGE_TASK
     from lti_app.services.reconcile_tasks import beat_schedule
 
     celery_app.conf.beat_schedule = {**beat_schedule(settings.reconcile_interval_seconds),
+                                     **inbox_tasks.beat_schedule(settings.inbox_poll_seconds),
                                      "purge-launch-state": {"task": PURGE_TASK, "schedule": 3600.0}}
     celery_app.set_default()
     app.extensions["celery"] = celery_app

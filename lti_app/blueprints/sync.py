@@ -73,7 +73,8 @@ def retry_event(event_id: int) -> Response:
         abort(404, description="That event does not exist (or belongs to a platform you do not administer).")
     from lti_app.services import inbox
 
-    inbox.retry_event(session, event_id)
+    if inbox.retry_event(session, event_id):
+        inbox.kick()
     return _back(notice="retried")
 
 
@@ -84,7 +85,8 @@ def retry_parked(platform_id: int) -> Response:
         abort(404, description="That platform does not exist (or you do not administer it).")
     from lti_app.services import inbox
 
-    inbox.requeue_failed(get_session(), platform_id)
+    if inbox.requeue_failed(get_session(), platform_id):
+        inbox.kick()
     return _back(notice="retried_all")
 
 

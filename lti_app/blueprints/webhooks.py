@@ -1,10 +1,63 @@
-"""Blueprint 'webhooks' (being built; see docs/design-notes.md for its owner issue)."""
+"""Pushed roster events: ``POST /webhooks/canvas/<platform>`` (Canvas Live Events, signed JWT bodies) and
+``POST /webhooks/moodle/<platform>`` (the Caseload companion plugin, HMAC-signed JSON).
+
+Answers (JSON): 202 when the event is stored (``accepted``), was already stored (``duplicate``) or is of a type
+Caseload does not use (``ignored``, stored for the record); 4xx with a ``reason`` when it is refused (nothing
+stored); 413 over ``CASELOAD_MAX_BODY_BYTES``; 503 when the database is unreachable, so the LMS retries.
+These endpoints take no cookies and no CSRF token: the signature is the authentication.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from typing import Any
 
-bp = Blueprint("webhooks", __name__)
+from flask import Blueprint, Flask, Response, jsonify, request
+
+from lti_app.db import get_session
+from lti_app.errors import render_error
+from lti_app.services import inbox
+from lti_app.services.webhooks import Receipt, WebhookRefused, receive_canvas, receive_moodle
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+
+def _answer(receipt: Receipt) -> Response:
+    if receipt.event_id is not None and not receipt.ignored:
+        inbox.kick()
+    body: dict[str, Any] = {"status": receipt.status, "event_type": receipt.event_type}
+    if receipt.ignored:
+        body["reason"] = receipt.ignored
+    resp = jsonify(body)
+    resp.status_code = 202
+    return resp
+
+
+def _refused(exc: WebhookRefused) -> Any:
+    return render_error(exc.status, exc.reason)
+
+
+def _body() -> bytes:
+    # Flask enforces MAX_CONTENT_LENGTH (413) while reading, also for chunked bodies.
+    return request.get_data(cache=False)
+
+
+@bp.post("/canvas/<platform>")
+def canvas(platform: str) -> Any:
+    try:
+        receipt = receive_canvas(get_session(), platform, _body())
+    except WebhookRefused as exc:
+        return _refused(exc)
+    return _answer(receipt)
+
+
+@bp.post("/moodle/<platform>")
+def moodle(platform: str) -> Any:
+    try:
+        receipt = receive_moodle(get_session(), platform, _body(), request.headers.get("X-Caseload-Timestamp"),
+                                 request.headers.get("X-Caseload-Signature"))
+    except WebhookRefused as exc:
+        return _refused(exc)
+    return _answer(receipt)
 
 
 def init_app(app: Flask) -> None:

@@ -91,6 +91,7 @@ class Enrollment(Base):
         UniqueConstraint("person_id", "section_id", "role"),
         Index("ix_enrollments_course_state", "course_id", "state"),
         Index("ix_enrollments_person_state", "person_id", "state"),
+        Index("ix_enrollments_lms_enrollment_id", "lms_enrollment_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,22 +1,371 @@
-"""The inbox's state machine for stored roster events (``InboundEvent``): parked (failed) events can be put
-back in the queue by an administrator, with their attempt count reset.
+"""The inbox of pushed roster events (``InboundEvent``): applying what is due, retrying what cannot be applied
+yet, parking what keeps failing, and the administrator's retry.
 
-Receiving and applying pushed events (Canvas Live Events, the Moodle companion plugin) is not built yet; the
-table, these operations and the sync health page that shows them are ready for it."""
+States: ``pending`` (stored, not applied yet) -> ``applied``; or ``waiting`` (the course, the person or the
+enrollment it names is not known to Caseload yet; retried with exponential backoff) -> ``applied``, or after
+``settings.inbox_max_attempts`` -> ``failed`` (parked, shown on the sync health page with its reason, re-queued
+by an administrator). ``ignored`` events (types Caseload does not use) are stored and never applied.
+
+Draining takes due events oldest ``event_time`` first in batches, each event in its own savepoint, one commit
+per batch. On PostgreSQL the batch is claimed with ``FOR UPDATE SKIP LOCKED``: several workers drain side by
+side and an event is applied by exactly one of them. Ordering across batches and workers is not needed for
+correctness: every enrollment write is guarded by the event time it reflects (``services/roster.py``), so an
+older event never overwrites a newer one, whatever the order of arrival.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import update
+from flask import current_app
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
-from lti_app.domain.vocab import InboundStatus
-from lti_app.models import InboundEvent
+from lti_app.domain import roster_events as ev
+from lti_app.domain.vocab import EnrollmentState, InboundStatus, PersonKind, RosterSource
+from lti_app.models import Course, Enrollment, InboundEvent, Person
+from lti_app.services import roster
 
 log = logging.getLogger(__name__)
 
+BATCH = 200
+MAX_BACKOFF_SECONDS = 3600
+
+
+class NotYet(Exception):
+    """The event names something Caseload does not know yet; retry later. ``sync_course`` asks for an NRPS
+    reconcile of that course (which is how Caseload learns a Canvas user it has never seen)."""
+
+    def __init__(self, reason: str, sync_course: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.sync_course = sync_course
+
+
+@dataclass
+class DrainResult:
+    applied: int = 0
+    waiting: int = 0
+    failed: int = 0
+    courses_to_sync: set[int] = field(default_factory=set)
+
+    @property
+    def total(self) -> int:
+        return self.applied + self.waiting + self.failed
+
+
+def backoff_seconds(attempts: int, base: float) -> float:
+    """Delay before retry number ``attempts`` (1, 2, ...): base, 2*base, 4*base ... capped at an hour."""
+    return float(min(base * (2 ** max(0, attempts - 1)), MAX_BACKOFF_SECONDS))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Draining
+# ---------------------------------------------------------------------------------------------------------------
+
+def _due(session: Session, now: dt.datetime, limit: int) -> list[InboundEvent]:
+    stmt = (select(InboundEvent)
+            .where(InboundEvent.status.in_((InboundStatus.PENDING.value, InboundStatus.WAITING.value)),
+                   InboundEvent.next_attempt_at <= now)
+            .order_by(InboundEvent.event_time, InboundEvent.id)
+            .limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True, of=InboundEvent)
+    return list(session.scalars(stmt))
+
+
+def drain(session: Session, *, max_batches: int | None = None, now: dt.datetime | None = None,
+          batch: int = BATCH) -> DrainResult:
+    """Apply every due event (commits per batch). Returns what happened."""
+    settings = current_app.config["CASELOAD"]
+    result = DrainResult()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        moment = now or utcnow()
+        events = _due(session, moment, batch)
+        if not events:
+            break
+        for event in events:
+            _apply_one(session, event, moment, settings.inbox_max_attempts, settings.inbox_retry_base_seconds,
+                       result)
+        session.commit()
+        batches += 1
+        if now is not None:
+            # A fixed clock (tests): events put back to wait stay due, so one pass is all there is.
+            break
+    if result.total:
+        log.info("inbox drained: %s applied, %s waiting, %s parked", result.applied, result.waiting, result.failed)
+    return result
+
+
+def _apply_one(session: Session, event: InboundEvent, now: dt.datetime, max_attempts: int, base: float,
+               result: DrainResult) -> None:
+    try:
+        with session.begin_nested():
+            apply_event(session, event)
+    except NotYet as exc:
+        event.attempts += 1
+        event.last_error = exc.reason[:1000]
+        if exc.sync_course is not None:
+            result.courses_to_sync.add(exc.sync_course)
+        if event.attempts >= max_attempts:
+            event.status = InboundStatus.FAILED.value
+            event.next_attempt_at = None
+            result.failed += 1
+        else:
+            event.status = InboundStatus.WAITING.value
+            event.next_attempt_at = now + dt.timedelta(seconds=backoff_seconds(event.attempts, base))
+            result.waiting += 1
+        return
+    except ev.EventInvalid as exc:
+        # Stored events were parsed before they were stored; this only happens if the rules changed since.
+        event.attempts += 1
+        event.status = InboundStatus.FAILED.value
+        event.last_error = f"cannot be parsed: {exc}"[:1000]
+        event.next_attempt_at = None
+        result.failed += 1
+        return
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure parks after bounded retries, never loses
+        log.exception("inbound event %s could not be applied", event.id)
+        event.attempts += 1
+        event.last_error = f"unexpected error ({type(exc).__name__}); see the server log"
+        terminal = event.attempts >= max_attempts
+        event.status = InboundStatus.FAILED.value if terminal else InboundStatus.WAITING.value
+        event.next_attempt_at = None if terminal else now + dt.timedelta(seconds=backoff_seconds(event.attempts, base))
+        result.failed += int(terminal)
+        result.waiting += int(not terminal)
+        return
+    event.status = InboundStatus.APPLIED.value
+    event.applied_at = now
+    event.attempts += 1
+    event.last_error = None
+    event.next_attempt_at = None
+    result.applied += 1
+
+
+def parse_stored(event: InboundEvent) -> ev.ParsedEvent:
+    # The stored event was accepted at received_at; judge its time against that moment, not today.
+    if event.source == "canvas":
+        return ev.parse_canvas(event.payload, event.received_at)
+    return ev.parse_moodle(event.payload, event.received_at)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Applying one event's commands
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Ids:
+    """Finds courses and people by the ids the event uses (Canvas numeric ids, or Moodle's LTI identities)."""
+
+    def __init__(self, session: Session, platform_id: int, lms: str) -> None:
+        self.session, self.platform_id, self.canvas = session, platform_id, lms == "canvas"
+
+    def course(self, ref: str) -> Course | None:
+        if self.canvas:
+            return roster.find_course_by_lms_id(self.session, self.platform_id, ref)
+        return roster.get_course(self.session, self.platform_id, ref)
+
+    def person(self, ref: str) -> Person | None:
+        if self.canvas:
+            return roster.find_person_by_lms_user_id(self.session, self.platform_id, ref)
+        return roster.get_person(self.session, self.platform_id, ref)
+
+    def describe_course(self, ref: str) -> str:
+        return f"{'Canvas' if self.canvas else 'Moodle'} course {ref}"
+
+    def describe_user(self, ref: str) -> str:
+        return f"{'Canvas' if self.canvas else 'Moodle'} user {ref}"
+
+
+def apply_event(session: Session, event: InboundEvent) -> None:
+    parsed = parse_stored(event)
+    ids = _Ids(session, event.platform_id, parsed.lms)
+    when = event.event_time or event.received_at
+    for command in parsed.commands:
+        _apply_command(session, ids, command, when)
+    session.flush()
+
+
+def _known_course(ids: _Ids, ref: str) -> Course:
+    course = ids.course(ref)
+    if course is None:
+        raise NotYet(f"{ids.describe_course(ref)} is not known to Caseload yet (it becomes known when Caseload is "
+                     "launched in it or a roster sync finds it)")
+    return course
+
+
+def _apply_command(session: Session, ids: _Ids, command: ev.Command, when: dt.datetime) -> None:
+    if isinstance(command, ev.EnrollmentObserved):
+        _enrollment(session, ids, command, when)
+    elif isinstance(command, ev.EnrollmentStateObserved):
+        enrollment = session.scalars(
+            select(Enrollment).join(Course, Course.id == Enrollment.course_id)
+            .where(Course.platform_id == ids.platform_id, Enrollment.lms_enrollment_id == command.lms_enrollment_id)
+            .with_for_update(of=Enrollment)).first()
+        if enrollment is None:
+            raise NotYet(f"enrollment {command.lms_enrollment_id} is not known to Caseload yet")
+        _set_state([enrollment], command.state, when)
+    elif isinstance(command, ev.UserEnrollmentsEnded):
+        person = ids.person(command.user_ref)
+        if person is None:
+            return  # nothing of theirs to end
+        stmt = select(Enrollment).where(Enrollment.person_id == person.id)
+        if command.course_ref is not None:
+            course = ids.course(command.course_ref)
+            if course is None:
+                return
+            stmt = stmt.where(Enrollment.course_id == course.id)
+        _set_state(list(session.scalars(stmt.with_for_update())), command.state, when)
+    elif isinstance(command, ev.UserObserved):
+        _user(session, ids, command)
+    elif isinstance(command, ev.SectionObserved):
+        course = _known_course(ids, command.course_ref)
+        section = roster.ensure_section(session, course, command.section_ref, name=command.name, sis_id=command.sis_id)
+        if command.ended:
+            in_section = session.scalars(select(Enrollment).where(Enrollment.section_id == section.id)
+                                         .with_for_update())
+            _set_state(list(in_section), EnrollmentState.DELETED.value, when)
+    elif isinstance(command, ev.CourseObserved):
+        course = ids.course(command.course_ref)
+        if course is None:
+            return  # a course nobody launched Caseload in: nothing to keep
+        if command.title:
+            course.title = command.title[:500]
+        if command.enrollments_state:
+            in_course = session.scalars(select(Enrollment).where(Enrollment.course_id == course.id).with_for_update())
+            _set_state(list(in_course), command.enrollments_state, when)
+
+
+def _user(session: Session, ids: _Ids, command: ev.UserObserved) -> Person | None:
+    facts = command.facts
+    person = ids.person(command.user_ref)
+    kind = PersonKind.STAFF.value if command.staff else None
+    if person is None:
+        if not command.create or ids.canvas:
+            return None
+        return roster.upsert_person(session, ids.platform_id, command.user_ref, name=facts.name,
+                                    given_name=facts.given_name, family_name=facts.family_name, email=facts.email,
+                                    sis_id=facts.sis_id, kind=kind or PersonKind.STUDENT.value)
+    fields: dict[str, Any] = {"name": facts.name, "given_name": facts.given_name, "family_name": facts.family_name,
+                              "email": facts.email, "sis_id": facts.sis_id}
+    for key, value in fields.items():
+        if value is not None and getattr(person, key) != value:
+            setattr(person, key, value)
+    if kind and person.kind != kind:
+        person.kind = kind
+    return person
+
+
+def _enrollment(session: Session, ids: _Ids, command: ev.EnrollmentObserved, when: dt.datetime) -> None:
+    course = _known_course(ids, command.course_ref)
+    person = ids.person(command.user_ref)
+    if person is None:
+        if not command.create_missing:
+            return
+        if ids.canvas:
+            raise NotYet(f"{ids.describe_user(command.user_ref)} is not known to Caseload yet; a roster sync of the "
+                         "course has been asked for", sync_course=course.id if course.nrps_url else None)
+        person = roster.upsert_person(session, ids.platform_id, command.user_ref,
+                                      kind=PersonKind.STAFF.value if command.staff else PersonKind.STUDENT.value)
+    if command.staff and person.kind != PersonKind.STAFF.value:
+        person.kind = PersonKind.STAFF.value
+    if not command.create_missing:
+        rows = session.scalars(select(Enrollment).where(Enrollment.person_id == person.id,
+                                                        Enrollment.course_id == course.id,
+                                                        Enrollment.role == command.role).with_for_update())
+        _set_state(list(rows), command.state, when)
+        return
+    if command.section_ref is not None:
+        section = roster.ensure_section(session, course, command.section_ref)
+    else:
+        section = roster.course_wide_section(session, course)
+    if command.section_ref is None and command.state != EnrollmentState.ACTIVE.value:
+        # Moodle knows no sections: a role that ends, ends wherever Caseload placed it (NRPS or a launch may have
+        # put it in a real section).
+        elsewhere = list(session.scalars(select(Enrollment).where(
+            Enrollment.person_id == person.id, Enrollment.course_id == course.id, Enrollment.role == command.role,
+            Enrollment.section_id != section.id).with_for_update()))
+        _set_state(elsewhere, command.state, when)
+    roster.apply_enrollment(session, person=person, course=course, section=section, role=command.role,
+                            state=command.state, source=RosterSource.WEBHOOK.value, source_time=when,
+                            lms_enrollment_id=command.lms_enrollment_id)
+
+
+def _set_state(rows: list[Enrollment], state: str, when: dt.datetime) -> int:
+    """Set the state of these enrollments unless something newer was applied to them."""
+    changed = 0
+    for row in rows:
+        if row.source_time > when:
+            continue
+        if row.state != state:
+            row.state = state
+            row.source = RosterSource.WEBHOOK.value
+            changed += 1
+        row.source_time = when
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Asking for a drain
+# ---------------------------------------------------------------------------------------------------------------
+
+_kick_lock = threading.Lock()
+_last_kick = 0.0
+_trailing_until = 0.0
+KICK_INTERVAL = 0.25
+
+
+def kick() -> None:
+    """Ask for the inbox to be drained now; called after an event was committed. Never raises.
+
+    Embedded mode (no broker): drain here, in-process. With a broker: send the drain task, at most a few times a
+    second per process. A request that falls inside that interval schedules one trailing drain, so every
+    committed event is followed by a drain that starts after its commit."""
+    global _last_kick, _trailing_until
+    try:
+        from lti_app.services import inbox_tasks
+
+        settings = current_app.config["CASELOAD"]
+        if settings.eager_tasks:
+            run_drain()
+            return
+        now = time.monotonic()
+        with _kick_lock:
+            if now - _last_kick >= KICK_INTERVAL:
+                _last_kick = now
+                countdown: float | None = 0.0
+            elif _trailing_until < now:
+                countdown = KICK_INTERVAL
+                _trailing_until = now + KICK_INTERVAL
+            else:
+                countdown = None
+        if countdown is not None:
+            inbox_tasks.drain_task.apply_async(countdown=countdown or None)
+    except Exception:  # noqa: BLE001 - the event is stored; the periodic drain will apply it
+        log.exception("could not ask for an inbox drain")
+
+
+def run_drain(max_batches: int | None = None) -> DrainResult:
+    """Drain in a unit of work of its own, then ask for the roster syncs that waiting events need."""
+    from lti_app.services.reconcile import request_course_sync
+    from lti_app.services.uow import UnitOfWork
+
+    with UnitOfWork() as uow:
+        result = drain(uow.session, max_batches=max_batches)
+    for course_id in sorted(result.courses_to_sync):
+        request_course_sync(course_id, trigger="webhook")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Administrators
+# ---------------------------------------------------------------------------------------------------------------
 
 def retry_event(session: Session, event_id: int) -> bool:
     """Put one parked event back in the queue. Returns False if it was not parked. Commits."""
@@ -41,3 +390,4 @@ def requeue_failed(session: Session, platform_id: int) -> int:
     count = int(getattr(result, "rowcount", 0) or 0)
     log.info("re-queued %s parked events of platform %s", count, platform_id)
     return count
+

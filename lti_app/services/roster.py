@@ -142,7 +142,8 @@ def apply_enrollment(session: Session, *, person: Person, course: Course, sectio
         raise ValueError("source_time must be timezone-aware")
     stmt = select(Enrollment).where(Enrollment.person_id == person.id, Enrollment.section_id == section.id,
                                     Enrollment.role == role)
-    enrollment = session.scalars(stmt).one_or_none()
+    # Locked: two workers applying events about the same enrollment take turns (PostgreSQL; SQLite serialises).
+    enrollment = session.scalars(stmt.with_for_update()).one_or_none()
     if enrollment is None:
         enrollment = Enrollment(person_id=person.id, course_id=course.id, section_id=section.id, role=role,
                                 state=state, source=source, source_time=source_time,

@@ -1,0 +1,152 @@
+"""Receiving pushed roster events: verify, parse, store durably, acknowledge.
+
+The order is the contract with the LMS: nothing is acknowledged before it is committed, and nothing is applied
+before it is acknowledged. ``receive`` checks the platform and the signature, parses the event (a malformed
+event is refused with a reason and nothing is stored), stores it in the inbox under its dedupe key (a redelivery
+inserts nothing: ``INSERT ... ON CONFLICT DO NOTHING``) and commits. The web handler then answers 202 and asks
+the inbox to apply what is due (``services/inbox.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from integrations.signed_payloads import KeysetVerifier, SignatureInvalid, verify_hmac
+from lti_app.crypto import DataKeyError, cipher
+from lti_app.db import utcnow
+from lti_app.domain.roster_events import EventInvalid, ParsedEvent, parse_canvas, parse_moodle
+from lti_app.domain.vocab import InboundStatus, LmsFamily, PlatformStatus
+from lti_app.models import InboundEvent, Platform
+
+log = logging.getLogger(__name__)
+
+HMAC_WINDOW_SECONDS = 300
+
+
+class WebhookRefused(Exception):
+    """The request is refused; ``status`` and ``reason`` go back to the sender."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Receipt:
+    event_id: int | None
+    duplicate: bool
+    event_type: str
+    ignored: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.duplicate:
+            return "duplicate"
+        return "ignored" if self.ignored else "accepted"
+
+
+def keyset_verifier() -> KeysetVerifier:
+    """One verifier (and so one key-set cache) per app and process."""
+    verifier = current_app.extensions.get("caseload.keyset_verifier")
+    if verifier is None:
+        seconds = float(current_app.config["CASELOAD"].jwks_cache_seconds)
+        verifier = current_app.extensions.setdefault("caseload.keyset_verifier", KeysetVerifier(cache_seconds=seconds))
+    return verifier  # type: ignore[no-any-return]
+
+
+def _platform(session: Session, name: str, lms: str) -> Platform:
+    platform = session.scalars(select(Platform).where(Platform.name == name)).one_or_none()
+    if platform is None:
+        raise WebhookRefused(404, f"No platform named '{name[:100]}' is registered in Caseload.")
+    if platform.lms != lms:
+        raise WebhookRefused(404, f"Platform '{platform.name}' is not registered as a {lms.title()} platform.")
+    if platform.status != PlatformStatus.ACTIVE.value:
+        raise WebhookRefused(403, f"Platform '{platform.name}' is disabled in Caseload.")
+    return platform
+
+
+def receive_canvas(session: Session, platform_name: str, body: bytes) -> Receipt:
+    platform = _platform(session, platform_name, LmsFamily.CANVAS.value)
+    if not platform.live_events_keyset_url:
+        raise WebhookRefused(409, f"Platform '{platform.name}' has no Live Events key set configured "
+                                  "(caseload platform add ... --live-events-keyset-url).")
+    try:
+        text = body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise WebhookRefused(400, "The body is not a signed JWT.") from None
+    if text.startswith(("{", "[")) or not text:
+        raise WebhookRefused(401, "Unsigned Live Events are refused: turn on 'Sign Payload' for this "
+                                  "Live Events subscription in Canvas Data Services.")
+    try:
+        claims = keyset_verifier().verify(text, platform.live_events_keyset_url)
+    except SignatureInvalid as exc:
+        raise WebhookRefused(exc.status, f"Live Event refused: {exc.reason}.") from None
+    try:
+        parsed = parse_canvas(claims, utcnow())
+    except EventInvalid as exc:
+        raise WebhookRefused(400, f"Live Event refused: {exc}.") from None
+    return _store(session, platform, parsed, claims)
+
+
+def receive_moodle(session: Session, platform_name: str, body: bytes, timestamp: str | None,
+                   signature: str | None) -> Receipt:
+    platform = _platform(session, platform_name, LmsFamily.MOODLE.value)
+    if platform.webhook_secret_encrypted is None:
+        raise WebhookRefused(409, f"Platform '{platform.name}' has no webhook secret in Caseload.")
+    try:
+        secret = cipher().decrypt(platform.webhook_secret_encrypted)
+    except DataKeyError:
+        log.error("the webhook secret of platform %s cannot be decrypted with the configured data keys", platform.id)
+        raise WebhookRefused(503, "Caseload cannot read this platform's webhook secret right now.") from None
+    try:
+        verify_hmac(secret, timestamp, signature, body, now=time.time(), window_seconds=HMAC_WINDOW_SECONDS)
+    except SignatureInvalid as exc:
+        raise WebhookRefused(exc.status, f"Event refused: {exc.reason}.") from None
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRefused(400, "The body is not valid JSON.") from None
+    try:
+        parsed = parse_moodle(payload, utcnow())
+    except EventInvalid as exc:
+        raise WebhookRefused(400, f"Event refused: {exc}.") from None
+    return _store(session, platform, parsed, payload)
+
+
+def _insert(session: Session) -> Any:
+    table: Any = InboundEvent.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
+def _store(session: Session, platform: Platform, parsed: ParsedEvent, payload: dict[str, Any]) -> Receipt:
+    now = utcnow()
+    status = InboundStatus.IGNORED.value if parsed.ignored else InboundStatus.PENDING.value
+    stmt = (_insert(session)
+            .values(platform_id=platform.id, source=parsed.lms, event_type=parsed.event_type,
+                    dedupe_key=parsed.dedupe_key, received_at=now, event_time=parsed.event_time, payload=payload,
+                    status=status, attempts=0, next_attempt_at=None if parsed.ignored else now,
+                    last_error=parsed.ignored)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(InboundEvent.__table__.c.id))
+    event_id = session.execute(stmt).scalar_one_or_none()
+    session.commit()
+    if event_id is None:
+        log.info("duplicate %s event %s from platform %s", parsed.lms, parsed.event_type, platform.id)
+    return Receipt(event_id=event_id, duplicate=event_id is None, event_type=parsed.event_type,
+                   ignored=parsed.ignored)
+
