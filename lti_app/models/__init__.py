@@ -10,6 +10,7 @@ from lti_app.models.casework import (
     ServiceRequirement,
     ServiceSession,
 )
+from lti_app.models.goals import Goal, ProgressPoint, ProgressReport, ProgressReportGoal, ReportingPeriod, SchoolClosure
 from lti_app.models.inbox import InboundEvent, SyncRun
 from lti_app.models.notes import CaseNote, CaseNoteRevision, NoteDraft, Question
 from lti_app.models.plans import Accommodation, Acknowledgement, Plan, PlanVersion, Student, StudentLink
@@ -22,4 +23,5 @@ __all__ = [
     "Platform", "PlatformKeysetCache", "Question", "RoleGrant", "Section", "Student", "StudentLink", "SyncRun",
     "ToolKey", "UsedNonce", "AdminEvent",
     "Contact", "CrisisEntry", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement", "ServiceSession",
+    "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",
 ]

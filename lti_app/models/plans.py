@@ -68,6 +68,16 @@ class Plan(Base):
     end_on: Mapped[dt.date | None] = mapped_column(Date)
     annual_review_due: Mapped[dt.date | None] = mapped_column(Date)
     reevaluation_due: Mapped[dt.date | None] = mapped_column(Date)
+    """``annual_review_due`` and ``reevaluation_due`` are set by the import, and recomputed from the deadline
+    inputs below whenever those change (``services/deadlines.py``; rules in ``domain/deadlines.py``)."""
+    evaluation_consent_on: Mapped[dt.date | None] = mapped_column(Date)
+    """Parental consent to the initial evaluation received (34 CFR 300.301(c)(1) clock starts)."""
+    last_evaluation_on: Mapped[dt.date | None] = mapped_column(Date)
+    last_meeting_on: Mapped[dt.date | None] = mapped_column(Date)
+    """The last IEP meeting (annual review) held."""
+    reevaluation_waived_on: Mapped[dt.date | None] = mapped_column(Date)
+    """Parent and district agreed a reevaluation is unnecessary (34 CFR 300.303(b)(2)); the agreement date."""
+    last_504_review_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     student: Mapped[Student] = relationship(back_populates="plans")
