@@ -92,6 +92,17 @@ class Settings:
     inbox_keep_days: int = 30
     """Applied and ignored roster events are deleted after this many days (failed ones are kept)."""
 
+    initial_evaluation_days: int = 60
+    """Days from parental consent within which an initial evaluation is due (IDEA 34 CFR 300.301(c)(1): 60, or the
+    State's timeframe)."""
+    initial_evaluation_counts: str = "calendar"
+    """calendar | school: count the initial-evaluation days as calendar days, or as school days (weekdays that are
+    not school closures, from the school calendar)."""
+    review_504_months: int = 12
+    """A 504 plan's review is due this many months after its last review."""
+    deadline_window_days: int = 30
+    """A compliance deadline is "upcoming" when it falls within this many days (caseload, deadlines pages)."""
+
     @property
     def practice_enabled(self) -> bool:
         if self.env == "production":
@@ -134,6 +145,10 @@ _CASTS: dict[str, Any] = {
     "extra_frame_ancestors": _list,
     "import_max_bytes": int,
     "retention_years": int,
+    "initial_evaluation_days": int,
+    "initial_evaluation_counts": lambda v: str(v).strip().lower(),
+    "review_504_months": int,
+    "deadline_window_days": int,
     "inbox_max_attempts": int,
     "inbox_retry_base_seconds": int,
     "inbox_poll_seconds": int,
@@ -188,6 +203,12 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
     if settings.env not in ENVIRONMENTS:
         raise SettingsError(f"CASELOAD_ENV must be one of {', '.join(ENVIRONMENTS)}, not {settings.env!r}.")
     production = settings.env == "production"
+    if settings.initial_evaluation_counts not in ("calendar", "school"):
+        raise SettingsError("CASELOAD_INITIAL_EVALUATION_COUNTS must be 'calendar' or 'school', not "
+                            f"{settings.initial_evaluation_counts!r}.")
+    for name in ("initial_evaluation_days", "review_504_months", "deadline_window_days"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"CASELOAD_{name.upper()} must be a positive whole number.")
     changes: dict[str, Any] = {}
     if not settings.secret_key:
         if production:
