@@ -24,7 +24,7 @@ from integrations.http import HttpClient, HttpError
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGORITHMS = ("RS256", "RS384", "RS512")
-REFETCH_MIN_SECONDS = 30.0
+REFETCH_MIN_SECONDS = 5.0
 """An unknown kid refetches the key set at most this often per URL (a flood of made-up kids is not a flood of
 requests to the platform)."""
 
