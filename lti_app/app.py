@@ -16,6 +16,8 @@ BLUEPRINTS = (
     "lti_app.blueprints.registration",
     "lti_app.blueprints.panels",
     "lti_app.blueprints.casework",
+    "lti_app.blueprints.workspace",
+    "lti_app.blueprints.plans",
     "lti_app.blueprints.webhooks",
     "lti_app.blueprints.admin",
     "lti_app.blueprints.sync",

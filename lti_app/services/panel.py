@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lti_app.auth import Viewer
 from lti_app.domain.access import TEACHING_ROLES
+from lti_app.domain.plan_diff import Item, PlanDiff, diff
 from lti_app.models import (
     Accommodation,
     Acknowledgement,
@@ -43,6 +44,9 @@ class PanelRow:
     basis: str
     acknowledged_at: dt.datetime | None
     accommodations: list[Accommodation] = field(default_factory=list)
+    changes: PlanDiff | None = None
+    """When the row needs acknowledging and an earlier version was in force: what this version changed."""
+    previous: PlanVersion | None = None
 
     @property
     def needs_ack(self) -> bool:
@@ -115,8 +119,11 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
         if ack is not None and ack < started:
             ack = None  # acknowledged before this teacher's current enrollment began: re-opened
         where = course.title + ("" if section.lms_section_id == "" else f" ({section.name})")
-        rows.append(PanelRow(plan.student, plan, version, section, managers.get(plan.case_manager_id or -1, "—"),
-                             f"teacher enrollment in {where}", ack, list(version.accommodations)))
+        row = PanelRow(plan.student, plan, version, section, managers.get(plan.case_manager_id or -1, "—"),
+                       f"teacher enrollment in {where}", ack, list(version.accommodations))
+        if ack is None:
+            row.previous, row.changes = _what_changed(plan, version)
+        rows.append(row)
     rows.sort(key=lambda r: (r.student.family_name.lower(), r.student.given_name.lower(), r.plan.plan_type))
     total, needing = len({r.student.id for r in rows}), sum(1 for r in rows if r.needs_ack)
     shown = rows
@@ -132,6 +139,15 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
     access.record_many(session, viewer, {r.student.id: r.basis for r in shown}, "view", f"course panel {course.id}")
     return PanelView(course, shown, total, needing,
                      {"category": category, "plan_type": plan_type, "needs_ack": "1" if needs_ack else "", "q": query})
+
+
+def _what_changed(plan: Plan, version: PlanVersion) -> tuple[PlanVersion | None, PlanDiff | None]:
+    """The version in force before this one (versions are already loaded) and the accommodations it changed."""
+    earlier = [v for v in plan.versions if v.version_no < version.version_no and v.status == "superseded"]
+    previous = max(earlier, key=lambda v: v.version_no, default=None)
+    if previous is None:
+        return None, None
+    return previous, diff([Item.of(a) for a in previous.accommodations], [Item.of(a) for a in version.accommodations])
 
 
 def acknowledge(session: Session, viewer: Viewer, items: list[tuple[int, int, int]]) -> tuple[int, list[str]]:
