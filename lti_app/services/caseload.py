@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
 from lti_app.models import Acknowledgement, Enrollment, Plan, PlanVersion, Question, Student, StudentLink
-from lti_app.services import access
+from lti_app.services import access, service_minutes
+from lti_app.services.service_minutes import ServiceStatus
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class CaseloadRow:
     teachers: int
     acknowledged: int
     open_questions: int
+    services: ServiceStatus = ServiceStatus()
+    """Service minutes in each service's last completed week or month (``services/service_minutes.py``)."""
 
     def urgency(self, today: dt.date) -> str:
         if self.next_deadline is None:
@@ -60,6 +63,7 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[C
         select(Question.student_id, func.count()).where(Question.student_id.in_(student_ids),
                                                          Question.status == "open")
         .group_by(Question.student_id)).all())
+    services = service_minutes.shortfalls(session, student_ids, dt.date.today())
     rows = []
     for plan, student in plans:
         candidates = [(d, label) for d, label in ((plan.annual_review_due, "annual review"),
@@ -68,11 +72,13 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[C
         nxt = min(candidates) if candidates else (None, "")
         teachers = teacher_counts.get(student.id, 0)
         rows.append(CaseloadRow(student.id, student.display_name, plan.plan_type, nxt[0], nxt[1], teachers,
-                                min(ack_counts.get(student.id, 0), teachers), questions.get(student.id, 0)))
+                                min(ack_counts.get(student.id, 0), teachers), questions.get(student.id, 0),
+                                services.get(student.id, ServiceStatus())))
     access.record_many(session, viewer, {r.student_id: "caseload (case manager)" for r in rows}, "view",
                        "caseload home")
     keys = {"name": lambda r: r.name.lower(), "plan": lambda r: (r.plan_type, r.name.lower()),
             "acks": lambda r: (r.acknowledged - r.teachers, r.name.lower()),
             "questions": lambda r: (-r.open_questions, r.name.lower()),
+            "services": lambda r: (-r.services.short, -r.services.minutes_short, r.name.lower()),
             "deadline": lambda r: (r.next_deadline or dt.date.max, r.name.lower())}
     return sorted(rows, key=keys.get(sort, keys["deadline"]))
