@@ -10,7 +10,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.crypto import cipher
-from lti_app.models import CaseNote, CaseNoteRevision, NoteDraft, Platform, Question, ToolKey
+from lti_app.models import (
+    CaseNote,
+    CaseNoteRevision,
+    Contact,
+    CrisisEntry,
+    Meeting,
+    NoteDraft,
+    Platform,
+    Question,
+    Referral,
+    ReferralStatusChange,
+    ServiceSession,
+    ToolKey,
+)
 
 BATCH = 500
 # (model, encrypted LargeBinary columns)
@@ -21,6 +34,12 @@ COLUMNS: list[tuple[type, tuple[str, ...]]] = [
     (Question, ("body_encrypted", "answer_encrypted")),
     (ToolKey, ("private_key_encrypted",)),
     (Platform, ("webhook_secret_encrypted",)),
+    (ServiceSession, ("note_encrypted",)),
+    (Contact, ("summary_encrypted",)),
+    (Meeting, ("participants_encrypted", "outcome_encrypted")),
+    (Referral, ("reason_encrypted",)),
+    (ReferralStatusChange, ("note_encrypted",)),
+    (CrisisEntry, ("description_encrypted", "actions_encrypted")),
 ]
 
 

@@ -118,10 +118,13 @@ def _names(session: Session, ids: set[int | None]) -> dict[int, str]:
     return {p.id: p.display_name for p in session.scalars(select(Person).where(Person.id.in_(wanted)))}
 
 
-def _casework(session: Session, student_id: int) -> dict[str, list[dict[str, Any]]]:
+def _casework(session: Session, student_id: int, tiers: set[str] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Casework rows (goals, progress, services, contacts, meetings, referrals...) when those tables exist: every
     mapped class of ``lti_app.models.casework`` with a ``student_id``, and the rows that hang from those by a
-    foreign key (progress points under a goal, sessions under a service). Encrypted columns are decrypted."""
+    foreign key (progress points under a goal, sessions under a service). Encrypted columns are decrypted.
+
+    A class naming a ``restricted_tier`` column (crisis entries: ``visibility``) contributes only the rows whose tier
+    is among ``tiers`` (the exporter's note tiers, restricted only when asked for), as notes do."""
     try:
         import lti_app.models.casework  # noqa: F401
     except ImportError:
@@ -129,9 +132,21 @@ def _casework(session: Session, student_id: int) -> dict[str, list[dict[str, Any
     classes = [m.class_ for m in Base.registry.mappers if m.class_.__module__ == "lti_app.models.casework"]
     out: dict[str, list[dict[str, Any]]] = {}
     owned_ids: dict[str, list[int]] = {}
+    person_names: dict[int, str | None] = {}
+
+    def person_name(pid: int | None) -> str | None:
+        if pid is None:
+            return None
+        if pid not in person_names:
+            person = session.get(Person, pid)
+            person_names[pid] = person.display_name if person else None
+        return person_names[pid]
 
     def rows_of(cls: Any, where: Any) -> list[dict[str, Any]]:
         columns = inspect(cls).columns
+        tier_column = getattr(cls, "restricted_tier", None)
+        if isinstance(tier_column, str):
+            where = where & getattr(cls, tier_column).in_(sorted(tiers or ()))
         result = []
         for obj in session.scalars(select(cls).where(where).order_by(*inspect(cls).primary_key)):
             item: dict[str, Any] = {}
@@ -141,6 +156,8 @@ def _casework(session: Session, student_id: int) -> dict[str, list[dict[str, Any
                     item[col.key.removesuffix("_encrypted")] = _decrypt(value)
                 else:
                     item[col.key] = _iso(value)
+                    if col.key.endswith("_id") and any(fk.column.table.name == "persons" for fk in col.foreign_keys):
+                        item[col.key.removesuffix("_id")] = person_name(value)  # readable: who, not only an id
             result.append(item)
         return result
 
@@ -256,7 +273,7 @@ def build_record(session: Session, viewer: Viewer, student: Student, decision: D
                        "course": course_titles.get(q.course_id or -1), "question": _decrypt(q.body_encrypted),
                        "status": q.status, "answer": _decrypt(q.answer_encrypted), "answered_by": who(q.answered_by_id),
                        "answered_at": _iso(q.answered_at)} for q in questions],
-        "casework": _casework(session, student.id),
+        "casework": _casework(session, student.id, tiers),
         "access_log": [{"at": _iso(e.at), "who": who(e.actor_id), "action": e.action, "allowed": e.allowed,
                         "basis": e.basis, "context": e.context} for e in events],
         "disclosures": [{"at": _iso(d.at), "by": who(d.disclosed_by_id), "recipient": d.recipient,
