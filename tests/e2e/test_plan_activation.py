@@ -1,0 +1,66 @@
+"""In Chromium, inside the practice LMS: a teacher acknowledges a student's accommodations; the student's case
+manager starts a new plan version, adds an accommodation from the catalogue and activates it; the teacher's
+panel then shows the student as needing acknowledgement again, with what changed."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from tests.e2e.conftest import launch_in_practice, screenshot
+
+
+def test_case_manager_activates_a_new_version_and_the_teacher_sees_it_unacknowledged(page, live_server):
+    teacher = launch_in_practice(page, live_server, "teacher-")
+    teacher.wait_for_selector("#counts")
+    teacher_url = page.url
+    persona = page.locator('a.launch[data-persona^="teacher-"]').first.get_attribute("data-persona")
+    first = teacher.locator(".student-row").first
+    name = first.locator(".student-name").inner_text()
+    first.get_by_role("button", name=re.compile("^Acknowledge")).click()
+    teacher.wait_for_selector("text=Acknowledged. Thank you.")
+    assert "acknowledged" in teacher.locator(".student-row", has_text=name).first.inner_text()
+
+    # The student's case manager opens the plan from the caseload and activates a new version.
+    page.goto(teacher_url)
+    page.locator(f'a.launch[data-persona="cm-{_case_manager_of(live_server, name)}"]').click()
+    cm = page.frame(name="tool")
+    cm.wait_for_selector("#caseload-counts")
+    cm.get_by_role("link", name=f"Plan of {name}").click()
+    cm.get_by_role("button", name="Start a new version").first.click()
+    cm.wait_for_selector("text=Draft started from the version in force.")
+    cm.select_option("#code", "S-HEADPHONES")
+    cm.get_by_role("button", name="Add from the catalogue").click()
+    cm.wait_for_selector("text=Accommodation added to the draft.")
+    cm.get_by_role("link", name="Review and activate").click()
+    cm.wait_for_selector("#activate-form")
+    assert "May wear noise-reducing headphones" in cm.locator(".plan-diff").inner_text()
+    cm.fill("#summary", "Headphones added after the team meeting.")
+    cm.get_by_role("button", name=re.compile("^Activate version")).click()
+    cm.wait_for_selector("text=Version activated.")
+    screenshot(page, "plan-activated")
+
+    # Back to the teacher: the student needs acknowledging again, and the row says what changed.
+    page.goto(teacher_url)
+    page.locator(f'a.launch[data-persona="{persona}"]').click()
+    again = page.frame(name="tool")
+    again.wait_for_selector("#counts")
+    row = again.locator(".student-row", has_text=name).first
+    text = row.inner_text()
+    assert "needs your acknowledgement" in text
+    assert "Added: May wear noise-reducing headphones" in text
+    assert "Headphones added after the team meeting." in text
+    screenshot(page, "teacher-plan-changed")
+
+
+def _case_manager_of(server, name: str) -> int:
+    """The person id of the case manager of the active plan of the student shown as ``name`` on the panel."""
+    from lti_app.models import Plan, Student
+    from lti_app.services.uow import UnitOfWork
+
+    with server.app.app_context(), UnitOfWork() as uow:
+        students = uow.session.scalars(select(Student)).all()
+        student = next(s for s in students if s.display_name == name)
+        return int(uow.session.scalar(select(Plan.case_manager_id).where(Plan.student_id == student.id,
+                                                                         Plan.status == "active")))
