@@ -24,7 +24,8 @@ NOT_ON_CASELOAD = ("This student is not on your caseload, so their casework is n
                    "if you need more.")
 TEACHERS = ("Casework (services, contacts, meetings, referrals) is for the student's case manager and support staff. "
             "The student card shows the accommodations and the notes you may read.")
-READ_ONLY = "Only the student's case manager can change casework. You may read it ({basis})."
+READ_ONLY = ("Only the student's case manager can change casework; you may read it. Ask the case manager to record "
+             "what you need.")
 NOT_YOUR_SERVICE = ("You can log sessions only for services you provide. Ask the student's case manager to correct "
                     "the provider of this service if it is yours.")
 
@@ -39,7 +40,7 @@ def refuse(session: Session, viewer: Viewer, student_id: int, decision: Decision
         abort(403, description=NOT_ON_CASELOAD)
     if decision.relationship == "teacher":
         abort(403, description=TEACHERS)
-    abort(403, description=READ_ONLY.format(basis=decision.basis))
+    abort(403, description=READ_ONLY)
 
 
 def authorize(session: Session, viewer: Viewer, student_id: int, action: Action, context: str) -> Decision:

@@ -5,6 +5,7 @@ Ava herself (student person); Marlo Vance, LMS administrator."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -76,4 +77,5 @@ class Client:
 
 
 def text_of(resp: Any) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)).split())
+    """The page's text, tags removed and entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True))).split())
