@@ -18,6 +18,8 @@ BLUEPRINTS = (
     "lti_app.blueprints.casework",
     "lti_app.blueprints.workspace",
     "lti_app.blueprints.plans",
+    "lti_app.blueprints.goals",
+    "lti_app.blueprints.deadlines",
     "lti_app.blueprints.webhooks",
     "lti_app.blueprints.admin",
     "lti_app.blueprints.sync",
