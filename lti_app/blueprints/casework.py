@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, request
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from lti_app.auth import current_viewer, require_viewer
 from lti_app.db import get_session
@@ -30,7 +30,8 @@ def home() -> Any:
     counts = {"students": len(rows), "overdue": sum(1 for r in rows if r.urgency(today) == "overdue"),
               "soon": sum(1 for r in rows if r.urgency(today) == "soon"),
               "unacknowledged": sum(1 for r in rows if r.acknowledged < r.teachers),
-              "questions": sum(r.open_questions for r in rows)}
+              "questions": sum(r.open_questions for r in rows),
+              "window": current_app.config["CASELOAD"].deadline_window_days}
     return render_template("casework/home.html", rows=rows, counts=counts, today=today, sort=sort)
 
 

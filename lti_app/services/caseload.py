@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from lti_app.auth import Viewer
 from lti_app.models import Acknowledgement, Enrollment, Plan, PlanVersion, Question, Student, StudentLink
 from lti_app.services import access, service_minutes
+from lti_app.services import deadlines as deadline_service
 from lti_app.services.service_minutes import ServiceStatus
 
 
@@ -28,12 +29,14 @@ class CaseloadRow:
     open_questions: int
     services: ServiceStatus = ServiceStatus()
     """Service minutes in each service's last completed week or month (``services/service_minutes.py``)."""
+    window_days: int = 30
+    """``CASELOAD_DEADLINE_WINDOW_DAYS``: a deadline this close is "soon"."""
 
     def urgency(self, today: dt.date) -> str:
         if self.next_deadline is None:
             return "none"
         days = (self.next_deadline - today).days
-        return "overdue" if days < 0 else "soon" if days <= 30 else "later"
+        return "overdue" if days < 0 else "soon" if days <= self.window_days else "later"
 
 
 def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[CaseloadRow]:
@@ -64,16 +67,19 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[C
                                                          Question.status == "open")
         .group_by(Question.student_id)).all())
     services = service_minutes.shortfalls(session, student_ids, dt.date.today())
+    # Compliance deadlines from the deadlines domain (annual review, reevaluation unless waived, initial evaluation,
+    # 504 review, progress reports): four more set-based queries whatever the caseload size.
+    window = deadline_service.policy().upcoming_window_days
+    upcoming = deadline_service.next_by_plan(session, [(p, s) for p, s in plans], dt.date.today())
     rows = []
     for plan, student in plans:
-        candidates = [(d, label) for d, label in ((plan.annual_review_due, "annual review"),
-                                                  (plan.reevaluation_due, "reevaluation"),
-                                                  (plan.end_on, "plan ends")) if d]
+        due = upcoming.get(plan.id)
+        candidates = ([(due.due_on, due.label)] if due else []) + ([(plan.end_on, "plan ends")] if plan.end_on else [])
         nxt = min(candidates) if candidates else (None, "")
         teachers = teacher_counts.get(student.id, 0)
         rows.append(CaseloadRow(student.id, student.display_name, plan.plan_type, nxt[0], nxt[1], teachers,
                                 min(ack_counts.get(student.id, 0), teachers), questions.get(student.id, 0),
-                                services.get(student.id, ServiceStatus())))
+                                services.get(student.id, ServiceStatus()), window))
     access.record_many(session, viewer, {r.student_id: "caseload (case manager)" for r in rows}, "view",
                        "caseload home")
     keys = {"name": lambda r: r.name.lower(), "plan": lambda r: (r.plan_type, r.name.lower()),
