@@ -18,6 +18,7 @@ CLI_MODULES = (
     "lti_app.cli.demo",
     "lti_app.cli.casework",
     "lti_app.cli.data",
+    "lti_app.cli.calendar",
 )
 
 
