@@ -90,6 +90,7 @@ class Enrollment(Base):
     __table_args__ = (
         UniqueConstraint("person_id", "section_id", "role"),
         Index("ix_enrollments_course_state", "course_id", "state"),
+        Index("ix_enrollments_course_role_state", "course_id", "role", "state"),  # current teachers of a course
         Index("ix_enrollments_person_state", "person_id", "state"),
         Index("ix_enrollments_lms_enrollment_id", "lms_enrollment_id"),
     )

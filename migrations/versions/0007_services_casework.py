@@ -1,5 +1,6 @@
 """Casework: service requirements and sessions, guardian contacts, meetings, referrals (with their status history)
-and crisis entries. Free text is stored encrypted (``*_encrypted`` columns).
+and crisis entries. Free text is stored encrypted (``*_encrypted`` columns). Also an index on enrollments
+(course, role, state) for the caseload home's "current teachers of the student's courses" count.
 
 Revision ID: 0007_services_casework
 Revises: 0005_admin
@@ -172,7 +173,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_crisis_entries_student_occurred", ["student_id", "occurred_on"], unique=False)
 
 
+    with op.batch_alter_table("enrollments", schema=None) as batch_op:
+        batch_op.create_index("ix_enrollments_course_role_state", ["course_id", "role", "state"], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("enrollments", schema=None) as batch_op:
+        batch_op.drop_index("ix_enrollments_course_role_state")
     with op.batch_alter_table("crisis_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_crisis_entries_student_occurred")
     op.drop_table("crisis_entries")
