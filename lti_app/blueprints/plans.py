@@ -253,8 +253,7 @@ def activate(student_id: int, plan_id: int) -> Any:
 @bp.get("/<int:plan_id>/history")
 @require_viewer
 def history(student_id: int, plan_id: int) -> Any:
-    plan, entries, names = plans.history(get_session(), current_viewer(), student_id, plan_id)
-    decision = plans.access_decision(get_session(), current_viewer(), student_id)
+    plan, entries, names, decision = plans.history(get_session(), current_viewer(), student_id, plan_id)
     return render_template("plans/history.html", plan=plan, student=plan.student, entries=entries, names=names,
                            decision=decision, **_common())
 

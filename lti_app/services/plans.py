@@ -288,16 +288,17 @@ class HistoryEntry:
     changes: PlanDiff
 
 
-def history(session: Session, viewer: Viewer, student_id: int, plan_id: int) -> tuple[Plan, list[HistoryEntry],
-                                                                                        dict[int, str]]:
+def history(session: Session, viewer: Viewer, student_id: int, plan_id: int
+            ) -> tuple[Plan, list[HistoryEntry], dict[int, str], Decision]:
     plan = _plan(session, viewer, student_id, plan_id, Action.VIEW_RECORD, "plan history")
+    decision = access_decision(session, viewer, student_id)
     entries = []
     for v in sorted(plan.versions, key=lambda v: v.version_no, reverse=True):
         prev = predecessor(plan, v)
         entries.append(HistoryEntry(v, prev, version_diff(prev, v)))
     names = _names(session, {i for v in plan.versions for i in (v.created_by_id, v.activated_by_id) if i})
     session.commit()
-    return plan, entries, names
+    return plan, entries, names, decision
 
 
 # ----------------------------------------------------------------------------------------------- changing

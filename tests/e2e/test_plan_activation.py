@@ -55,12 +55,21 @@ def test_case_manager_activates_a_new_version_and_the_teacher_sees_it_unacknowle
 
 
 def _case_manager_of(server, name: str) -> int:
-    """The person id of the case manager of the active plan of the student shown as ``name`` on the panel."""
+    """The person id of the case manager of the active plan of the student shown as ``name`` on the panel.
+
+    The demo district's dates are fixed; a plan whose end date has passed cannot get a new version, so the
+    arrangement moves it forward."""
+    import datetime as dt
+
     from lti_app.models import Plan, Student
     from lti_app.services.uow import UnitOfWork
 
     with server.app.app_context(), UnitOfWork() as uow:
         students = uow.session.scalars(select(Student)).all()
         student = next(s for s in students if s.display_name == name)
-        return int(uow.session.scalar(select(Plan.case_manager_id).where(Plan.student_id == student.id,
-                                                                         Plan.status == "active")))
+        plan = uow.session.scalars(select(Plan).where(Plan.student_id == student.id, Plan.status == "active")).first()
+        assert plan is not None and plan.case_manager_id is not None
+        if plan.end_on is not None and plan.end_on < dt.date.today():
+            plan.end_on = dt.date.today() + dt.timedelta(days=180)
+        uow.commit()
+        return plan.case_manager_id
