@@ -20,7 +20,7 @@ from lti_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEMO_SEEDERS = ("lti_app.services.demo_plans", "lti_app.services.demo_casework")
+DEMO_SEEDERS = ("lti_app.services.demo_plans", "lti_app.services.demo_casework", "lti_app.services.demo_goals")
 
 # Made-up names, combined deterministically; any resemblance to real people is accidental.
 GIVEN = ["Avery", "Briar", "Calder", "Dorian", "Emery", "Finley", "Greer", "Hollis", "Indigo", "Jules", "Kestrel",
