@@ -241,16 +241,17 @@ def plan_deadlines(plan: PlanInputs, today: dt.date, policy: DeadlinePolicy,
             else:
                 add(DeadlineKind.REEVALUATION, reeval)
     elif plan.plan_type == "504":
+        review: dt.date | None
         if plan.last_504_review_on is not None:
-            due = review_504_due(plan.last_504_review_on, policy.review_504_months)
+            review = review_504_due(plan.last_504_review_on, policy.review_504_months)
         elif plan.annual_review_due is not None:
-            due = plan.annual_review_due
+            review = plan.annual_review_due
         elif plan.effective_on is not None:
-            due = review_504_due(plan.effective_on, policy.review_504_months)
+            review = review_504_due(plan.effective_on, policy.review_504_months)
         else:
-            due = None
-        if due is not None:
-            add(DeadlineKind.REVIEW_504, due)
+            review = None
+        if review is not None:
+            add(DeadlineKind.REVIEW_504, review)
     elif plan.annual_review_due is not None:
         add(DeadlineKind.ANNUAL_REVIEW, plan.annual_review_due, label="plan review")
 
