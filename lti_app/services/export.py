@@ -129,7 +129,8 @@ def _casework(session: Session, student_id: int, tiers: set[str] | None = None) 
         import lti_app.models.casework  # noqa: F401
     except ImportError:
         return {}
-    classes = [m.class_ for m in Base.registry.mappers if m.class_.__module__ == "lti_app.models.casework"]
+    casework_modules = ("lti_app.models.casework", "lti_app.models.goals")  # goals, progress points and reports too
+    classes = [m.class_ for m in Base.registry.mappers if m.class_.__module__ in casework_modules]
     out: dict[str, list[dict[str, Any]]] = {}
     owned_ids: dict[str, list[int]] = {}
     person_names: dict[int, str | None] = {}

@@ -277,3 +277,39 @@ def test_only_the_case_manager_finalizes_a_report(as_, world, db_session):
     resp = counselor.post(url, {"action": "finalize", f"rating-{goal.id}": "met", "narrative": "Done."})
     assert resp.status_code == 403
     assert db_session.scalar(select(func.count()).select_from(ProgressReport)) == 0
+
+
+def test_goals_progress_and_reports_are_in_the_student_record_export(app, as_, world, db_session):
+    from lti_app.auth import Viewer
+    from lti_app.services import export
+
+    cm = as_("cm")
+    add_goal(cm, world)
+    goal = db_session.scalars(select(Goal)).one()
+    cm.post(f"{goals_url(world)}/{goal.id}/points", {"measured_on": days(-2), "value": "51", "note": "After recess"})
+    viewer = Viewer(person_id=world["cm"].id, platform_id=world["cm"].platform_id, course_id=None, roles=())
+    with app.test_request_context():
+        result = export.export_student(db_session, viewer, world["ava"].id, export.ExportRequest(fmt="json"))
+    casework = result.record["casework"]
+    assert [g["description"] for g in casework["goals"]] == [GOAL_FORM["description"]]
+    assert [p["note"] for p in casework["progress_points"]] == ["After recess"]
+
+
+def test_retention_purges_goals_progress_and_reports_but_keeps_the_calendar(as_, world, db_session):
+    from lti_app.services import retention
+
+    cm = as_("cm")
+    add_goal(cm, world)
+    goal = db_session.scalars(select(Goal)).one()
+    cm.post(f"{goals_url(world)}/{goal.id}/points", {"measured_on": days(-2), "value": "51", "note": "After recess"})
+    period = _period(db_session, world)
+    cm.post(f"{goals_url(world)}/reports/{world['plan_ava'].id}/{period.id}",
+            {"action": "save", f"rating-{goal.id}": "on_track", "narrative": "Draft."})
+    ava = db_session.get(type(world["ava"]), world["ava"].id)
+    ava.departed_on = TODAY.replace(year=TODAY.year - 7)
+    db_session.commit()
+    retention.run(db_session, TODAY.replace(year=TODAY.year - 5), dry_run=False, via="cli")
+    db_session.commit()
+    for model in (Goal, ProgressPoint, ProgressReport, ProgressReportGoal):
+        assert db_session.scalar(select(func.count()).select_from(model)) == 0
+    assert db_session.scalar(select(func.count()).select_from(ReportingPeriod)) == 1
