@@ -6,11 +6,17 @@ enrollment it names is not known to Caseload yet; retried with exponential backo
 ``settings.inbox_max_attempts`` -> ``failed`` (parked, shown on the sync health page with its reason, re-queued
 by an administrator). ``ignored`` events (types Caseload does not use) are stored and never applied.
 
-Draining takes due events oldest ``event_time`` first in batches, each event in its own savepoint, one commit
-per batch. On PostgreSQL the batch is claimed with ``FOR UPDATE SKIP LOCKED``: several workers drain side by
-side and an event is applied by exactly one of them. Ordering across batches and workers is not needed for
-correctness: every enrollment write is guarded by the event time it reflects (``services/roster.py``), so an
-older event never overwrites a newer one, whatever the order of arrival.
+Draining takes due events oldest ``event_time`` first in batches of ``BATCH``, one transaction per batch. One
+drainer at a time: each batch transaction first takes a PostgreSQL transaction-level advisory lock, and a drain
+that cannot get it stops at once (the drainer holding it looks again for due events after every batch, so an
+event committed meanwhile is not left behind). A single drainer never deadlocks with itself, and an event is
+applied exactly once. Ordering across batches is not needed for correctness anyway: every enrollment write is
+guarded by the event time it reflects (``services/roster.py``), so an older event never overwrites a newer one,
+whatever the order of arrival.
+
+A batch is applied optimistically, without a savepoint per event: an event that cannot be applied yet is found
+out by lookups before it writes anything. If anything unexpected fails, the batch is rolled back and applied
+again with a savepoint per event, so one bad event is parked and the others are applied.
 """
 
 from __future__ import annotations
@@ -23,13 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
 from lti_app.domain import roster_events as ev
 from lti_app.domain.vocab import EnrollmentState, InboundStatus, PersonKind, RosterSource
-from lti_app.models import Course, Enrollment, InboundEvent, Person
+from lti_app.models import Course, Enrollment, InboundEvent, Person, Section
 from lti_app.services import roster
 
 log = logging.getLogger(__name__)
@@ -69,46 +75,108 @@ def backoff_seconds(attempts: int, base: float) -> float:
 # Draining
 # ---------------------------------------------------------------------------------------------------------------
 
+DRAIN_LOCK = 0x4341534C  # "CASL": the advisory lock key of the drainer
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _take_drain_lock(session: Session) -> bool:
+    """Take the drainer's lock for this transaction (PostgreSQL). SQLite needs none: it serialises writers."""
+    if not _is_pg(session):
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(DRAIN_LOCK))))
+
+
 def _due(session: Session, now: dt.datetime, limit: int) -> list[InboundEvent]:
     stmt = (select(InboundEvent)
             .where(InboundEvent.status.in_((InboundStatus.PENDING.value, InboundStatus.WAITING.value)),
                    InboundEvent.next_attempt_at <= now)
             .order_by(InboundEvent.event_time, InboundEvent.id)
             .limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
+    if _is_pg(session):
         stmt = stmt.with_for_update(skip_locked=True, of=InboundEvent)
     return list(session.scalars(stmt))
 
 
+def due_count(session: Session, now: dt.datetime | None = None) -> int:
+    return int(session.scalar(select(func.count()).select_from(InboundEvent).where(
+        InboundEvent.status.in_((InboundStatus.PENDING.value, InboundStatus.WAITING.value)),
+        InboundEvent.next_attempt_at <= (now or utcnow()))) or 0)
+
+
 def drain(session: Session, *, max_batches: int | None = None, now: dt.datetime | None = None,
           batch: int = BATCH) -> DrainResult:
-    """Apply every due event (commits per batch). Returns what happened."""
+    """Apply every due event (commits per batch). Returns what happened. Stops at once if another drainer is
+    at work (it will apply what is due)."""
     settings = current_app.config["CASELOAD"]
     result = DrainResult()
-    batches = 0
+    batches = idle = 0
     while max_batches is None or batches < max_batches:
         moment = now or utcnow()
+        if not _take_drain_lock(session):
+            session.rollback()
+            break
         events = _due(session, moment, batch)
         if not events:
-            break
-        for event in events:
-            _apply_one(session, event, moment, settings.inbox_max_attempts, settings.inbox_retry_base_seconds,
-                       result)
-        session.commit()
+            session.commit()
+            # Look once more after releasing the lock: an event committed while another drain gave up on the
+            # lock is ours to apply.
+            idle += 1
+            if now is not None or idle > 2 or due_count(session) == 0:
+                break
+            continue
+        idle = 0
+        _apply_batch(session, events, moment, settings.inbox_max_attempts, settings.inbox_retry_base_seconds,
+                     result)
         batches += 1
         if now is not None:
             # A fixed clock (tests): events put back to wait stay due, so one pass is all there is.
             break
+    session.commit()
     if result.total:
         log.info("inbox drained: %s applied, %s waiting, %s parked", result.applied, result.waiting, result.failed)
     return result
 
 
-def _apply_one(session: Session, event: InboundEvent, now: dt.datetime, max_attempts: int, base: float,
-               result: DrainResult) -> None:
+def _apply_batch(session: Session, events: list[InboundEvent], now: dt.datetime, max_attempts: int, base: float,
+                 result: DrainResult) -> None:
+    ids = [e.id for e in events]
+    trial = DrainResult()
     try:
-        with session.begin_nested():
-            apply_event(session, event)
+        lookups = _Lookups()
+        for event in events:
+            _apply_one(session, event, now, max_attempts, base, trial, lookups, careful=False)
+        session.commit()
+    except Exception:  # noqa: BLE001 - redo the batch one event at a time, so one bad event cannot stop the rest
+        log.warning("an inbox batch failed; applying its %s events one at a time", len(ids))
+        session.rollback()
+        if not _take_drain_lock(session):
+            session.rollback()
+            return
+        trial = DrainResult()
+        lookups = _Lookups()
+        again = list(session.scalars(select(InboundEvent).where(InboundEvent.id.in_(ids)).order_by(
+            InboundEvent.event_time, InboundEvent.id).with_for_update(of=InboundEvent)))
+        for event in again:
+            if event.status in (InboundStatus.PENDING.value, InboundStatus.WAITING.value):
+                _apply_one(session, event, now, max_attempts, base, trial, lookups, careful=True)
+        session.commit()
+    result.applied += trial.applied
+    result.waiting += trial.waiting
+    result.failed += trial.failed
+    result.courses_to_sync |= trial.courses_to_sync
+
+
+def _apply_one(session: Session, event: InboundEvent, now: dt.datetime, max_attempts: int, base: float,
+               result: DrainResult, lookups: _Lookups, careful: bool = True) -> None:
+    try:
+        if careful:
+            with session.begin_nested():
+                apply_event(session, event, lookups)
+        else:
+            apply_event(session, event, lookups)
     except NotYet as exc:
         event.attempts += 1
         event.last_error = exc.reason[:1000]
@@ -131,8 +199,11 @@ def _apply_one(session: Session, event: InboundEvent, now: dt.datetime, max_atte
         event.next_attempt_at = None
         result.failed += 1
         return
-    except Exception as exc:  # noqa: BLE001 - an unexpected failure parks after bounded retries, never loses
+    except Exception as exc:
+        if not careful:
+            raise
         log.exception("inbound event %s could not be applied", event.id)
+        lookups.clear()
         event.attempts += 1
         event.last_error = f"unexpected error ({type(exc).__name__}); see the server log"
         terminal = event.attempts >= max_attempts
@@ -160,21 +231,62 @@ def parse_stored(event: InboundEvent) -> ev.ParsedEvent:
 # Applying one event's commands
 # ---------------------------------------------------------------------------------------------------------------
 
+class _Lookups:
+    """Courses, people and sections already found in this batch (found ones only: what is missing may appear)."""
+
+    def __init__(self) -> None:
+        self.courses: dict[tuple[int, str], Course] = {}
+        self.people: dict[tuple[int, str], Person] = {}
+        self.sections: dict[tuple[int, str], Section] = {}
+
+    def clear(self) -> None:
+        self.courses.clear()
+        self.people.clear()
+        self.sections.clear()
+
+
 class _Ids:
     """Finds courses and people by the ids the event uses (Canvas numeric ids, or Moodle's LTI identities)."""
 
-    def __init__(self, session: Session, platform_id: int, lms: str) -> None:
+    def __init__(self, session: Session, platform_id: int, lms: str, lookups: _Lookups) -> None:
         self.session, self.platform_id, self.canvas = session, platform_id, lms == "canvas"
+        self.lookups = lookups
 
     def course(self, ref: str) -> Course | None:
-        if self.canvas:
-            return roster.find_course_by_lms_id(self.session, self.platform_id, ref)
-        return roster.get_course(self.session, self.platform_id, ref)
+        key = (self.platform_id, ref)
+        found = self.lookups.courses.get(key)
+        if found is None:
+            if self.canvas:
+                found = roster.find_course_by_lms_id(self.session, self.platform_id, ref)
+            else:
+                found = roster.get_course(self.session, self.platform_id, ref)
+            if found is not None:
+                self.lookups.courses[key] = found
+        return found
 
     def person(self, ref: str) -> Person | None:
-        if self.canvas:
-            return roster.find_person_by_lms_user_id(self.session, self.platform_id, ref)
-        return roster.get_person(self.session, self.platform_id, ref)
+        key = (self.platform_id, ref)
+        found = self.lookups.people.get(key)
+        if found is None:
+            if self.canvas:
+                found = roster.find_person_by_lms_user_id(self.session, self.platform_id, ref)
+            else:
+                found = roster.get_person(self.session, self.platform_id, ref)
+            if found is not None:
+                self.lookups.people[key] = found
+        return found
+
+    def remember_person(self, ref: str, person: Person) -> None:
+        self.lookups.people[(self.platform_id, ref)] = person
+
+    def section(self, course: Course, ref: str | None) -> Section:
+        key = (course.id, ref or roster.COURSE_WIDE)
+        found = self.lookups.sections.get(key)
+        if found is None:
+            found = (roster.ensure_section(self.session, course, ref) if ref is not None
+                     else roster.course_wide_section(self.session, course))
+            self.lookups.sections[key] = found
+        return found
 
     def describe_course(self, ref: str) -> str:
         return f"{'Canvas' if self.canvas else 'Moodle'} course {ref}"
@@ -183,10 +295,15 @@ class _Ids:
         return f"{'Canvas' if self.canvas else 'Moodle'} user {ref}"
 
 
-def apply_event(session: Session, event: InboundEvent) -> None:
+def apply_event(session: Session, event: InboundEvent, lookups: _Lookups | None = None) -> None:
     parsed = parse_stored(event)
-    ids = _Ids(session, event.platform_id, parsed.lms)
+    ids = _Ids(session, event.platform_id, parsed.lms, lookups or _Lookups())
     when = event.event_time or event.received_at
+    # Everything the event needs must be known before anything is written (see the module docstring).
+    for command in parsed.commands:
+        if isinstance(command, ev.EnrollmentObserved) and command.create_missing or \
+                isinstance(command, ev.SectionObserved):
+            _known_course(ids, command.course_ref)
     for command in parsed.commands:
         _apply_command(session, ids, command, when)
     session.flush()
@@ -227,6 +344,7 @@ def _apply_command(session: Session, ids: _Ids, command: ev.Command, when: dt.da
     elif isinstance(command, ev.SectionObserved):
         course = _known_course(ids, command.course_ref)
         section = roster.ensure_section(session, course, command.section_ref, name=command.name, sis_id=command.sis_id)
+        ids.lookups.sections[(course.id, command.section_ref)] = section
         if command.ended:
             in_section = session.scalars(select(Enrollment).where(Enrollment.section_id == section.id)
                                          .with_for_update())
@@ -249,9 +367,11 @@ def _user(session: Session, ids: _Ids, command: ev.UserObserved) -> Person | Non
     if person is None:
         if not command.create or ids.canvas:
             return None
-        return roster.upsert_person(session, ids.platform_id, command.user_ref, name=facts.name,
-                                    given_name=facts.given_name, family_name=facts.family_name, email=facts.email,
-                                    sis_id=facts.sis_id, kind=kind or PersonKind.STUDENT.value)
+        person = roster.upsert_person(session, ids.platform_id, command.user_ref, name=facts.name,
+                                      given_name=facts.given_name, family_name=facts.family_name, email=facts.email,
+                                      sis_id=facts.sis_id, kind=kind or PersonKind.STUDENT.value)
+        ids.remember_person(command.user_ref, person)
+        return person
     fields: dict[str, Any] = {"name": facts.name, "given_name": facts.given_name, "family_name": facts.family_name,
                               "email": facts.email, "sis_id": facts.sis_id}
     for key, value in fields.items():
@@ -273,6 +393,7 @@ def _enrollment(session: Session, ids: _Ids, command: ev.EnrollmentObserved, whe
                          "course has been asked for", sync_course=course.id if course.nrps_url else None)
         person = roster.upsert_person(session, ids.platform_id, command.user_ref,
                                       kind=PersonKind.STAFF.value if command.staff else PersonKind.STUDENT.value)
+        ids.remember_person(command.user_ref, person)
     if command.staff and person.kind != PersonKind.STAFF.value:
         person.kind = PersonKind.STAFF.value
     if not command.create_missing:
@@ -281,10 +402,7 @@ def _enrollment(session: Session, ids: _Ids, command: ev.EnrollmentObserved, whe
                                                         Enrollment.role == command.role).with_for_update())
         _set_state(list(rows), command.state, when)
         return
-    if command.section_ref is not None:
-        section = roster.ensure_section(session, course, command.section_ref)
-    else:
-        section = roster.course_wide_section(session, course)
+    section = ids.section(course, command.section_ref)
     if command.section_ref is None and command.state != EnrollmentState.ACTIVE.value:
         # Moodle knows no sections: a role that ends, ends wherever Caseload placed it (NRPS or a launch may have
         # put it in a real section).

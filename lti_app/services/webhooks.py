@@ -63,8 +63,38 @@ def keyset_verifier() -> KeysetVerifier:
     return verifier  # type: ignore[no-any-return]
 
 
-def _platform(session: Session, name: str, lms: str) -> Platform:
-    platform = session.scalars(select(Platform).where(Platform.name == name)).one_or_none()
+@dataclass(frozen=True)
+class _PlatformInfo:
+    id: int
+    name: str
+    lms: str
+    status: str
+    live_events_keyset_url: str | None
+    webhook_secret_encrypted: bytes | None
+
+
+PLATFORM_CACHE_SECONDS = 10.0
+"""A platform's webhook settings are read from the database at most this often per process (a burst of events is
+not a burst of identical queries); a disabled platform or a new secret takes effect within this time."""
+
+
+def _lookup(session: Session, name: str) -> _PlatformInfo | None:
+    cache: dict[str, tuple[float, _PlatformInfo | None]] = current_app.extensions.setdefault(
+        "caseload.webhook_platforms", {})
+    hit = cache.get(name)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < PLATFORM_CACHE_SECONDS:
+        return hit[1]
+    row = session.scalars(select(Platform).where(Platform.name == name)).one_or_none()
+    info = None if row is None else _PlatformInfo(row.id, row.name, row.lms, row.status, row.live_events_keyset_url,
+                                                  row.webhook_secret_encrypted)
+    if info is not None:
+        cache[name] = (now, info)
+    return info
+
+
+def _platform(session: Session, name: str, lms: str) -> _PlatformInfo:
+    platform = _lookup(session, name)
     if platform is None:
         raise WebhookRefused(404, f"No platform named '{name[:100]}' is registered in Caseload.")
     if platform.lms != lms:
@@ -133,7 +163,7 @@ def _insert(session: Session) -> Any:
     return sqlite_insert(table)
 
 
-def _store(session: Session, platform: Platform, parsed: ParsedEvent, payload: dict[str, Any]) -> Receipt:
+def _store(session: Session, platform: _PlatformInfo, parsed: ParsedEvent, payload: dict[str, Any]) -> Receipt:
     now = utcnow()
     status = InboundStatus.IGNORED.value if parsed.ignored else InboundStatus.PENDING.value
     stmt = (_insert(session)

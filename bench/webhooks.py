@@ -1,0 +1,209 @@
+"""Benchmark: a burst of signed Canvas Live Events against gunicorn (2 workers) on PostgreSQL, applied by a Celery
+worker on Redis.
+
+    python -m bench.webhooks [--events 20000] [--clients 16] [--threads 8]
+
+The events are enrollment_created / enrollment_updated for one course, with 10% duplicates (the same signed
+event delivered twice) and 10% out of order (an enrollment's later event sent before its earlier one). All are
+signed before the clock starts. Reported: accepted events/s during the burst, the time from the end of the burst
+until every stored event is applied, and the checks: nothing lost (every distinct event stored once and applied),
+nothing double-applied (every event applied in exactly one attempt) and the final state of every enrollment equal
+to its newest event. Needs PostgreSQL (CASELOAD_TEST_PG_URL) and Redis (CASELOAD_BENCH_REDIS_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import redis
+import requests
+from sqlalchemy import create_engine, func, select, text
+
+from bench._support import fresh_database, machine
+from tests.support.lms_events import CanvasLiveEvents
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKER = os.environ.get("CASELOAD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+STATES = ["active", "inactive", "completed", "deleted", "active"]
+
+
+def build_events(sender: CanvasLiveEvents, total: int, users: int, rng: random.Random
+                 ) -> tuple[list[str], dict[str, str], int]:
+    """(tokens in delivery order, expected final state per Canvas user id, distinct events)."""
+    distinct = int(total / 1.1)
+    t0 = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    per_user: dict[int, list[tuple[dt.datetime, str]]] = {}
+    events: list[tuple[int, str]] = []  # (user, token)
+    for i in range(distinct):
+        user = 30000 + (i % users)
+        seq = len(per_user.setdefault(user, []))
+        when = t0 + dt.timedelta(seconds=seq * 60 + (i % users) / users)
+        name = "enrollment_created" if seq == 0 else "enrollment_updated"
+        state = "active" if seq == 0 else STATES[(seq + user) % len(STATES)]
+        payload = sender.enrollment(name, enrollment_id=user, course_id=565, user_id=user, section_id=4811,
+                                    state=state, when=when, user_name=f"Bench Learner {user}")
+        per_user[user].append((when, {"completed": "inactive"}.get(state, state)))
+        events.append((user, sender.sign(payload)))
+    # 10% out of order: swap an event with the next event of the same user.
+    swaps = int(total * 0.1)
+    index_of: dict[int, list[int]] = {}
+    for idx, (user, _) in enumerate(events):
+        index_of.setdefault(user, []).append(idx)
+    candidates = [ix for ix in index_of.values() if len(ix) >= 2]
+    done = 0
+    while done < swaps and candidates:
+        ix = rng.choice(candidates)
+        k = rng.randrange(len(ix) - 1)
+        a, b = ix[k], ix[k + 1]
+        events[a], events[b] = events[b], events[a]
+        done += 1
+    tokens = [token for _, token in events]
+    # 10% duplicates: redeliver an already-sent event a little later.
+    for _ in range(total - distinct):
+        src = rng.randrange(len(tokens))
+        tokens.insert(min(len(tokens), src + rng.randrange(1, 50)), tokens[src])
+    expected = {str(user): max(history)[1] for user, history in per_user.items()}
+    return tokens, expected, distinct
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=20000)
+    ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (gthread)")
+    ap.add_argument("--port", type=int, default=5078)
+    args = ap.parse_args()
+    rng = random.Random(7)
+    base = f"http://127.0.0.1:{args.port}"
+    redis.Redis.from_url(BROKER).flushdb()
+    sender = CanvasLiveEvents().start()
+    print(f"signing {args.events} events ...", flush=True)
+    tokens, expected, distinct = build_events(sender, args.events, args.users, rng)
+    with fresh_database("webhooks") as url:
+        from cryptography.fernet import Fernet
+
+        data_key = Fernet.generate_key().decode()
+        env = {**os.environ, "CASELOAD_ENV": "test", "CASELOAD_DATABASE_URL": url, "CASELOAD_BASE_URL": base,
+               "CASELOAD_SECRET_KEY": "bench-secret-" + "x" * 40, "CASELOAD_DATA_KEYS": data_key,
+               "CASELOAD_BROKER_URL": BROKER, "CASELOAD_LOG_LEVEL": "WARNING"}
+        from lti_app import create_app
+
+        app = create_app({"database_url": url, "env": "test", "data_keys": [data_key]})
+        with app.app_context():
+            from lti_app.db import session_scope
+            from lti_app.models import Course, Person, Platform, Section
+            from lti_app.services import keys
+
+            with session_scope() as s:
+                keys.ensure_keys(s)
+                plat = Platform(name="bench-canvas", lms="canvas", issuer="https://canvas.bench.test",
+                                client_id="bench", auth_login_url="https://canvas.bench.test/auth",
+                                auth_token_url="https://canvas.bench.test/token",
+                                keyset_url="https://canvas.bench.test/jwks",
+                                live_events_keyset_url=sender.keyset_url, status="active", settings={})
+                s.add(plat)
+                s.flush()
+                course = Course(platform_id=plat.id, lti_context_id="ctx-565", lms_course_id="565", title="Bench")
+                s.add(course)
+                s.flush()
+                s.add_all([Section(course_id=course.id, lms_section_id="", name="Bench"),
+                           Section(course_id=course.id, lms_section_id="4811", name="Period 1")])
+                s.add_all([Person(platform_id=plat.id, lti_sub=f"sub-{u}", lms_user_id=str(u), kind="student",
+                                  name=f"Bench Learner {u}") for u in range(30000, 30000 + args.users)])
+                s.commit()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2", "-k", "gthread",
+             "--threads", str(args.threads), "-b", f"127.0.0.1:{args.port}", "--log-level", "warning",
+             "--access-logfile", "/dev/null", "lti_app:create_app()"], env=env, cwd=ROOT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "lti_app.celery_worker", "worker", "--concurrency", "2",
+             "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        engine = create_engine(url)
+        try:
+            for _ in range(100):
+                try:
+                    if requests.get(base + "/healthz", timeout=1).ok:
+                        break
+                except requests.RequestException:
+                    time.sleep(0.1)
+            statuses: dict[str, int] = {}
+            failures: list[str] = []
+            lock = threading.Lock()
+            cursor = iter(range(len(tokens)))
+
+            def client() -> None:
+                session = requests.Session()
+                while True:
+                    with lock:
+                        i = next(cursor, None)
+                    if i is None:
+                        return
+                    resp = session.post(f"{base}/webhooks/canvas/bench-canvas", data=tokens[i],
+                                        headers={"Content-Type": "application/jwt"}, timeout=30)
+                    with lock:
+                        if resp.status_code == 202:
+                            key = resp.json()["status"]
+                            statuses[key] = statuses.get(key, 0) + 1
+                        else:
+                            failures.append(f"{resp.status_code} {resp.text[:200]}")
+
+            threads = [threading.Thread(target=client) for _ in range(args.clients)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            burst = time.perf_counter() - started
+            burst_end = time.perf_counter()
+            with engine.connect() as conn:
+                while True:
+                    left = conn.execute(text("SELECT count(*) FROM inbound_events WHERE status IN "
+                                             "('pending', 'waiting')")).scalar_one()
+                    conn.commit()
+                    if left == 0 or time.perf_counter() - burst_end > 300:
+                        break
+                    time.sleep(0.05)
+            drain = time.perf_counter() - burst_end
+            from lti_app.models import Enrollment, InboundEvent
+
+            with engine.connect() as conn:
+                by_status = dict(conn.execute(select(InboundEvent.status, func.count()).group_by(
+                    InboundEvent.status)).all())
+                multi = conn.execute(select(func.count()).where(InboundEvent.attempts != 1)).scalar_one()
+                stored = conn.execute(select(func.count()).select_from(InboundEvent)).scalar_one()
+                rows = conn.execute(text("SELECT p.lms_user_id, e.state FROM enrollments e JOIN persons p "
+                                         "ON p.id = e.person_id")).all()
+            final = {r[0]: r[1] for r in rows}
+            wrong = sum(1 for user, state in expected.items() if final.get(user) != state)
+            del Enrollment
+        finally:
+            server.terminate()
+            worker.terminate()
+            server.wait(20)
+            worker.wait(30)
+            engine.dispose()
+            sender.stop()
+    print(f"machine: {machine()}")
+    print(f"events sent: {len(tokens)} ({distinct} distinct, {len(tokens) - distinct} duplicates, "
+          f"~10% out of order), {args.clients} client threads; gunicorn 2 workers x {args.threads} threads; "
+          f"Celery worker concurrency 2")
+    print(f"responses: {statuses}, failures: {len(failures)} {failures[:3]}")
+    print(f"accepted events/s during the burst: {len(tokens) / burst:.0f} (burst {burst:.1f} s)")
+    print(f"all applied {drain:.1f} s after the burst ended")
+    print(f"stored: {stored} (distinct sent: {distinct}); by status: {by_status}")
+    print(f"lost: {distinct - by_status.get('applied', 0)}; applied in more than one attempt: {multi}; "
+          f"enrollments whose final state differs from their newest event: {wrong} of {len(expected)}")
+
+
+if __name__ == "__main__":
+    main()
