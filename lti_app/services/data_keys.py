@@ -18,6 +18,9 @@ from lti_app.models import (
     Meeting,
     NoteDraft,
     Platform,
+    ProgressPoint,
+    ProgressReport,
+    ProgressReportGoal,
     Question,
     Referral,
     ReferralStatusChange,
@@ -40,6 +43,9 @@ COLUMNS: list[tuple[type, tuple[str, ...]]] = [
     (Referral, ("reason_encrypted",)),
     (ReferralStatusChange, ("note_encrypted",)),
     (CrisisEntry, ("description_encrypted", "actions_encrypted")),
+    (ProgressPoint, ("note_encrypted",)),
+    (ProgressReport, ("narrative_encrypted",)),
+    (ProgressReportGoal, ("comment_encrypted",)),
 ]
 
 
