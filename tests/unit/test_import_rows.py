@@ -46,7 +46,7 @@ def test_the_shipped_template_is_valid_and_matches_the_columns():
 
 
 def test_every_column_is_documented_in_the_readme_section():
-    readme = (ROOT / "docs/readme/admin.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     assert [c.name for c in COLUMNS if f"`{c.name}`" not in readme] == []
 
 
