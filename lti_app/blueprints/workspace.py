@@ -149,7 +149,9 @@ def _contacts_page(student_id: int, opened: int | None = None, **kw: Any) -> Any
 
 
 def casework_log_transitions() -> dict[str, list[str]]:
-    return {k: sorted(v) for k, v in REFERRAL_TRANSITIONS.items()}
+    """The states a referral may move to, the usual next step first."""
+    order = ["accepted", "done", "declined", "pending"]
+    return {k: sorted(v, key=order.index) for k, v in REFERRAL_TRANSITIONS.items()}
 
 
 @bp.get("/contacts")
