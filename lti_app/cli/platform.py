@@ -99,5 +99,35 @@ def disable_cmd(platform: str, deployment_id: str) -> None:
     _set(platform, deployment_id, "disabled")
 
 
+@platform_group.command("webhooks")
+@click.option("--name", "platform_name", required=True, help="The platform's name in Caseload.")
+@click.option("--live-events-keyset-url", default=None,
+              help="Canvas: the key set that signs Live Events (empty string to remove).")
+@click.option("--new-secret", is_flag=True, help="Moodle: generate a new webhook secret and print it once.")
+@click.option("--secret", default=None, help="Moodle: set this webhook secret (24+ characters) instead.")
+@with_appcontext
+def webhooks_cmd(platform_name: str, live_events_keyset_url: str | None, new_secret: bool, secret: str | None) -> None:
+    """Configure pushed roster events for an existing platform, and print its webhook URL."""
+    from flask import current_app
+
+    from lti_app.services.platforms import configure_webhooks
+
+    with UnitOfWork() as uow:
+        try:
+            platform, generated = configure_webhooks(uow.session, platform_name,
+                                                     live_events_keyset_url=live_events_keyset_url,
+                                                     new_secret=new_secret, secret=secret)
+        except PlatformInvalid as exc:
+            raise click.ClickException(str(exc)) from None
+        uow.commit()
+        base = current_app.config["CASELOAD"].base_url
+        family = "canvas" if platform.lms == "canvas" else "moodle"
+        click.echo(f"Webhook URL: {base}/webhooks/{family}/{platform.name}")
+        if platform.lms == "canvas":
+            click.echo(f"Live Events key set: {platform.live_events_keyset_url or '(none: Live Events are refused)'}")
+        if generated:
+            click.echo(f"New webhook secret (shown once; set it in the Moodle plugin): {generated}")
+
+
 def register(main: click.Group) -> None:
     main.add_command(platform_group)

@@ -97,3 +97,23 @@ def set_deployment_status(session: Session, platform_name: str, deployment_id: s
         dep.approved_at = utcnow()
     session.flush()
     return dep
+
+
+def configure_webhooks(session: Session, platform_name: str, *, live_events_keyset_url: str | None = None,
+                       new_secret: bool = False, secret: str | None = None) -> tuple[Platform, str | None]:
+    """Set a platform's Live Events key set URL and/or give it a new webhook secret (generated unless given).
+    Returns the platform and the generated secret (to show once). The caller commits."""
+    platform = session.scalars(select(Platform).where(Platform.name == platform_name)).one_or_none()
+    if platform is None:
+        raise PlatformInvalid(f"No platform named '{platform_name}'.")
+    if live_events_keyset_url is not None:
+        _check_url("The live events keyset URL", live_events_keyset_url or None, required=False)
+        platform.live_events_keyset_url = live_events_keyset_url or None
+    generated = None
+    if new_secret or secret:
+        if secret is not None and len(secret) < 24:
+            raise PlatformInvalid("A webhook secret must be at least 24 characters.")
+        generated = None if secret else secrets.token_urlsafe(32)
+        platform.webhook_secret_encrypted = cipher().encrypt(secret or generated or "")
+    return platform, generated
+

@@ -209,3 +209,19 @@ def test_signature_with_prefix_and_unknown_platform(client, db_session, moodle, 
     assert resp.status_code == 202
     resp = moodle.post(client, "elsewhere", payload)
     assert resp.status_code == 404
+
+
+def test_platform_webhooks_command_rotates_the_secret_and_prints_the_url(app, client, runner, db_session, moodle,
+                                                                       world):
+    from lti_app.cli import main
+
+    result = runner.invoke(main, ["platform", "webhooks", "--name", "district-moodle", "--new-secret"])
+    assert result.exit_code == 0, result.output
+    assert "/webhooks/moodle/district-moodle" in result.output
+    new_secret = result.output.split("shown once; set it in the Moodle plugin): ")[1].split()[0]
+    app.extensions.get("caseload.webhook_platforms", {}).clear()  # the 10 s settings cache, for the test
+    payload = moodle.event("user_enrolment_created", course_id=12, user_id=90, roles=["student"])
+    assert moodle.post(client, "district-moodle", payload).status_code == 401  # the old secret no longer works
+    assert moodle.post(client, "district-moodle", payload, secret=new_secret).status_code == 202
+    result = runner.invoke(main, ["platform", "webhooks", "--name", "nowhere", "--new-secret"])
+    assert result.exit_code != 0 and "No platform named 'nowhere'" in result.output
