@@ -24,7 +24,7 @@ def fresh_database(prefix: str) -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade(url, "heads")
+        upgrade(url, "head")
         yield url
     finally:
         with admin.connect() as conn:

@@ -84,7 +84,7 @@ def main() -> int:
     commands, replies = ctx.Queue(), ctx.Queue()
     child = None
     try:
-        upgrade(url, "heads")
+        upgrade(url, "head")
         app = create_app({"env": "test", "database_url": url, "secret_key": "bench-" + "x" * 40,
                           "data_keys": [Fernet.generate_key().decode()]})
         with app.app_context():

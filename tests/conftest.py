@@ -24,7 +24,7 @@ PG_ADMIN_URL = os.environ.get("CASELOAD_TEST_PG_URL", "postgresql+psycopg://post
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_DATA_KEY = Fernet.generate_key().decode()
 TEST_SECRET = "test-secret-key-" + "x" * 32
-MIGRATION_TARGET = "heads"
+MIGRATION_TARGET = "head"
 
 
 def _pg_unavailable(reason: str) -> None:

@@ -15,7 +15,7 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
-@click.option("--revision", default="heads", show_default=True)
+@click.option("--revision", default="head", show_default=True)
 @with_appcontext
 def upgrade_cmd(revision: str) -> None:
     """Bring the database schema up to date."""

@@ -21,7 +21,7 @@ def demo_cmd(serve: bool, host: str, port: int) -> None:
     settings = current_app.config["CASELOAD"]
     if settings.env == "production":
         raise click.ClickException("The demo district and practice LMS are not available in production.")
-    upgrade(settings.database_url, "heads")
+    upgrade(settings.database_url, "head")
     with UnitOfWork() as uow:
         district = seed_demo(uow.session, settings)
         uow.commit()
