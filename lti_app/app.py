@@ -50,6 +50,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         n = settings.proxy_fix_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
+    from lti_app.runtime import speed_up_jwt_decoding
+
+    speed_up_jwt_decoding()
     db.init_app(app)
     crypto.init_app(app)
     auth.init_app(app)

@@ -152,28 +152,33 @@ def receive_moodle(session: Session, platform_name: str, body: bytes, timestamp:
     return _store(session, platform, parsed, payload)
 
 
-def _insert(session: Session) -> Any:
-    table: Any = InboundEvent.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+_INSERT_STATEMENTS: dict[str, Any] = {}
 
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table)
+def _insert_statement(session: Session) -> Any:
+    """``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``, built once per dialect (its compiled form is
+    then cached by SQLAlchemy: a burst of events costs no statement building)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _INSERT_STATEMENTS.get(dialect)
+    if stmt is None:
+        table: Any = InboundEvent.__table__
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+        _INSERT_STATEMENTS[dialect] = stmt
+    return stmt
 
 
 def _store(session: Session, platform: _PlatformInfo, parsed: ParsedEvent, payload: dict[str, Any]) -> Receipt:
     now = utcnow()
     status = InboundStatus.IGNORED.value if parsed.ignored else InboundStatus.PENDING.value
-    stmt = (_insert(session)
-            .values(platform_id=platform.id, source=parsed.lms, event_type=parsed.event_type,
-                    dedupe_key=parsed.dedupe_key, received_at=now, event_time=parsed.event_time, payload=payload,
-                    status=status, attempts=0, next_attempt_at=None if parsed.ignored else now,
-                    last_error=parsed.ignored)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(InboundEvent.__table__.c.id))
-    event_id = session.execute(stmt).scalar_one_or_none()
+    params = {"platform_id": platform.id, "source": parsed.lms, "event_type": parsed.event_type,
+              "dedupe_key": parsed.dedupe_key, "received_at": now, "event_time": parsed.event_time,
+              "payload": payload, "status": status, "attempts": 0,
+              "next_attempt_at": None if parsed.ignored else now, "last_error": parsed.ignored}
+    event_id = session.execute(_insert_statement(session), params).scalar_one_or_none()
     session.commit()
     if event_id is None:
         log.info("duplicate %s event %s from platform %s", parsed.lms, parsed.event_type, platform.id)

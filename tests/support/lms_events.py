@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 
 from integrations.signed_payloads import hmac_signature
-from tests.support.lti_platform import _JwksHandler, new_rsa_key
+from tests.support.lti_platform import _JwksHandler, _loaded_key, new_rsa_key
 
 SHARD = 2107 * 10**13
 """A Canvas shard prefix: global id = SHARD + local id."""
@@ -100,7 +100,8 @@ class CanvasLiveEvents:
     def sign(self, payload: dict[str, Any], *, kid: str | None = None, alg: str = "RS256",
              key_pem: str | None = None, headers: dict[str, Any] | None = None) -> str:
         pem, jwk = self.keys[0]
-        return jwt.encode(payload, key_pem or pem, algorithm=alg,
+        key = (key_pem or pem) if not alg.startswith("RS") else _loaded_key(key_pem or pem)
+        return jwt.encode(payload, key, algorithm=alg,
                           headers={"kid": kid or jwk["kid"], **(headers or {})})
 
 
