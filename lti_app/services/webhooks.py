@@ -162,10 +162,9 @@ def _insert_statement(session: Session) -> Any:
     stmt = _INSERT_STATEMENTS.get(dialect)
     if stmt is None:
         table: Any = InboundEvent.__table__
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
         stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
         _INSERT_STATEMENTS[dialect] = stmt
     return stmt
