@@ -33,6 +33,7 @@ from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,6 +61,8 @@ class DbLaunchDataStorage(LaunchDataStorage[Any]):
     def __init__(self, session: Session) -> None:
         super().__init__()
         self._db = session
+        self._seen: dict[str, Any] = {}
+        """Values this request already read or wrote: pylti1p3 reads the same key several times per launch."""
 
     def get_session_cookie_name(self) -> str | None:
         return None  # values are keyed by state/nonce, which are unguessable; no session cookie needed
@@ -68,27 +71,34 @@ class DbLaunchDataStorage(LaunchDataStorage[Any]):
         return True
 
     def get_value(self, key: str) -> Any:
-        row = self._db.get(LaunchStateEntry, self._prepare_key(key)[:255])
-        if row is None or row.expires_at < utcnow():
-            return None
-        return row.value.get("v")
+        k = self._prepare_key(key)[:255]
+        if k in self._seen:
+            return self._seen[k]
+        row = self._db.get(LaunchStateEntry, k)
+        value = None if row is None or row.expires_at < utcnow() else row.value.get("v")
+        self._seen[k] = value
+        return value
 
     def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
+        """One statement: insert, or replace the value of an existing key (INSERT … ON CONFLICT DO UPDATE)."""
         k = self._prepare_key(key)[:255]
         expires = utcnow() + dt.timedelta(seconds=exp or 3600)
-        row = self._db.get(LaunchStateEntry, k)
-        if row is None:
-            self._db.add(LaunchStateEntry(key=k, value={"v": value}, expires_at=expires))
-        else:
-            row.value = {"v": value}
-            row.expires_at = expires
-        self._db.flush()
+        table: Any = LaunchStateEntry.__table__
+        dialect_insert: Any = (postgresql.insert if self._db.get_bind().dialect.name == "postgresql"
+                               else sqlite.insert)
+        stmt = dialect_insert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value,
+                                                                         "expires_at": stmt.excluded.expires_at})
+        self._db.execute(stmt, {"key": k, "value": {"v": value}, "expires_at": expires})
+        self._seen[k] = value
 
     def check_value(self, key: str) -> bool:
         return self.get_value(key) is not None
 
     def remove_value(self, key: str) -> None:
-        self._db.execute(delete(LaunchStateEntry).where(LaunchStateEntry.key == self._prepare_key(key)[:255]))
+        k = self._prepare_key(key)[:255]
+        self._db.execute(delete(LaunchStateEntry).where(LaunchStateEntry.key == k))
+        self._seen[k] = None
 
 
 class PartitionedCookieService(FlaskCookieService):
@@ -477,13 +487,16 @@ def _check_deployment(conf: DbToolConf, platform: Platform, deployment_id: str) 
 
 
 def _use_nonce(session: Session, platform: Platform, nonce: str, body: dict[str, Any]) -> None:
+    """Record the nonce; a nonce already recorded is a replay. One statement (INSERT … ON CONFLICT DO NOTHING)."""
     expires = dt.datetime.fromtimestamp(float(body["exp"]) + 3600, dt.UTC)
-    try:
-        with session.begin_nested():
-            session.add(UsedNonce(platform_id=platform.id, nonce=nonce[:255], expires_at=expires))
-            session.flush()
-    except IntegrityError:
-        raise ReplayedLaunch() from None
+    table: Any = UsedNonce.__table__
+    dialect_insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=["platform_id", "nonce"])
+            .returning(table.c.id))
+    inserted = session.execute(stmt, {"platform_id": platform.id, "nonce": nonce[:255],
+                                      "expires_at": expires}).scalar_one_or_none()
+    if inserted is None:
+        raise ReplayedLaunch()
 
 
 def verify_signature_only(id_token: str, public_pem: str) -> dict[str, Any]:

@@ -15,7 +15,9 @@ import logging
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,18 +46,21 @@ def _set_if_given(obj: Any, **values: Any) -> bool:
     return changed
 
 
-def _insert_or_get(session: Session, obj: Any, lookup: Any) -> Any:
-    """Insert ``obj`` in a savepoint; if a concurrent writer inserted the same key first, return theirs."""
-    try:
-        with session.begin_nested():
-            session.add(obj)
-            session.flush()
-        return obj
-    except IntegrityError:
-        existing = session.scalars(lookup).one_or_none()
-        if existing is None:
-            raise
-        return existing
+def _insert_or_get(session: Session, obj: Any, lookup: Any) -> tuple[Any, bool]:
+    """Insert ``obj``'s row unless a concurrent writer inserted the same key first; return the stored object and
+    whether this call created it. One statement (``INSERT … ON CONFLICT DO NOTHING RETURNING``), no savepoint."""
+    model = type(obj)
+    values = {attr.columns[0].name: getattr(obj, attr.key) for attr in sa_inspect(model).column_attrs
+              if getattr(obj, attr.key) is not None}
+    dialect_insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(model).values(**values).on_conflict_do_nothing().returning(model)
+    created = session.scalars(stmt).first()
+    if created is not None:
+        return created, True
+    existing = session.scalars(lookup).one_or_none()
+    if existing is None:
+        raise IntegrityError("insert conflicted but no row matches the lookup", None, Exception(model.__name__))
+    return existing, False
 
 
 def get_person(session: Session, platform_id: int, lti_sub: str) -> Person | None:
@@ -80,7 +85,7 @@ def upsert_person(session: Session, platform_id: int, lti_sub: str, *, lms_user_
         person = Person(platform_id=platform_id, lti_sub=lti_sub, kind=kind or PersonKind.STUDENT.value,
                         **{k: v for k, v in fields.items() if v is not None})
         lookup = select(Person).where(Person.platform_id == platform_id, Person.lti_sub == lti_sub)
-        person = _insert_or_get(session, person, lookup)
+        person, _ = _insert_or_get(session, person, lookup)
         return person
     _set_if_given(person, **fields)
     if kind == PersonKind.STAFF.value and person.kind != kind:
@@ -109,7 +114,7 @@ def upsert_course(session: Session, platform_id: int, lti_context_id: str, *, lm
         course = Course(platform_id=platform_id, lti_context_id=lti_context_id,
                         **{k: v for k, v in fields.items() if v is not None})
         lookup = select(Course).where(Course.platform_id == platform_id, Course.lti_context_id == lti_context_id)
-        course = _insert_or_get(session, course, lookup)
+        course, _ = _insert_or_get(session, course, lookup)
     else:
         _set_if_given(course, **fields)
     ensure_section(session, course, COURSE_WIDE, name=course.title)
@@ -119,15 +124,22 @@ def upsert_course(session: Session, platform_id: int, lti_context_id: str, *, lm
 def ensure_section(session: Session, course: Course, lms_section_id: str, name: str | None = None,
                    sis_id: str | None = None) -> Section:
     lms_section_id = str(lms_section_id or COURSE_WIDE)
+    # Sections are never deleted: one lookup per (course, section) per session is enough.
+    known: dict[tuple[int, str], Section] = session.info.setdefault("caseload.sections", {})
+    section = known.get((course.id, lms_section_id))
+    if section is not None and sa_inspect(section).persistent:
+        _set_if_given(section, name=name, sis_id=sis_id)
+        return section
     stmt = select(Section).where(Section.course_id == course.id, Section.lms_section_id == lms_section_id)
     section = session.scalars(stmt).one_or_none()
     if section is None:
         section = Section(course_id=course.id, lms_section_id=lms_section_id,
                           name=name or (course.title if lms_section_id == COURSE_WIDE else f"Section {lms_section_id}"),
                           sis_id=sis_id)
-        section = _insert_or_get(session, section, stmt)
+        section, _ = _insert_or_get(session, section, stmt)
     else:
         _set_if_given(section, name=name, sis_id=sis_id)
+    known[(course.id, lms_section_id)] = section
     return section
 
 
@@ -148,11 +160,10 @@ def apply_enrollment(session: Session, *, person: Person, course: Course, sectio
         enrollment = Enrollment(person_id=person.id, course_id=course.id, section_id=section.id, role=role,
                                 state=state, source=source, source_time=source_time,
                                 lms_enrollment_id=lms_enrollment_id)
-        inserted = _insert_or_get(session, enrollment, stmt)
-        if inserted is enrollment:
+        enrollment, created = _insert_or_get(session, enrollment, stmt)
+        if created:
             log.debug("enrollment %s created (%s, %s)", enrollment.id, role, state)
             return Change.CREATED
-        enrollment = inserted
     if source_time < enrollment.source_time:
         return Change.STALE
     changed = _set_if_given(enrollment, state=state, lms_enrollment_id=lms_enrollment_id)
