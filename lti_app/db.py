@@ -116,3 +116,14 @@ def _close_session(_exc: BaseException | None) -> None:
     if session is not None:
         session.rollback()
         session.close()
+
+
+def dialect_insert(session: Session, target: Any) -> Any:
+    """The database's own INSERT construct (PostgreSQL or SQLite), which has ``on_conflict_do_nothing`` and
+    ``on_conflict_do_update``; ``target`` is a table or a mapped class."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)
+

@@ -29,17 +29,6 @@ def _form() -> dict[str, str]:
     return {k: v for k, v in request.form.items() if k not in ("t", "csrf_token")}
 
 
-def _has_tabs() -> bool:
-    from flask import current_app
-    from jinja2 import TemplateNotFound
-
-    try:
-        current_app.jinja_env.get_template("casework/_tabs.html")
-    except TemplateNotFound:
-        return False
-    return True
-
-
 @bp.get("/deadlines")
 @require_viewer
 def caseload_deadlines() -> Any:
@@ -82,7 +71,7 @@ def _student_page(student_id: int, errors: list[str] | None = None, form: dict[s
     session.commit()
     return render_template("goals/student_deadlines.html", data=data, student=data.student, today=today,
                            errors=errors or [], form=form or {}, form_plan=form_plan, done=_done(),
-                           labels=service.INPUT_LABELS, has_tabs=_has_tabs(), current_tab="goals.goals_home"), status
+                           labels=service.INPUT_LABELS, current_tab="goals.goals_home"), status
 
 
 @bp.get("/students/<int:student_id>/deadlines")

@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask, redirect, render_template, request
-from jinja2 import TemplateNotFound
 
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
@@ -29,24 +28,13 @@ LABELS = {"areas": rules.AREA_LABELS, "status": rules.GOAL_STATUS_LABELS, "ratin
           "kinds": {k.value: v for k, v in KIND_LABELS.items()}}
 
 
-def _has_tabs() -> bool:
-    """The workspace tab bar lives with the workspace area; render without it until that has landed."""
-    from flask import current_app
-
-    try:
-        current_app.jinja_env.get_template("casework/_tabs.html")
-    except TemplateNotFound:
-        return False
-    return True
-
-
 def _form() -> dict[str, str]:
     return {k: v for k, v in request.form.items() if k not in ("t", "csrf_token")}
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:
     done = DONE.get(request.args.get("done", ""))
-    return render_template(template, labels=LABELS, done=done, has_tabs=_has_tabs(), today=dt.date.today(),
+    return render_template(template, labels=LABELS, done=done, today=dt.date.today(),
                            current_tab="goals.goals_home", **context), status
 
 

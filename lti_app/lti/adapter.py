@@ -33,11 +33,10 @@ from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_app.db import utcnow
+from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.vocab import DeploymentStatus, PlatformStatus
 from lti_app.lti.context import CLAIM, RESOURCE_LINK_REQUEST, LaunchContext, from_claims
 from lti_app.lti.errors import LaunchError, PendingDeployment, ReplayedLaunch, UnknownPlatform
@@ -84,9 +83,7 @@ class DbLaunchDataStorage(LaunchDataStorage[Any]):
         k = self._prepare_key(key)[:255]
         expires = utcnow() + dt.timedelta(seconds=exp or 3600)
         table: Any = LaunchStateEntry.__table__
-        dialect_insert: Any = (postgresql.insert if self._db.get_bind().dialect.name == "postgresql"
-                               else sqlite.insert)
-        stmt = dialect_insert(table)
+        stmt = dialect_insert(self._db, table)
         stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value,
                                                                          "expires_at": stmt.excluded.expires_at})
         self._db.execute(stmt, {"key": k, "value": {"v": value}, "expires_at": expires})
@@ -490,8 +487,7 @@ def _use_nonce(session: Session, platform: Platform, nonce: str, body: dict[str,
     """Record the nonce; a nonce already recorded is a replay. One statement (INSERT … ON CONFLICT DO NOTHING)."""
     expires = dt.datetime.fromtimestamp(float(body["exp"]) + 3600, dt.UTC)
     table: Any = UsedNonce.__table__
-    dialect_insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (dialect_insert(table).on_conflict_do_nothing(index_elements=["platform_id", "nonce"])
+    stmt = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=["platform_id", "nonce"])
             .returning(table.c.id))
     inserted = session.execute(stmt, {"platform_id": platform.id, "nonce": nonce[:255],
                                       "expires_at": expires}).scalar_one_or_none()

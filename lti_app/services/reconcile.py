@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from integrations.http import HttpClient
 from integrations.lti_token import LtiTokenClient, SigningKey, TokenCache, TokenRequestError
 from integrations.nrps import NRPS_SCOPE, Membership, NrpsClient, NrpsError, NrpsMember
-from lti_app.db import utcnow
+from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.canvas import local_id
 from lti_app.domain.vocab import EnrollmentState, LmsFamily, PersonKind, PlatformStatus, RosterSource
 from lti_app.models import Course, Enrollment, Person, Platform, SyncRun
@@ -129,13 +129,7 @@ def _table(model: Any) -> Table:
 
 def _insert(session: Session, table: Any) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
+    return dialect_insert(session, table)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lti_app.db import dialect_insert
 from lti_app.domain.vocab import EnrollmentState, PersonKind
 from lti_app.models import Course, Enrollment, Person, Section
 
@@ -52,8 +52,7 @@ def _insert_or_get(session: Session, obj: Any, lookup: Any) -> tuple[Any, bool]:
     model = type(obj)
     values = {attr.columns[0].name: getattr(obj, attr.key) for attr in sa_inspect(model).column_attrs
               if getattr(obj, attr.key) is not None}
-    dialect_insert: Any = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(model).values(**values).on_conflict_do_nothing().returning(model)
+    stmt = dialect_insert(session, model).values(**values).on_conflict_do_nothing().returning(model)
     created = session.scalars(stmt).first()
     if created is not None:
         return created, True

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from integrations.signed_payloads import KeysetVerifier, SignatureInvalid, verify_hmac
 from lti_app.crypto import DataKeyError, cipher
-from lti_app.db import utcnow
+from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.roster_events import EventInvalid, ParsedEvent, parse_canvas, parse_moodle
 from lti_app.domain.vocab import InboundStatus, LmsFamily, PlatformStatus
 from lti_app.models import InboundEvent, Platform
@@ -162,10 +162,8 @@ def _insert_statement(session: Session) -> Any:
     stmt = _INSERT_STATEMENTS.get(dialect)
     if stmt is None:
         table: Any = InboundEvent.__table__
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        dialect_insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+        stmt = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(table.c.id))
         _INSERT_STATEMENTS[dialect] = stmt
     return stmt
 
