@@ -27,7 +27,11 @@ from lti_app.models import (
 from lti_app.services.deadlines import recompute
 from lti_app.services.demo_types import DemoDistrict
 
-TODAY = dt.date(2026, 11, 24)
+ANCHOR = dt.date(2026, 11, 24)
+"""The day the calendar below was written for. Seeding on another day shifts every demo date by the same number of
+days, so the demo district looks the same (an overdue review, a report due soon...) whenever it is created."""
+TODAY = dt.date.today()
+SHIFT = TODAY - ANCHOR
 """The demo's "today" (as in demo_plans), so the data is the same on every run."""
 PERIODS = [("Quarter 1", "2026-08-24", "2026-10-30", "2026-11-06"), ("Quarter 2", "2026-11-02", "2027-01-22", "2027-01-29"),
            ("Quarter 3", "2027-01-25", "2027-04-02", "2027-04-09"), ("Quarter 4", "2027-04-05", "2027-06-11", "2027-06-18")]
@@ -51,7 +55,7 @@ NOTES = ["Probe given after a fire drill.", "Student asked to retry; first score
 
 
 def _d(text: str) -> dt.date:
-    return dt.date.fromisoformat(text)
+    return dt.date.fromisoformat(text) + SHIFT
 
 
 def _calendar(session: Session) -> list[ReportingPeriod]:

@@ -41,7 +41,7 @@ def seed(session: Session, district: DemoDistrict) -> None:
     if session.scalar(select(Plan.id).limit(1)) is not None:
         return
     rng = random.Random(42)  # noqa: S311 - deterministic demo data, not security
-    today = dt.date(2026, 11, 24)
+    today = dt.date.today()  # dates relative to the day the demo is seeded, so it never goes stale
     chosen = [p for i, p in enumerate(district.students) if i % 4 == 0][:len(PLAN_MIX)]
     for i, (person, plan_type) in enumerate(zip(chosen, PLAN_MIX, strict=False)):
         student = Student(sis_id=person.sis_id, given_name=person.given_name, family_name=person.family_name,

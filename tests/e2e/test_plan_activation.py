@@ -70,6 +70,6 @@ def _case_manager_of(server, name: str) -> int:
         plan = uow.session.scalars(select(Plan).where(Plan.student_id == student.id, Plan.status == "active")).first()
         assert plan is not None and plan.case_manager_id is not None
         if plan.end_on is not None and plan.end_on < dt.date.today():
-            plan.end_on = dt.date.today() + dt.timedelta(days=180)
+            plan.end_on = dt.date.today() + dt.timedelta(days=180)  # (kept as a guard; demo dates are relative)
         uow.commit()
         return plan.case_manager_id
