@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from lti_app.db import utcnow
 from lti_app.domain import roster_events as ev
 from lti_app.domain.vocab import EnrollmentState, InboundStatus, PersonKind, RosterSource
-from lti_app.models import Course, Enrollment, InboundEvent, Person, Section
+from lti_app.models import Course, Enrollment, InboundEvent, Person
 from lti_app.services import roster
 
 log = logging.getLogger(__name__)
@@ -232,17 +232,16 @@ def parse_stored(event: InboundEvent) -> ev.ParsedEvent:
 # ---------------------------------------------------------------------------------------------------------------
 
 class _Lookups:
-    """Courses, people and sections already found in this batch (found ones only: what is missing may appear)."""
+    """Courses and people already found in this batch (found ones only: what is missing may appear). Sections are
+    remembered by ``roster.ensure_section`` itself, per session."""
 
     def __init__(self) -> None:
         self.courses: dict[tuple[int, str], Course] = {}
         self.people: dict[tuple[int, str], Person] = {}
-        self.sections: dict[tuple[int, str], Section] = {}
 
     def clear(self) -> None:
         self.courses.clear()
         self.people.clear()
-        self.sections.clear()
 
 
 class _Ids:
@@ -278,15 +277,6 @@ class _Ids:
 
     def remember_person(self, ref: str, person: Person) -> None:
         self.lookups.people[(self.platform_id, ref)] = person
-
-    def section(self, course: Course, ref: str | None) -> Section:
-        key = (course.id, ref or roster.COURSE_WIDE)
-        found = self.lookups.sections.get(key)
-        if found is None:
-            found = (roster.ensure_section(self.session, course, ref) if ref is not None
-                     else roster.course_wide_section(self.session, course))
-            self.lookups.sections[key] = found
-        return found
 
     def describe_course(self, ref: str) -> str:
         return f"{'Canvas' if self.canvas else 'Moodle'} course {ref}"
@@ -344,7 +334,6 @@ def _apply_command(session: Session, ids: _Ids, command: ev.Command, when: dt.da
     elif isinstance(command, ev.SectionObserved):
         course = _known_course(ids, command.course_ref)
         section = roster.ensure_section(session, course, command.section_ref, name=command.name, sis_id=command.sis_id)
-        ids.lookups.sections[(course.id, command.section_ref)] = section
         if command.ended:
             in_section = session.scalars(select(Enrollment).where(Enrollment.section_id == section.id)
                                          .with_for_update())
@@ -402,7 +391,7 @@ def _enrollment(session: Session, ids: _Ids, command: ev.EnrollmentObserved, whe
                                                         Enrollment.role == command.role).with_for_update())
         _set_state(list(rows), command.state, when)
         return
-    section = ids.section(course, command.section_ref)
+    section = roster.ensure_section(session, course, command.section_ref or roster.COURSE_WIDE)
     if command.section_ref is None and command.state != EnrollmentState.ACTIVE.value:
         # Moodle knows no sections: a role that ends, ends wherever Caseload placed it (NRPS or a launch may have
         # put it in a real section).
