@@ -6,7 +6,8 @@ the tool's cookies are third-party exactly as inside a real LMS; Chromium here b
 third-party cookies and keeps ``Partitioned`` ones.
 
 Reuse: ``live_server`` (``.base_url``, ``.practice_url``, ``.app``), ``page``, and
-``launch_in_practice(page, live_server, persona_prefix)`` -> the tool's iframe ``Frame``.
+``launch_in_practice(page, live_server, persona_prefix)`` -> the tool's iframe ``Frame``, and
+``wait_for_stable_frame(page)`` before clicking after a viewport change.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import IN_CI, test_settings
 
@@ -103,17 +107,52 @@ def page(browser: Any) -> Iterator[Any]:
 
 def launch_in_practice(page: Any, server: LiveServer, persona_prefix: str) -> Any:
     """Open the practice LMS, click the first launch button whose persona key starts with ``persona_prefix``
-    (``teacher-``, ``cm-``, ``admin-``, ``student``), and return the tool's frame once it has loaded."""
+    (``teacher-``, ``cm-``, ``admin-``, ``student``), and return the tool's frame once the launch has landed on a
+    Caseload page (past ``/lti/login``, the practice platform's ``/practice/auth`` and ``/lti/launch``).
+
+    The frame changes site several times during a launch (127.0.0.1 → localhost → 127.0.0.1), and Chromium moves
+    it between renderer processes each time, so the ``Frame`` is looked up afresh until it has landed."""
     page.goto(server.practice_url + "/practice/")
     page.locator(f'a.launch[data-persona^="{persona_prefix}"]').first.click()
-    frame = page.frame(name="tool")
-    assert frame is not None
-    frame.wait_for_load_state()
+    deadline = time.monotonic() + 20
+    url = ""
+    while True:
+        frame = page.frame(name="tool")
+        url = frame.url if frame is not None else ""
+        path = urlsplit(url).path
+        if url and url != "about:blank" and not path.startswith(("/lti/", "/practice/")):
+            try:
+                frame.wait_for_load_state("load", timeout=5000)
+            except PlaywrightError:
+                pass  # navigated again meanwhile: look again
+            else:
+                fresh = page.frame(name="tool")
+                if fresh is not None and fresh.url == url:
+                    return fresh
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the launch did not land on a Caseload page (the frame is at {url!r})")
+        page.wait_for_timeout(50)
+
+
+def wait_for_stable_frame(page: Any, frames: int = 5) -> None:
+    """Wait until the tool's iframe has kept the same box for ``frames`` animation frames.
+
+    The tool asks the LMS page to resize its frame (``lti.frameResize``) after every load and every layout
+    change; a click aimed while the frame is still growing can land beside its target. Waiting for the box
+    to settle makes clicks inside the frame deterministic."""
     page.wait_for_function(
-        "() => { const f = document.getElementById('tool');"
-        " try { const h = f.contentWindow.location.href; return h.indexOf('/lti/') === -1 && h !== 'about:blank'; }"
-        " catch (e) { return true; } }")
-    return page.frame(name="tool")
+        """(want) => new Promise((resolve) => {
+            const f = document.getElementById('tool');
+            let last = '', same = 0;
+            function tick() {
+                const r = f.getBoundingClientRect();
+                const box = [r.x, r.y, r.width, r.height, window.scrollY].join(',');
+                same = box === last ? same + 1 : 0;
+                last = box;
+                if (same >= want) { resolve(true); } else { requestAnimationFrame(tick); }
+            }
+            requestAnimationFrame(tick);
+        })""", arg=frames)
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import launch_in_practice, screenshot
+from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
 
 
 def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server):
@@ -26,6 +26,8 @@ def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server
 
     page.set_viewport_size({"width": 320, "height": 800})
     for tab in ("Overview", "Services", "Notes & timeline", "Contacts & meetings", "Who viewed this record"):
+        frame.wait_for_load_state()
+        wait_for_stable_frame(page)
         with frame.expect_navigation():
             frame.get_by_role("navigation", name="Student record").get_by_role("link", name=tab, exact=True).click()
         frame.wait_for_selector('nav.tabs a[aria-current="page"]')
