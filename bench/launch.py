@@ -5,6 +5,12 @@ JWKS fetched at most once per cache period. Server time = the login and launch r
 loopback (the client does nothing else during them); the first page is fetched too and reported separately.
 
 Usage: python -m bench.launch [--launches 600] [--concurrency 4]
+       python -m bench.launch --in-process [--launches 300] [--profile out.pstats]
+
+``--in-process`` drives the same flows through Flask's test client in this process (no gunicorn, no sockets) and
+reports the CPU time (``time.process_time``) and SQL statements per complete launch, split by request. It is the
+number to compare between code versions on a shared or noisy machine, where wall-clock throughput is not.
+``--profile`` also writes a cProfile of the measured launches (read it with ``python -m pstats``).
 """
 
 from __future__ import annotations
@@ -34,7 +40,12 @@ def main() -> None:
     ap.add_argument("--launches", type=int, default=600)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--port", type=int, default=5077)
+    ap.add_argument("--in-process", action="store_true", help="test client in this process: CPU and statements")
+    ap.add_argument("--profile", default="", help="with --in-process: write a cProfile of the measured launches")
     args = ap.parse_args()
+    if args.in_process:
+        in_process(args.launches, args.profile)
+        return
     base = f"http://127.0.0.1:{args.port}"
     with fresh_database("launch") as url:
         lms = LtiTestPlatform(tool_launch_url=base + "/lti/launch").start()
@@ -111,6 +122,104 @@ def main() -> None:
     print(f"login+launch server time: p50 {pct(login_launch, 50) * 1000:.1f} ms, p95 {pct(login_launch, 95) * 1000:.1f} ms")
     print(f"first page: p50 {pct(first_page, 50) * 1000:.1f} ms, p95 {pct(first_page, 95) * 1000:.1f} ms")
     print(f"platform JWKS fetches during the whole run: {lms.jwks_fetches}")
+
+
+ROUNDS = 10
+
+
+def in_process(launches: int, profile_path: str = "") -> None:
+    """CPU time and SQL statements per complete launch (login, launch, first page), measured in this process."""
+    import cProfile
+    import logging
+
+    from cryptography.fernet import Fernet
+    from sqlalchemy import event
+
+    from lti_app import create_app
+
+    base = "http://127.0.0.1:5077"
+    with fresh_database("launch_cpu") as url:
+        lms = LtiTestPlatform(tool_launch_url=base + "/lti/launch").start()
+        app = create_app({"database_url": url, "env": "test", "base_url": base, "cookie_secure": False,
+                          "secret_key": "bench-secret-" + "x" * 40, "log_level": "WARNING",
+                          "data_keys": [Fernet.generate_key().decode()]})
+        logging.getLogger("lti_app").setLevel(logging.WARNING)
+        engine = app.extensions["caseload.engine"]
+        statements = [0]
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _count(*_args: object) -> None:
+            statements[0] += 1
+
+        with app.app_context():
+            from lti_app.db import session_scope
+            from lti_app.services import keys
+
+            with session_scope() as s:
+                lms.register(s)
+                keys.ensure_keys(s)
+        phases = ("login", "launch", "first page")
+        cpu = dict.fromkeys(phases, 0.0)
+        count = dict.fromkeys(phases, 0)
+
+        def one(i: int) -> None:
+            client = app.test_client()
+            c0, n0 = time.process_time(), statements[0]
+            r = client.get("/lti/login", query_string={
+                "iss": lms.issuer, "login_hint": f"u{i}", "target_link_uri": lms.tool_launch_url,
+                "client_id": lms.client_id, "lti_deployment_id": lms.deployment_id})
+            c1, n1 = time.process_time(), statements[0]
+            assert r.status_code == 302, r.status_code
+            q = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
+            token = lms.sign(lms.claims(q["nonce"], sub=f"teacher-{i}", context_id=f"course-{i % 20}"))
+            c2, n2 = time.process_time(), statements[0]
+            r2 = client.post("/lti/launch", data={"id_token": token, "state": q["state"]})
+            c3, n3 = time.process_time(), statements[0]
+            assert r2.status_code == 303, (r2.status_code, r2.get_data(as_text=True)[:500])
+            r3 = client.get(r2.headers["Location"])
+            c4, n4 = time.process_time(), statements[0]
+            assert r3.status_code == 200, r3.status_code
+            for phase, dc, dn in zip(phases, (c1 - c0, c3 - c2, c4 - c3), (n1 - n0, n3 - n2, n4 - n3), strict=True):
+                cpu[phase] += dc
+                count[phase] += dn
+
+        for i in range(20):  # warm-up: JWKS fetch, connection pool, template compilation
+            one(10_000 + i)
+        profiler = cProfile.Profile(time.process_time) if profile_path else None
+        if profiler:
+            profiler.enable()
+        # Measured in rounds: on a shared machine another process inflates some rounds; the best round is the
+        # figure to compare between code versions, the median says how noisy the machine was.
+        rounds: list[tuple[dict[str, float], dict[str, int], int]] = []
+        per_round = max(1, launches // ROUNDS)
+        done = 0
+        while done < launches:
+            n = min(per_round, launches - done)
+            for phase in phases:
+                cpu[phase], count[phase] = 0.0, 0
+            for i in range(done, done + n):
+                one(i)
+            rounds.append((dict(cpu), dict(count), n))
+            done += n
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+        lms.stop()
+        engine.dispose()
+
+    def per_launch(r: tuple[dict[str, float], dict[str, int], int]) -> float:
+        return sum(r[0].values()) / r[2] * 1000
+
+    ordered = sorted(rounds, key=per_launch)
+    best, median = ordered[0], ordered[len(ordered) // 2]
+    print(f"machine: {machine()}  date: {dt.date.today()}")
+    print(f"in-process launches: {launches} in {len(rounds)} rounds{' (under cProfile)' if profiler else ''}")
+    for label, (c, _k, n) in (("best round", best), ("median round", median)):
+        print(f"CPU per complete launch, {label}: {sum(c.values()) / n * 1000:.2f} ms (" + ", ".join(
+            f"{p} {c[p] / n * 1000:.2f}" for p in phases) + ")")
+    c, k, n = best
+    print(f"SQL statements per complete launch: {sum(k.values()) / n:.1f} (" + ", ".join(
+        f"{p} {k[p] / n:.1f}" for p in phases) + ")")
 
 
 if __name__ == "__main__":

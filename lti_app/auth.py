@@ -48,8 +48,16 @@ class Viewer:
         return any(r in self.roles for r in roles)
 
 
+_SERIALIZERS: dict[str, URLSafeTimedSerializer] = {}
+"""secret key -> serializer: built once per process instead of on every token issued or read."""
+
+
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["CASELOAD"].secret_key, salt="caseload.app-token")
+    secret = current_app.config["CASELOAD"].secret_key
+    serializer = _SERIALIZERS.get(secret)
+    if serializer is None:
+        serializer = _SERIALIZERS[secret] = URLSafeTimedSerializer(secret, salt="caseload.app-token")
+    return serializer
 
 
 def issue_token(viewer: Viewer) -> str:
@@ -126,13 +134,24 @@ def current_viewer() -> Viewer:
 
 
 def app_url(endpoint: str, **values: Any) -> str:
-    """url_for that carries the current viewer's (renewed) token, for links inside the tool."""
+    """url_for that carries the current viewer's (renewed) token, for links inside the tool. The token parameter is
+    encoded once per request and appended last, exactly where url_for would have put it."""
     viewer = g.get("viewer")
-    if viewer is not None:
-        if "_fresh_token" not in g:
-            g._fresh_token = issue_token(viewer)
-        values[TOKEN_PARAM] = g._fresh_token
-    return url_for(endpoint, **values)
+    if viewer is None:
+        return url_for(endpoint, **values)
+    if "_anchor" in values:
+        values[TOKEN_PARAM] = _fresh_token(viewer)
+        return url_for(endpoint, **values)
+    if "_token_query" not in g:
+        g._token_query = urlencode({TOKEN_PARAM: _fresh_token(viewer)})
+    url = url_for(endpoint, **values)
+    return f"{url}{'&' if '?' in url else '?'}{g._token_query}"
+
+
+def _fresh_token(viewer: Viewer) -> str:
+    if "_fresh_token" not in g:
+        g._fresh_token = issue_token(viewer)
+    return g._fresh_token  # type: ignore[no-any-return]
 
 
 def token_query(viewer: Viewer) -> str:
@@ -144,6 +163,7 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
     def _forget_viewer(_exc: BaseException | None) -> None:
         g.pop("viewer", None)
         g.pop("_fresh_token", None)
+        g.pop("_token_query", None)
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
@@ -151,9 +171,7 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
             viewer = g.get("viewer")
             if viewer is None:
                 return ""
-            if "_fresh_token" not in g:
-                g._fresh_token = issue_token(viewer)
-            return g._fresh_token  # type: ignore[no-any-return]
+            return _fresh_token(viewer)
 
         return {
             "app_url": app_url,

@@ -1,12 +1,16 @@
 """pylti1p3 wired to Caseload's database, with the checks the library leaves to the tool.
 
-pylti1p3 gives us the OIDC login redirect, registration/deployment lookup, the JWKS fetch and the signature
-check. On top of it we enforce (LTI Core 1.3 §5.1.3 and the 1EdTech Security Framework §5.1.3):
+pylti1p3 gives us registration/deployment lookup, the JWKS handling, the signature check and its message
+validators. On top of it we enforce (LTI Core 1.3 §5.1.3 and the 1EdTech Security Framework §5.1.3):
 - RS256 only, checked on the JWT header before anything else (no ``none``, no HS*);
+- the OIDC ``state`` is a value Caseload signed at login (HMAC-SHA256 under the app secret, 5-minute lifetime,
+  naming the registration the login was for), and it must come back in the browser that started the login
+  (its cookie, or LTI platform storage); nothing is stored for a login;
+- the ``nonce`` is an HMAC of that state, so an id_token is only accepted with the login it was issued for,
+  and it is single-use across all processes (``UsedNonce`` unique row): a replayed id_token is refused even
+  in the same browser within its lifetime;
 - ``aud`` contains our client_id, and ``azp`` equals it when ``aud`` has several values;
 - ``exp``/``iat`` with a configurable leeway (60 s by default);
-- the nonce is single-use across all processes (``UsedNonce`` unique row), so a replayed id_token is refused
-  even in the same browser within its lifetime;
 - ``target_link_uri`` is our own launch URL; version 1.3.0; message type LtiResourceLinkRequest;
 - unknown deployments of a known registration are recorded as ``pending`` and refused until approved.
 The platform JWKS is cached in the database (all processes) and refetched once on an unknown kid.
@@ -16,23 +20,29 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
+import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import requests
 from flask import Response, current_app, request
-from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from jwt.algorithms import RSAAlgorithm
+from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskRequest
 from pylti1p3.contrib.flask.cookie import FlaskCookieService
 from pylti1p3.deployment import Deployment as LtiDeployment
 from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
-from sqlalchemy import delete, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,77 +50,126 @@ from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.vocab import DeploymentStatus, PlatformStatus
 from lti_app.lti.context import CLAIM, RESOURCE_LINK_REQUEST, LaunchContext, from_claims
 from lti_app.lti.errors import LaunchError, PendingDeployment, ReplayedLaunch, UnknownPlatform
-from lti_app.models import Deployment, LaunchStateEntry, Platform, PlatformKeysetCache, UsedNonce
+from lti_app.models import Deployment, Platform, PlatformKeysetCache, UsedNonce
 
 log = logging.getLogger(__name__)
 
 ALLOWED_ALGS = ("RS256",)
 # Per-process copy of the shared (database) JWKS cache: url -> (monotonic fetch time, keys).
 _PROCESS_KEYSETS: dict[str, tuple[float, Any]] = {}
-# (keyset URL, kid, alg) -> (PEM, alg) of keys already converted in this process.
-_PEM_CACHE: dict[tuple[str, str, str], tuple[str, str]] = {}
+# (keyset URL, kid, alg) -> (loaded public key, alg) of keys already converted in this process.
+_PEM_CACHE: dict[tuple[str, str, str], tuple[Any, str]] = {}
 STATE_LIFETIME = 300
 
 
-# --- storage ---------------------------------------------------------------------------------------------
+# --- OIDC state: a signed value, nothing stored -------------------------------------------------------------
 
-class DbLaunchDataStorage(LaunchDataStorage[Any]):
-    """pylti1p3 key/value storage in ``launch_state`` so that any web process can finish a login."""
+_STATE_SALT = "caseload.oidc-state"
+_NONCE_LABEL = b"caseload.oidc-nonce\x00"
+# secret key -> TimestampSigner (deriving the signing key costs a hash per call otherwise).
+_SIGNERS: dict[str, TimestampSigner] = {}
 
-    def __init__(self, session: Session) -> None:
-        super().__init__()
-        self._db = session
-        self._seen: dict[str, Any] = {}
-        """Values this request already read or wrote: pylti1p3 reads the same key several times per launch."""
+
+def _state_signer() -> TimestampSigner:
+    secret = current_app.config["CASELOAD"].secret_key
+    signer = _SIGNERS.get(secret)
+    if signer is None:
+        signer = _SIGNERS[secret] = TimestampSigner(secret, salt=_STATE_SALT, digest_method=hashlib.sha256)
+    return signer
+
+
+def new_state(platform_id: int) -> str:
+    """A fresh OIDC ``state``: ``<platform id>.<128 random bits>.<time>.<HMAC-SHA256>`` under the app secret
+    (salted apart from app tokens). Unforgeable, unique, and it carries its own issue time; see
+    docs/design-notes.md, "OIDC state without a table"."""
+    return _state_signer().sign(f"{platform_id}.{secrets.token_urlsafe(16)}").decode()
+
+
+def read_state(state: str, max_age: int = STATE_LIFETIME) -> int:
+    """The platform id a state was issued for; LaunchError when it is not ours, malformed or expired."""
+    try:
+        value = _state_signer().unsign(state, max_age=max_age).decode()
+    except SignatureExpired:
+        raise LaunchError("The launch took longer than five minutes to come back from the LMS (the login state "
+                          "expired). Start again from the course.") from None
+    except BadSignature:
+        raise LaunchError(_REASONS["State not found"]) from None
+    platform_id, _, _random = value.partition(".")
+    if not platform_id.isdigit():
+        raise LaunchError(_REASONS["State not found"])
+    return int(platform_id)
+
+
+def nonce_for(state: str) -> str:
+    """The nonce sent with ``state``: an HMAC of the state under the app secret. The id_token must echo it, which
+    binds the token to the login this browser started; the ``used_nonces`` row makes it single-use."""
+    key = current_app.config["CASELOAD"].secret_key.encode()
+    digest = hmac.new(key, _NONCE_LABEL + state.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def state_cookie_name(state: str) -> str:
+    return f"lti1p3-{state}"
+
+
+def _set_state_cookie(response: Response, state: str) -> None:
+    """State cookies that survive inside an LMS iframe: ``Secure; SameSite=None; Partitioned`` (CHIPS)."""
+    secure = bool(current_app.config["CASELOAD"].secure_cookies)
+    response.set_cookie(state_cookie_name(state), state, max_age=STATE_LIFETIME, path="/", httponly=True,
+                        secure=secure, samesite="None" if secure else "Lax", partitioned=secure)
+
+
+class _NoStorage(LaunchDataStorage[Any]):
+    """pylti1p3 wants a storage; Caseload keeps nothing in one (state and nonce are checked before pylti1p3 runs,
+    and a launch is never restored from storage: the app token replaces it)."""
 
     def get_session_cookie_name(self) -> str | None:
-        return None  # values are keyed by state/nonce, which are unguessable; no session cookie needed
+        return None
 
     def can_set_keys_expiration(self) -> bool:
         return True
 
     def get_value(self, key: str) -> Any:
-        k = self._prepare_key(key)[:255]
-        if k in self._seen:
-            return self._seen[k]
-        row = self._db.get(LaunchStateEntry, k)
-        value = None if row is None or row.expires_at < utcnow() else row.value.get("v")
-        self._seen[k] = value
-        return value
+        return None
 
     def set_value(self, key: str, value: Any, exp: int | None = None) -> None:
-        """One statement: insert, or replace the value of an existing key (INSERT … ON CONFLICT DO UPDATE)."""
-        k = self._prepare_key(key)[:255]
-        expires = utcnow() + dt.timedelta(seconds=exp or 3600)
-        table: Any = LaunchStateEntry.__table__
-        stmt = dialect_insert(self._db, table)
-        stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value,
-                                                                         "expires_at": stmt.excluded.expires_at})
-        self._db.execute(stmt, {"key": k, "value": {"v": value}, "expires_at": expires})
-        self._seen[k] = value
+        raise AssertionError("Caseload's launch keeps no pylti1p3 storage")
 
     def check_value(self, key: str) -> bool:
-        return self.get_value(key) is not None
-
-    def remove_value(self, key: str) -> None:
-        k = self._prepare_key(key)[:255]
-        self._db.execute(delete(LaunchStateEntry).where(LaunchStateEntry.key == k))
-        self._seen[k] = None
-
-
-class PartitionedCookieService(FlaskCookieService):
-    """State cookies that survive inside an LMS iframe: ``Secure; SameSite=None; Partitioned`` (CHIPS)."""
-
-    def update_response(self, response: Response) -> None:
-        secure = bool(current_app.config["CASELOAD"].secure_cookies)
-        for key, data in self._cookie_data_to_set.items():
-            response.set_cookie(key, data["value"], max_age=data["exp"], path="/", httponly=True,
-                                secure=secure, samesite="None" if secure else "Lax", partitioned=secure)
+        return False
 
 
 # --- tool configuration from the database -------------------------------------------------------------------
 
-def _registration(platform: Platform) -> Registration:
+@dataclass(frozen=True)
+class RegisteredPlatform:
+    """The columns of an active ``platforms`` row a login or launch needs, plus (at launch) the status of the
+    launch's deployment (None: no such deployment row)."""
+
+    id: int
+    lms: str
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    auth_token_url: str
+    auth_audience: str | None
+    keyset_url: str
+    deployment_status: str | None = None
+
+
+_PLATFORM_COLUMNS = (Platform.id, Platform.lms, Platform.issuer, Platform.client_id, Platform.auth_login_url,
+                     Platform.auth_token_url, Platform.auth_audience, Platform.keyset_url)
+_ACTIVE_PLATFORMS = select(*_PLATFORM_COLUMNS).where(Platform.issuer == bindparam("iss"),
+                                                      Platform.status == PlatformStatus.ACTIVE.value)
+_ACTIVE_PLATFORMS_WITH_DEPLOYMENT = (
+    select(*_PLATFORM_COLUMNS, Deployment.status)
+    .outerjoin(Deployment, and_(Deployment.platform_id == Platform.id,
+                                Deployment.deployment_id == bindparam("deployment_id")))
+    .where(Platform.issuer == bindparam("iss"), Platform.status == PlatformStatus.ACTIVE.value)
+    .order_by(Platform.id))
+
+
+def _registration(platform: RegisteredPlatform) -> Registration:
     reg = Registration()
     reg.set_issuer(platform.issuer).set_client_id(platform.client_id)
     reg.set_auth_login_url(platform.auth_login_url).set_auth_token_url(platform.auth_token_url)
@@ -121,19 +180,25 @@ def _registration(platform: Platform) -> Registration:
 
 
 class DbToolConf(ToolConfAbstract[FlaskRequest]):
-    """Registrations and deployments from the ``platforms`` and ``deployments`` tables."""
+    """Registrations and deployments from the ``platforms`` and ``deployments`` tables: one statement per request
+    (the launch reads the platforms of the issuer together with the status of the launch's deployment)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, deployment_id: str | None = None) -> None:
         super().__init__()
         self._db = session
-        self.platform: Platform | None = None
-        self._by_issuer: dict[str, list[Platform]] = {}
-        self._deployments: dict[tuple[int, str], Deployment | None] = {}
+        self._deployment_id = deployment_id
+        self.platform: RegisteredPlatform | None = None
+        self._by_issuer: dict[str, list[RegisteredPlatform]] = {}
 
-    def _platforms(self, iss: str) -> list[Platform]:
+    def _platforms(self, iss: str) -> list[RegisteredPlatform]:
         if iss not in self._by_issuer:
-            self._by_issuer[iss] = list(self._db.scalars(
-                select(Platform).where(Platform.issuer == iss, Platform.status == PlatformStatus.ACTIVE.value)))
+            rows: Any
+            if self._deployment_id is None:
+                rows = self._db.connection().execute(_ACTIVE_PLATFORMS, {"iss": iss}).all()
+            else:
+                rows = self._db.connection().execute(_ACTIVE_PLATFORMS_WITH_DEPLOYMENT,
+                                        {"iss": iss, "deployment_id": self._deployment_id}).all()
+            self._by_issuer[iss] = [RegisteredPlatform(*row) for row in rows]
         return self._by_issuer[iss]
 
     def check_iss_has_one_client(self, iss: str) -> bool:
@@ -164,81 +229,67 @@ class DbToolConf(ToolConfAbstract[FlaskRequest]):
                                   **kwargs: Any) -> LtiDeployment | None:
         return self._deployment(deployment_id)
 
-    def deployment_row(self, platform: Platform, deployment_id: str) -> Deployment | None:
-        """The deployment row, looked up once per launch (our own check and pylti1p3's both ask)."""
-        key = (platform.id, deployment_id)
-        if key not in self._deployments:
-            self._deployments[key] = self._db.scalars(select(Deployment).where(
-                Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id)).one_or_none()
-        return self._deployments[key]
-
     def _deployment(self, deployment_id: str) -> LtiDeployment | None:
-        if self.platform is None:
+        if self.platform is None or deployment_id != self._deployment_id:
             return None
-        row = self.deployment_row(self.platform, deployment_id)
-        if row is not None and row.status == DeploymentStatus.ACTIVE.value:
+        if self.platform.deployment_status == DeploymentStatus.ACTIVE.value:
             return LtiDeployment().set_deployment_id(deployment_id)
         return None
 
 
 # --- login ----------------------------------------------------------------------------------------------------
 
-def _lti_request() -> FlaskRequest:
-    data = request.form.to_dict() if request.method == "POST" else request.args.to_dict()
-    return FlaskRequest(request_data=data or {"_": ""}, request_is_secure=request.is_secure)
-
-
 def launch_url() -> str:
     return current_app.config["CASELOAD"].base_url + "/lti/launch"
 
 
 def login(session: Session) -> Response:
-    """Third-party initiated login (LTI Core 1.3 §5.1.1): redirect to the platform's auth endpoint."""
+    """Third-party initiated login (LTI Core 1.3 §5.1.1): redirect to the platform's auth endpoint with a signed
+    state (also set as a cookie in this browser) and the nonce derived from it. Nothing is written."""
     params = request.form if request.method == "POST" else request.args
     for required in ("iss", "login_hint", "target_link_uri"):
         if not params.get(required):
             raise LaunchError(f"The LMS did not send '{required}' when starting the launch. Check the tool's "
                               "login URL in the LMS registration.")
+    # The login only reads (one statement): no transaction, so no BEGIN and COMMIT round trips.
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     conf = DbToolConf(session)
     iss = params["iss"]
     client_id = params.get("client_id")
-    if not conf._platforms(iss):
+    platforms = conf._platforms(iss)
+    if not platforms:
         raise UnknownPlatform()
-    if conf.check_iss_has_many_clients(iss) and not client_id:
+    if len(platforms) > 1 and not client_id:
         raise LaunchError("This LMS has several Caseload registrations but did not say which one (client_id) "
                           "when starting the launch.")
-    if client_id and conf.find_registration_by_params(iss, client_id) is None:
+    platform = next((p for p in platforms if p.client_id == client_id), None) if client_id else platforms[0]
+    if platform is None:
         raise UnknownPlatform("This LMS registration (client ID) is not known to Caseload. Ask your Caseload "
                               "administrator to register it.")
     target = params["target_link_uri"]
     if not _same_url(target, launch_url()):
         raise LaunchError("The launch was addressed to a different tool URL than Caseload's "
                           f"({launch_url()}). Check the target link URI in the LMS registration.")
-    storage = DbLaunchDataStorage(session)
-    cookies = PartitionedCookieService(_lti_request())
-    oidc = FlaskOIDCLogin(_lti_request(), conf, cookie_service=cookies, launch_data_storage=storage)
-    try:
-        redirect_url = oidc.get_redirect_object(launch_url()).get_redirect_url()
-    except (OIDCException, LtiException) as exc:
-        raise LaunchError(f"The login request could not be used: {exc}") from None
-    query = parse_qs(urlsplit(redirect_url).query)
-    state = query.get("state", [""])[0]
-    storage.set_value(f"caseload-state-{state}", {"iss": iss, "client_id": query.get("client_id", [""])[0]},
-                      STATE_LIFETIME)
+    state = new_state(platform.id)
+    # The authentication request of LTI Core 1.3 §5.1.1.2 (the parameters pylti1p3's OIDC login sends).
+    auth_params = {"scope": "openid", "response_type": "id_token", "response_mode": "form_post", "prompt": "none",
+                   "client_id": platform.client_id, "redirect_uri": launch_url(), "state": state,
+                   "nonce": nonce_for(state), "login_hint": params["login_hint"]}
+    if params.get("lti_message_hint"):
+        auth_params["lti_message_hint"] = params["lti_message_hint"]
+    redirect_url = platform.auth_login_url + ("&" if "?" in platform.auth_login_url else "?") + urlencode(auth_params)
     storage_target = params.get("lti_storage_target")
     if storage_target:
         # LTI Client Side postMessages (platform storage): also keep the state in the LMS's storage, for browsers
         # that drop even partitioned third-party cookies. The page stores it, then continues to the LMS.
         from flask import render_template
 
-        platform = conf.find_registration_by_params(iss, query.get("client_id", [""])[0])
-        origin = _origin_of(conf.platform.auth_login_url if conf.platform else "") if platform else ""
         response = current_app.make_response(render_template(
-            "lti/storage_login.html", target=storage_target, key=f"state_{state}", value=state, origin=origin,
-            redirect_url=redirect_url))
+            "lti/storage_login.html", target=storage_target, key=f"state_{state}", value=state,
+            origin=_origin_of(platform.auth_login_url), redirect_url=redirect_url))
     else:
         response = current_app.make_response(("", 302, {"Location": redirect_url}))
-    cookies.update_response(response)
+    _set_state_cookie(response, state)
     return response
 
 
@@ -286,10 +337,18 @@ def _peek(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 class _CachedKeysMessageLaunch(FlaskMessageLaunch):
-    """JWKS from our shared cache; refetched once when the token's kid is not in the cached set."""
+    """pylti1p3's launch validation (id_token format, registration, signature, deployment, message validators)
+    with the JWKS from our shared cache, refetched once when the token's kid is not in the cached set. The state
+    and the nonce are checked by ``validate_launch`` itself (signed state, nonce bound to it, single-use row)."""
 
     cache_seconds = 600
     db: Session
+
+    def validate_state(self) -> _CachedKeysMessageLaunch:
+        return self  # done before pylti1p3 runs: signed state, cookie or platform storage (validate_launch)
+
+    def validate_nonce(self) -> _CachedKeysMessageLaunch:
+        return self  # done by validate_launch: HMAC-bound to the state, and single-use (used_nonces)
 
     def fetch_public_key(self, key_set_url: str) -> Any:
         hit = _PROCESS_KEYSETS.get(key_set_url)
@@ -326,12 +385,13 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
 
     def save_launch_data(self) -> _CachedKeysMessageLaunch:
         """Caseload never restores a launch from storage (the app token replaces it), so the id_token body is not
-        written to the launch-state table: two writes fewer per launch, and no claims kept at rest."""
+        written anywhere, and no claims are kept at rest."""
         return self
 
-    def get_public_key(self) -> tuple[str, str]:
-        """pylti1p3's lookup, memoised per process by (keyset URL, kid, alg): converting a JWK to PEM costs more
-        than verifying the signature. An unknown kid refetches the keyset once."""
+    def get_public_key(self) -> tuple[Any, str]:
+        """pylti1p3's lookup, memoised per process by (keyset URL, kid, alg), and the key loaded once: converting a
+        JWK to PEM and parsing the PEM cost more than verifying the signature. An unknown kid refetches the keyset
+        once."""
         assert self._registration is not None
         header = self._jwt.get("header", {})
         memo_key = (self._registration.get_key_set_url() or "", str(header.get("kid")), str(header.get("alg")))
@@ -339,16 +399,22 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
         if hit is not None:
             return hit
         try:
-            result: tuple[str, str] = super().get_public_key()
+            pem, alg = super().get_public_key()
         except LtiException as exc:
             if "Unable to find public key" not in str(exc):
                 raise
             keys = self._refetch(self._registration.get_key_set_url() or "")
             self._registration.set_key_set(keys)
-            result = super().get_public_key()
+            pem, alg = super().get_public_key()
+        if alg not in ALLOWED_ALGS:
+            raise LtiException(f"Can't decode id_token: the key's algorithm {alg} is not allowed")
+        result = (RSAAlgorithm(RSAAlgorithm.SHA256).prepare_key(pem), alg)
         _PEM_CACHE[memo_key] = result
         return result
 
+
+# Never used for a request (the JWKS fetch is ours); saves pylti1p3 building a requests.Session per launch.
+_UNUSED_HTTP = requests.Session()
 
 _REASONS = {
     "State not found": "The launch could not be matched to a login started from this browser (state). "
@@ -369,13 +435,16 @@ def validate_launch(session: Session) -> LaunchContext:
     id_token = request.form.get("id_token", "")
     if not id_token:
         raise LaunchError("The LMS did not send an id_token. Launches must come from the LMS, not a bookmark.")
-    if not request.form.get("state"):
+    state = request.form.get("state", "")
+    if not state:
         raise LaunchError(_REASONS["Missing state param"])
     header, body = _peek(id_token)
     if header.get("alg") not in ALLOWED_ALGS:
         raise LaunchError(f"The id_token uses the signing algorithm {header.get('alg')!r}; LTI 1.3 requires RS256.")
+    state_platform_id = read_state(state)  # signed by us, not expired; nothing else is read before this
     iss = str(body.get("iss") or "")
-    conf = DbToolConf(session)
+    deployment_id = str(body.get(CLAIM + "deployment_id") or "")
+    conf = DbToolConf(session, deployment_id)
     if not iss or not conf._platforms(iss):
         raise UnknownPlatform()
     aud = body.get("aud")
@@ -385,14 +454,16 @@ def validate_launch(session: Session) -> LaunchContext:
     matches = [p for p in conf._platforms(iss) if p.client_id in audiences]
     if not matches:
         raise UnknownPlatform("The id_token is not addressed to any Caseload registration of this LMS (aud).")
-    platform = matches[0]
+    platform = next((p for p in matches if p.id == state_platform_id), None)
+    if platform is None:
+        # The login in this browser was started for another registration than the one this token is for.
+        raise LaunchError(_REASONS["State not found"])
     if len(audiences) > 1 and body.get("azp") != platform.client_id:
         raise LaunchError("The id_token has several audiences but its authorized party (azp) is not Caseload.")
     _check_times(body, settings.launch_leeway_seconds)
-    deployment_id = str(body.get(CLAIM + "deployment_id") or "")
     if not deployment_id:
         raise LaunchError("The id_token has no deployment_id claim.")
-    _check_deployment(conf, platform, deployment_id)
+    _check_deployment(platform, deployment_id)
     if body.get(CLAIM + "version") != "1.3.0":
         raise LaunchError("Only LTI 1.3.0 launches are supported (the version claim says otherwise).")
     message_type = body.get(CLAIM + "message_type")
@@ -408,12 +479,11 @@ def validate_launch(session: Session) -> LaunchContext:
     if not body.get(CLAIM + "roles") and body.get(CLAIM + "roles") != []:
         raise LaunchError("The id_token is missing the roles claim.")
 
-    storage = DbLaunchDataStorage(session)
-    state = request.form["state"]
-    if storage.get_value(f"caseload-state-{state}") is None:
-        raise LaunchError(_REASONS["State not found"])
-    lti_request = _lti_request()
-    cookie_name = f"lti1p3-{state}"
+    # The state must come back in the browser that started the login: its cookie, or (when the browser dropped
+    # the cookie) the LMS's platform storage read back by Caseload's own page.
+    cookie_name = state_cookie_name(state)
+    lti_request = FlaskRequest(cookies=request.cookies, session={}, request_data=request.form.to_dict(),
+                               request_is_secure=request.is_secure)
     if request.cookies.get(cookie_name) != state:
         target = request.form.get("lti_storage_target")
         if not target:
@@ -426,10 +496,8 @@ def validate_launch(session: Session) -> LaunchContext:
         if request.headers.get("Sec-Fetch-Site", "same-origin") != "same-origin" or (
                 origin != "null" and not _same_origin(origin, launch_url())):
             raise LaunchError(_REASONS["State not found"])
-        lti_request = FlaskRequest(cookies={cookie_name: state}, request_data=request.form.to_dict(),
-                                   request_is_secure=request.is_secure)
-    launch = _CachedKeysMessageLaunch(lti_request, conf, cookie_service=PartitionedCookieService(lti_request),
-                                      launch_data_storage=storage)
+    launch = _CachedKeysMessageLaunch(lti_request, conf, cookie_service=FlaskCookieService(lti_request),
+                                      launch_data_storage=_NoStorage(), requests_session=_UNUSED_HTTP)
     launch.db = session
     launch.cache_seconds = settings.jwks_cache_seconds
     launch.set_jwt_verify_options({"verify_aud": False, "verify_exp": False, "verify_iat": False})
@@ -444,8 +512,12 @@ def validate_launch(session: Session) -> LaunchContext:
         if reason is None:
             reason = "The id_token signature or contents could not be verified."
         raise LaunchError(reason) from None
-    storage.remove_value(f"caseload-state-{state}")
-    _use_nonce(session, platform, str(body["nonce"]), body)
+    nonce = str(body["nonce"])
+    # Single use first (a replayed id_token says so), then the binding to this login's state. Both are checked
+    # after the signature; a refusal rolls the nonce row back with everything else.
+    _use_nonce(session, platform, nonce, body)
+    if not hmac.compare_digest(nonce.encode(), nonce_for(state).encode()):
+        raise LaunchError(_REASONS["Invalid Nonce"])
     return from_claims(dict(launch.get_launch_data()), platform.id, platform.lms)
 
 
@@ -463,9 +535,9 @@ def _check_times(body: dict[str, Any], leeway: int) -> None:
         raise LaunchError("The id_token was issued in the future (iat). Check the LMS server's clock.")
 
 
-def _check_deployment(conf: DbToolConf, platform: Platform, deployment_id: str) -> None:
-    row = conf.deployment_row(platform, deployment_id)
-    if row is None:
+def _check_deployment(platform: RegisteredPlatform, deployment_id: str) -> None:
+    status = platform.deployment_status
+    if status is None:
         # Record it for an administrator to approve, in its own transaction: the launch itself writes nothing.
         maker = current_app.extensions["caseload.sessionmaker"]
         with maker() as other:
@@ -478,19 +550,30 @@ def _check_deployment(conf: DbToolConf, platform: Platform, deployment_id: str) 
                 other.rollback()
         raise PendingDeployment(f"This LMS deployment ({deployment_id}) is new to Caseload and is waiting for an "
                                 "administrator to approve it (caseload platform approve-deployment).")
-    if row.status != DeploymentStatus.ACTIVE.value:
-        raise PendingDeployment(f"This LMS deployment ({deployment_id}) is {row.status} in Caseload; ask your "
+    if status != DeploymentStatus.ACTIVE.value:
+        raise PendingDeployment(f"This LMS deployment ({deployment_id}) is {status} in Caseload; ask your "
                                 "Caseload administrator to approve it.")
 
 
-def _use_nonce(session: Session, platform: Platform, nonce: str, body: dict[str, Any]) -> None:
-    """Record the nonce; a nonce already recorded is a replay. One statement (INSERT … ON CONFLICT DO NOTHING)."""
-    expires = dt.datetime.fromtimestamp(float(body["exp"]) + 3600, dt.UTC)
-    table: Any = UsedNonce.__table__
-    stmt = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=["platform_id", "nonce"])
-            .returning(table.c.id))
-    inserted = session.execute(stmt, {"platform_id": platform.id, "nonce": nonce[:255],
-                                      "expires_at": expires}).scalar_one_or_none()
+_USED_NONCES: Any = UsedNonce.__table__
+_USE_NONCE: dict[str, Any] = {}
+"""dialect name -> the INSERT … ON CONFLICT DO NOTHING RETURNING statement, built (and cache-keyed) once."""
+
+
+def _use_nonce(session: Session, platform: RegisteredPlatform, nonce: str, body: dict[str, Any]) -> None:
+    """Record the nonce; a nonce already recorded is a replay. One statement (INSERT … ON CONFLICT DO NOTHING).
+    The row outlives every moment the id_token could still be accepted: its exp (+ leeway) and its state's
+    lifetime."""
+    leeway = current_app.config["CASELOAD"].launch_leeway_seconds
+    keep_until = max(float(body["exp"]) + leeway, time.time() + STATE_LIFETIME + leeway) + 3600
+    dialect = session.get_bind().dialect.name
+    stmt = _USE_NONCE.get(dialect)
+    if stmt is None:
+        stmt = _USE_NONCE[dialect] = (dialect_insert(session, _USED_NONCES)
+                                      .on_conflict_do_nothing(index_elements=["platform_id", "nonce"])
+                                      .returning(_USED_NONCES.c.id))
+    inserted = session.connection().execute(stmt, {"platform_id": platform.id, "nonce": nonce[:255],
+                                      "expires_at": dt.datetime.fromtimestamp(keep_until, dt.UTC)}).scalar_one_or_none()
     if inserted is None:
         raise ReplayedLaunch()
 

@@ -81,8 +81,9 @@ class ToolKey(Base):
 
 
 class LaunchStateEntry(Base):
-    """Short-lived OIDC launch state (state, nonce, launch data), kept in the database so that any web
-    process can finish a login another started."""
+    """Short-lived OIDC launch state (state, nonce, launch data) as the launch kept it until 2026-12-03. Nothing
+    writes it any more (the OIDC state is a signed value, docs/design-notes.md); the table stays, and is purged, so
+    that a rollback to the previous version keeps working. A later migration can drop it."""
 
     __tablename__ = "launch_state"
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lti_app.auth import Viewer
 from lti_app.domain.vocab import EnrollmentRole, EnrollmentState, LaunchRole, PersonKind, RosterSource
 from lti_app.lti.context import LaunchContext
-from lti_app.services import roles, roster
+from lti_app.services import launch_roster, roles, roster
 
 log = logging.getLogger(__name__)
 
@@ -40,43 +40,44 @@ def record_launch(session: Session, ctx: LaunchContext, now: dt.datetime | None 
     """Upsert person, course, sections and enrollments from a validated launch; decide where it goes."""
     now = now or dt.datetime.now(dt.UTC)
     staff = ctx.has_role(*STAFF_ROLES)
-    person = roster.upsert_person(
+    person = launch_roster.upsert_person(
         session, ctx.platform_id, ctx.sub, lms_user_id=ctx.canvas_user_id or (ctx.sub if ctx.lms_family == "moodle"
                                                                              else None),
         sis_id=ctx.user_sis_id, name=ctx.name or None, given_name=ctx.given_name or None,
         family_name=ctx.family_name or None, email=ctx.email,
         kind=PersonKind.STAFF.value if staff else PersonKind.STUDENT.value)
-    course = None
+    person_id = person.id
+    course_id = None
     if ctx.context_id:
-        course = roster.upsert_course(
+        course = launch_roster.upsert_course_ids(
             session, ctx.platform_id, ctx.context_id,
             lms_course_id=ctx.canvas_course_id or (ctx.context_id if ctx.lms_family == "moodle" else None),
             title=ctx.context_title or None, label=ctx.context_label or None, nrps_url=ctx.nrps_url,
             sis_id=ctx.course_sis_id)
-        sections = [roster.ensure_section(session, course, sid) for sid in ctx.canvas_section_ids] or [
-            roster.course_wide_section(session, course)]
+        course_id = course.id
+        section_ids = [launch_roster.ensure_section_id(session, course.id, sid) for sid in ctx.canvas_section_ids
+                       ] or [course.course_wide_section_id]
         for role in ctx.roles:
             enrollment_role = _ENROLLMENT_ROLE.get(role)
             if enrollment_role is None:
                 continue
-            for section in sections:
-                roster.apply_enrollment(session, person=person, course=course, section=section,
-                                        role=enrollment_role, state=EnrollmentState.ACTIVE.value,
-                                        source=RosterSource.LAUNCH.value, source_time=now)
+            for section_id in section_ids:
+                launch_roster.apply_enrollment_ids(
+                    session, person_id=person_id, course_id=course.id, section_id=section_id, role=enrollment_role,
+                    state=EnrollmentState.ACTIVE.value, source=RosterSource.LAUNCH.value, source_time=now)
     student_person_id = None
     if ctx.student_lms_user_id:
         student = roster.find_person_by_lms_user_id(session, ctx.platform_id, ctx.student_lms_user_id)
         student_person_id = student.id if student else None
-    viewer = Viewer(person_id=person.id, platform_id=ctx.platform_id, course_id=course.id if course else None,
+    viewer = Viewer(person_id=person_id, platform_id=ctx.platform_id, course_id=course_id,
                     roles=ctx.roles, placement=ctx.placement, student_person_id=student_person_id)
-    destination = _destination(session, viewer, ctx)
-    log.info("launch person=%s course=%s roles=%s -> %s", person.id, viewer.course_id, ",".join(ctx.roles),
+    destination = _destination(viewer, ctx, person.grants)
+    log.info("launch person=%s course=%s roles=%s -> %s", person_id, viewer.course_id, ",".join(ctx.roles),
              destination)
     return LaunchOutcome(viewer=viewer, destination=destination, course_id=viewer.course_id)
 
 
-def _destination(session: Session, viewer: Viewer, ctx: LaunchContext) -> str:
-    grants = roles.grant_roles(session, viewer.person_id)
+def _destination(viewer: Viewer, ctx: LaunchContext, grants: frozenset[str]) -> str:
     teaching = ctx.has_role(LaunchRole.TEACHER.value, LaunchRole.TA.value)
     if ctx.placement == "student_context_card" and (teaching or grants):
         return "student_card"

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from flask import abort
-from sqlalchemy import and_, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_app.auth import Viewer
@@ -34,12 +34,21 @@ CATEGORY_LABELS = {"presentation": "Presentation", "response": "Response", "sett
 PLAN_TYPES = ("IEP", "504", "ELL", "health", "behaviour", "MTSS")
 
 
+@dataclass(frozen=True)
+class SectionRef:
+    """What the panel shows of a student's section (read with the enrollments, in the same statement)."""
+
+    id: int
+    lms_section_id: str
+    name: str
+
+
 @dataclass
 class PanelRow:
     student: Student
     plan: Plan
     version: PlanVersion
-    section: Section
+    section: SectionRef
     case_manager: str
     basis: str
     acknowledged_at: dt.datetime | None
@@ -59,56 +68,82 @@ class PanelRow:
         return [(CATEGORY_LABELS.get(k, k), groups[k]) for k in CATEGORY_LABELS if k in groups]
 
 
+@dataclass(frozen=True)
+class CourseHeading:
+    """What the panel shows of the course itself."""
+
+    id: int
+    title: str
+
+
 @dataclass
 class PanelView:
-    course: Course
+    course: CourseHeading
     rows: list[PanelRow]
     total_with_plans: int
     needing_ack: int
     filters: dict[str, str]
 
 
-def teaching_sections(session: Session, viewer: Viewer, course_id: int) -> list[tuple[Section, Enrollment]]:
-    rows = session.execute(
-        select(Section, Enrollment).join(Enrollment, Enrollment.section_id == Section.id)
-        .where(Enrollment.person_id == viewer.person_id, Enrollment.course_id == course_id,
-               Enrollment.state == "active", Enrollment.role.in_(TEACHING_ROLES))).all()
-    return [(s, e) for s, e in rows]
+# Built once: the panel opens every launch, and building and keying these statements cost as much as running them.
+_TEACHING = (
+    select(Course.id, Course.title, Section.id, Section.lms_section_id, Enrollment.created_at)
+    .join(Enrollment, Enrollment.section_id == Section.id).join(Course, Course.id == Enrollment.course_id)
+    .where(Enrollment.person_id == bindparam("person_id"), Enrollment.course_id == bindparam("course_id"),
+           Enrollment.state == "active", Enrollment.role.in_(TEACHING_ROLES)))
+_STUDENTS = (select(Enrollment.person_id, Section.id, Section.lms_section_id, Section.name)
+             .join(Section, Section.id == Enrollment.section_id)
+             .where(Enrollment.course_id == bindparam("course_id"), Enrollment.role == "student",
+                    Enrollment.state == "active"))
+_STUDENTS_IN_SECTIONS = _STUDENTS.where(or_(Enrollment.section_id.in_(bindparam("section_ids", expanding=True)),
+                                            Section.lms_section_id == ""))
+
+
+def _course_and_teaching(session: Session, viewer: Viewer, course_id: int) -> tuple[CourseHeading | None,
+                                                                                 list[tuple[int, str, dt.datetime]]]:
+    """The course and this viewer's active teaching enrollments in it, (section id, LMS section id, enrollment
+    start), in one statement. No enrollment: (None, [])."""
+    rows = session.connection().execute(_TEACHING, {"person_id": viewer.person_id, "course_id": course_id}).all()
+    if not rows:
+        return None, []
+    return CourseHeading(rows[0][0], rows[0][1]), [(section_id, lms_id, started)
+                                                   for _, _, section_id, lms_id, started in rows]
 
 
 def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type: str = "", needs_ack: bool = False,
                  query: str = "") -> PanelView:
     if viewer.course_id is None:
         abort(400, description="Open Caseload from a course to see its accommodations.")
-    course = session.get(Course, viewer.course_id)
-    mine = teaching_sections(session, viewer, viewer.course_id)
+    course, mine = _course_and_teaching(session, viewer, viewer.course_id)
     if course is None or not mine:
         abort(403, description="You are not an active teacher or TA of this course in Caseload's roster, so no "
                                "student information is shown. If you were just added, launch again in a minute.")
-    course_wide = any(s.lms_section_id == "" for s, _ in mine)
-    my_section_ids = [s.id for s, _ in mine]
-    started = min(e.created_at for _, e in mine)
-    cond = [Enrollment.course_id == course.id, Enrollment.role == "student", Enrollment.state == "active"]
-    if not course_wide:
-        cond.append(or_(Enrollment.section_id.in_(my_section_ids), Section.lms_section_id == ""))
-    enrolled = session.execute(select(Enrollment.person_id, Section).join(Section, Section.id == Enrollment.section_id)
-                               .where(and_(*cond))).all()
-    students.link_persons(session, [pid for pid, _ in enrolled])
-    section_of = dict(enrolled)
+    course_wide = any(lms_id == "" for _, lms_id, _ in mine)
+    my_section_ids = [section_id for section_id, _, _ in mine]
+    started = min(created for _, _, created in mine)
+    conn = session.connection()
+    if course_wide:
+        enrolled = conn.execute(_STUDENTS, {"course_id": course.id}).all()
+    else:
+        enrolled = conn.execute(_STUDENTS_IN_SECTIONS, {"course_id": course.id, "section_ids": my_section_ids}).all()
+    students.link_persons(session, [row.person_id for row in enrolled])
+    section_of = {row.person_id: SectionRef(row.id, row.lms_section_id, row.name) for row in enrolled}
+    # Each lookup below is skipped when the one before found nothing (an empty IN list matches no row).
     links = dict(session.execute(select(StudentLink.person_id, StudentLink.student_id)
-                                 .where(StudentLink.person_id.in_(list(section_of)))).all())
+                                 .where(StudentLink.person_id.in_(list(section_of)))).all()) if section_of else {}
     student_section = {sid: section_of[pid] for pid, sid in links.items()}
     plans = session.scalars(
         select(Plan).where(Plan.student_id.in_(list(student_section)), Plan.status == "active")
         .options(selectinload(Plan.student),
-                 selectinload(Plan.versions).selectinload(PlanVersion.accommodations))).all()
+                 selectinload(Plan.versions).selectinload(PlanVersion.accommodations))).all() if student_section else []
     manager_ids = {p.case_manager_id for p in plans if p.case_manager_id}
-    managers = dict(session.execute(select(Person.id, Person.name).where(Person.id.in_(manager_ids))).all())
+    managers = dict(session.execute(select(Person.id, Person.name).where(Person.id.in_(manager_ids))).all()
+                    ) if manager_ids else {}
     active_versions = {p.id: next((v for v in p.versions if v.status == "active"), None) for p in plans}
     version_ids = [v.id for v in active_versions.values() if v]
     acks = {(a.plan_version_id, a.section_id): a.acknowledged_at for a in session.scalars(
         select(Acknowledgement).where(Acknowledgement.staff_person_id == viewer.person_id,
-                                      Acknowledgement.plan_version_id.in_(version_ids)))}
+                                      Acknowledgement.plan_version_id.in_(version_ids)))} if version_ids else {}
     rows: list[PanelRow] = []
     for plan in plans:
         version = active_versions[plan.id]

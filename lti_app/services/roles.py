@@ -20,7 +20,8 @@ def active_grants(session: Session, person_id: int) -> list[RoleGrant]:
 
 
 def grant_roles(session: Session, person_id: int) -> frozenset[str]:
-    return frozenset(g.role for g in active_grants(session, person_id))
+    stmt = select(RoleGrant.role).where(RoleGrant.person_id == person_id, RoleGrant.revoked_at.is_(None))
+    return frozenset(session.scalars(stmt))
 
 
 def is_admin(session: Session, viewer: Viewer) -> bool:
