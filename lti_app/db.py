@@ -150,9 +150,14 @@ def _close_session(_exc: BaseException | None) -> None:
 def dialect_insert(session: Session, target: Any) -> Any:
     """The database's own INSERT construct (PostgreSQL or SQLite), which has ``on_conflict_do_nothing`` and
     ``on_conflict_do_update``; ``target`` is a table or a mapped class."""
+    return dialect_insert_for(session.get_bind().dialect.name, target)
+
+
+def dialect_insert_for(dialect: str, target: Any) -> Any:
+    """``dialect_insert`` by dialect name (``postgresql`` or ``sqlite``)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         return postgresql.insert(target)
     return sqlite.insert(target)
 

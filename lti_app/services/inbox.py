@@ -146,6 +146,7 @@ def _apply_batch(session: Session, events: list[InboundEvent], now: dt.datetime,
     trial = DrainResult()
     try:
         lookups = _Lookups()
+        _prefetch(session, events, lookups)
         for event in events:
             _apply_one(session, event, now, max_attempts, base, trial, lookups, careful=False)
         session.commit()
@@ -176,7 +177,7 @@ def _apply_one(session: Session, event: InboundEvent, now: dt.datetime, max_atte
             with session.begin_nested():
                 apply_event(session, event, lookups)
         else:
-            apply_event(session, event, lookups)
+            apply_event(session, event, lookups, flush=False)
     except NotYet as exc:
         event.attempts += 1
         event.last_error = exc.reason[:1000]
@@ -238,10 +239,48 @@ class _Lookups:
     def __init__(self) -> None:
         self.courses: dict[tuple[int, str], Course] = {}
         self.people: dict[tuple[int, str], Person] = {}
+        self.parsed: dict[int, ev.ParsedEvent] = {}
+        self.enrollments: roster.KnownEnrollments | None = None
+        """Set by ``_prefetch``: every enrollment of the batch's people in the batch's courses, locked."""
 
     def clear(self) -> None:
         self.courses.clear()
         self.people.clear()
+        self.enrollments = None
+
+
+def _prefetch(session: Session, events: list[InboundEvent], lookups: _Lookups) -> None:
+    """Look up, in a few statements for the whole batch, what its events name: courses, people, and (locked) the
+    enrollments of those people in those courses. Applying an event then reads from these instead of asking the
+    database once per event; what is not found here is looked up (and created) as before."""
+    course_refs: dict[tuple[int, bool], set[str]] = {}
+    user_refs: dict[tuple[int, bool], set[str]] = {}
+    for event in events:
+        try:
+            parsed = parse_stored(event)
+        except ev.EventInvalid:
+            continue  # parked when applied
+        lookups.parsed[event.id] = parsed
+        key = (event.platform_id, parsed.lms == "canvas")
+        for command in parsed.commands:
+            if isinstance(command, ev.EnrollmentObserved):
+                course_refs.setdefault(key, set()).add(command.course_ref)
+                user_refs.setdefault(key, set()).add(command.user_ref)
+    for (platform_id, canvas), refs in course_refs.items():
+        column = Course.lms_course_id if canvas else Course.lti_context_id
+        for course in session.scalars(select(Course).where(Course.platform_id == platform_id, column.in_(refs))
+                                      .order_by(Course.id)):
+            ref = course.lms_course_id if canvas else course.lti_context_id
+            lookups.courses.setdefault((platform_id, str(ref)), course)
+    for (platform_id, canvas), refs in user_refs.items():
+        column = Person.lms_user_id if canvas else Person.lti_sub
+        for person in session.scalars(select(Person).where(Person.platform_id == platform_id, column.in_(refs))
+                                      .order_by(Person.id)):
+            ref = person.lms_user_id if canvas else person.lti_sub
+            lookups.people.setdefault((platform_id, str(ref)), person)
+    course_ids = {c.id for c in lookups.courses.values()}
+    person_ids = {p.id for p in lookups.people.values()}
+    lookups.enrollments = roster.KnownEnrollments.load(session, course_ids, person_ids)
 
 
 class _Ids:
@@ -285,9 +324,10 @@ class _Ids:
         return f"{'Canvas' if self.canvas else 'Moodle'} user {ref}"
 
 
-def apply_event(session: Session, event: InboundEvent, lookups: _Lookups | None = None) -> None:
-    parsed = parse_stored(event)
-    ids = _Ids(session, event.platform_id, parsed.lms, lookups or _Lookups())
+def apply_event(session: Session, event: InboundEvent, lookups: _Lookups | None = None, flush: bool = True) -> None:
+    lookups = lookups or _Lookups()
+    parsed = lookups.parsed.get(event.id) or parse_stored(event)
+    ids = _Ids(session, event.platform_id, parsed.lms, lookups)
     when = event.event_time or event.received_at
     # Everything the event needs must be known before anything is written (see the module docstring).
     for command in parsed.commands:
@@ -296,7 +336,8 @@ def apply_event(session: Session, event: InboundEvent, lookups: _Lookups | None 
             _known_course(ids, command.course_ref)
     for command in parsed.commands:
         _apply_command(session, ids, command, when)
-    session.flush()
+    if flush:  # a batch applied optimistically flushes once, at its commit
+        session.flush()
 
 
 def _known_course(ids: _Ids, ref: str) -> Course:
@@ -401,7 +442,7 @@ def _enrollment(session: Session, ids: _Ids, command: ev.EnrollmentObserved, whe
         _set_state(elsewhere, command.state, when)
     roster.apply_enrollment(session, person=person, course=course, section=section, role=command.role,
                             state=command.state, source=RosterSource.WEBHOOK.value, source_time=when,
-                            lms_enrollment_id=command.lms_enrollment_id)
+                            lms_enrollment_id=command.lms_enrollment_id, known=ids.lookups.enrollments)
 
 
 def _set_state(rows: list[Enrollment], state: str, when: dt.datetime) -> int:

@@ -146,20 +146,53 @@ def course_wide_section(session: Session, course: Course) -> Section:
     return ensure_section(session, course, COURSE_WIDE)
 
 
+class KnownEnrollments:
+    """Enrollments already read (and locked) for a batch of roster changes, by (person, section, role): the
+    enrollments of some people in some courses, all of them, so a key that is missing had no row when they were
+    read. ``apply_enrollment`` then skips its own lookup."""
+
+    def __init__(self, course_ids: set[int], person_ids: set[int]) -> None:
+        self.course_ids, self.person_ids = course_ids, person_ids
+        self.rows: dict[tuple[int, int, str], Enrollment] = {}
+
+    @classmethod
+    def load(cls, session: Session, course_ids: set[int], person_ids: set[int]) -> KnownEnrollments:
+        known = cls(course_ids, person_ids)
+        if course_ids and person_ids:
+            # Locked in id order (the order every batch locks in), like the per-row lock of apply_enrollment.
+            stmt = (select(Enrollment).where(Enrollment.course_id.in_(course_ids),
+                                             Enrollment.person_id.in_(person_ids))
+                    .order_by(Enrollment.id).with_for_update())
+            for row in session.scalars(stmt):
+                known.rows[(row.person_id, row.section_id, row.role)] = row
+        return known
+
+    def covers(self, person: Person, course: Course) -> bool:
+        return person.id in self.person_ids and course.id in self.course_ids
+
+
 def apply_enrollment(session: Session, *, person: Person, course: Course, section: Section, role: str, state: str,
-                     source: str, source_time: dt.datetime, lms_enrollment_id: str | None = None) -> Change:
-    """Apply one observation of an enrollment, ignoring it if something newer was already applied."""
+                     source: str, source_time: dt.datetime, lms_enrollment_id: str | None = None,
+                     known: KnownEnrollments | None = None) -> Change:
+    """Apply one observation of an enrollment, ignoring it if something newer was already applied. ``known``:
+    enrollments the caller has already read and locked (a batch of events)."""
     if source_time.tzinfo is None:
         raise ValueError("source_time must be timezone-aware")
     stmt = select(Enrollment).where(Enrollment.person_id == person.id, Enrollment.section_id == section.id,
                                     Enrollment.role == role)
     # Locked: two workers applying events about the same enrollment take turns (PostgreSQL; SQLite serialises).
-    enrollment = session.scalars(stmt.with_for_update()).one_or_none()
+    key = (person.id, section.id, role)
+    if known is not None and known.covers(person, course):
+        enrollment = known.rows.get(key)
+    else:
+        enrollment = session.scalars(stmt.with_for_update()).one_or_none()
     if enrollment is None:
         enrollment = Enrollment(person_id=person.id, course_id=course.id, section_id=section.id, role=role,
                                 state=state, source=source, source_time=source_time,
                                 lms_enrollment_id=lms_enrollment_id)
-        enrollment, created = _insert_or_get(session, enrollment, stmt)
+        enrollment, created = _insert_or_get(session, enrollment, stmt.with_for_update())
+        if known is not None and known.covers(person, course):
+            known.rows[key] = enrollment
         if created:
             log.debug("enrollment %s created (%s, %s)", enrollment.id, role, state)
             return Change.CREATED

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from integrations.signed_payloads import KeysetVerifier, SignatureInvalid, verify_hmac
 from lti_app.crypto import DataKeyError, cipher
-from lti_app.db import dialect_insert, utcnow
+from lti_app.db import dialect_insert_for, utcnow
 from lti_app.domain.roster_events import EventInvalid, ParsedEvent, parse_canvas, parse_moodle
 from lti_app.domain.vocab import InboundStatus, LmsFamily, PlatformStatus
 from lti_app.models import InboundEvent, Platform
@@ -155,30 +155,31 @@ def receive_moodle(session: Session, platform_name: str, body: bytes, timestamp:
 _INSERT_STATEMENTS: dict[str, Any] = {}
 
 
-def _insert_statement(session: Session) -> Any:
+def _insert_statement(dialect: str) -> Any:
     """``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``, built once per dialect (its compiled form is
     then cached by SQLAlchemy: a burst of events costs no statement building)."""
-    dialect = session.get_bind().dialect.name
     stmt = _INSERT_STATEMENTS.get(dialect)
     if stmt is None:
         table: Any = InboundEvent.__table__
-        stmt = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        stmt = (dialect_insert_for(dialect, table).on_conflict_do_nothing(index_elements=["dedupe_key"])
                 .returning(table.c.id))
         _INSERT_STATEMENTS[dialect] = stmt
     return stmt
 
 
 def _store(session: Session, platform: _PlatformInfo, parsed: ParsedEvent, payload: dict[str, Any]) -> Receipt:
+    """One statement on an autocommit connection: the row is durable when the statement returns (PostgreSQL commits
+    it, and waits for the WAL flush, before answering), so the 202 that follows never acknowledges less."""
     now = utcnow()
     status = InboundStatus.IGNORED.value if parsed.ignored else InboundStatus.PENDING.value
     params = {"platform_id": platform.id, "source": parsed.lms, "event_type": parsed.event_type,
               "dedupe_key": parsed.dedupe_key, "received_at": now, "event_time": parsed.event_time,
               "payload": payload, "status": status, "attempts": 0,
               "next_attempt_at": None if parsed.ignored else now, "last_error": parsed.ignored}
-    event_id = session.execute(_insert_statement(session), params).scalar_one_or_none()
-    session.commit()
+    bind = session.get_bind()
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        event_id = conn.execute(_insert_statement(bind.dialect.name), params).scalar_one_or_none()
     if event_id is None:
         log.info("duplicate %s event %s from platform %s", parsed.lms, parsed.event_type, platform.id)
     return Receipt(event_id=event_id, duplicate=event_id is None, event_type=parsed.event_type,
                    ignored=parsed.ignored)
-
