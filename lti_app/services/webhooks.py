@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -168,18 +169,123 @@ def _insert_statement(dialect: str) -> Any:
 
 
 def _store(session: Session, platform: _PlatformInfo, parsed: ParsedEvent, payload: dict[str, Any]) -> Receipt:
-    """One statement on an autocommit connection: the row is durable when the statement returns (PostgreSQL commits
-    it, and waits for the WAL flush, before answering), so the 202 that follows never acknowledges less."""
     now = utcnow()
     status = InboundStatus.IGNORED.value if parsed.ignored else InboundStatus.PENDING.value
     params = {"platform_id": platform.id, "source": parsed.lms, "event_type": parsed.event_type,
               "dedupe_key": parsed.dedupe_key, "received_at": now, "event_time": parsed.event_time,
               "payload": payload, "status": status, "attempts": 0,
               "next_attempt_at": None if parsed.ignored else now, "last_error": parsed.ignored}
-    bind = session.get_bind()
-    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        event_id = conn.execute(_insert_statement(bind.dialect.name), params).scalar_one_or_none()
+    bind: Any = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        event_id = group_writer().store(bind, params)
+    else:
+        # SQLite (the embedded default) has one writer at a time anyway: one statement, autocommit.
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            event_id = conn.execute(_insert_statement(bind.dialect.name), params).scalar_one_or_none()
     if event_id is None:
         log.info("duplicate %s event %s from platform %s", parsed.lms, parsed.event_type, platform.id)
     return Receipt(event_id=event_id, duplicate=event_id is None, event_type=parsed.event_type,
                    ignored=parsed.ignored)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Group commit (PostgreSQL)
+# ---------------------------------------------------------------------------------------------------------------
+
+class _Slot:
+    __slots__ = ("params", "wake", "done", "lead", "event_id", "error")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.wake = threading.Event()
+        self.done = False
+        self.lead = False
+        self.event_id: int | None = None
+        self.error: BaseException | None = None
+
+
+class GroupWriter:
+    """Stores the inbox rows of concurrent requests together: one ``INSERT … VALUES (…), (…) ON CONFLICT
+    (dedupe_key) DO NOTHING RETURNING`` and one commit for all the rows that arrived while the previous write was
+    in flight, instead of a statement and a commit (a WAL flush) per event.
+
+    The contract is unchanged: a request is answered only after the commit that includes its row has returned
+    (or with the error that commit raised: 503, and the LMS sends again). Each write is made by the first
+    request of its group, on that request's thread; the others wait for it. No background thread, nothing held
+    in memory that has been acknowledged. The same key twice in one group is stored once: the second is a
+    duplicate, as it would be a moment later."""
+
+    MAX_ROWS = 64
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[_Slot] = []
+        self._writing = False
+
+    def store(self, engine: Any, params: dict[str, Any]) -> int | None:
+        slot = _Slot(params)
+        with self._lock:
+            self._queue.append(slot)
+            if not self._writing:
+                self._writing = slot.lead = True
+        while not slot.lead and not slot.done:
+            slot.wake.wait()
+            slot.wake.clear()
+        if not slot.done:
+            self._write_next_group(engine)
+        if slot.error is not None:
+            raise slot.error
+        return slot.event_id
+
+    def _write_next_group(self, engine: Any) -> None:
+        with self._lock:
+            group, self._queue = self._queue[:self.MAX_ROWS], self._queue[self.MAX_ROWS:]
+        try:
+            self._write(engine, group)
+        except BaseException as exc:  # noqa: BLE001 - every request of the group gets the error
+            for s in group:
+                s.error = exc
+        finally:
+            for s in group:
+                s.done = True
+                s.wake.set()
+            with self._lock:
+                if self._queue:  # hand over: the first waiting request writes the next group
+                    following = self._queue[0]
+                    following.lead = True
+                    following.wake.set()
+                else:
+                    self._writing = False
+
+    @staticmethod
+    def _write(engine: Any, group: list[_Slot]) -> None:
+        first: dict[str, _Slot] = {}
+        for s in group:
+            first.setdefault(s.params["dedupe_key"], s)
+        rows = [s.params for s in first.values()]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # executemany with RETURNING: SQLAlchemy sends it as one multi-row INSERT ("insertmanyvalues").
+            result = conn.execute(_group_insert_statement(), rows)
+            stored = {key: event_id for event_id, key in result}
+        for key, s in first.items():
+            s.event_id = stored.get(key)
+
+
+_GROUP_INSERT: list[Any] = []
+
+
+def _group_insert_statement() -> Any:
+    if not _GROUP_INSERT:
+        table: Any = InboundEvent.__table__
+        _GROUP_INSERT.append(dialect_insert_for("postgresql", table)
+                             .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                             .returning(table.c.id, table.c.dedupe_key))
+    return _GROUP_INSERT[0]
+
+
+def group_writer() -> GroupWriter:
+    """One writer per app and process."""
+    writer = current_app.extensions.get("caseload.inbox_writer")
+    if writer is None:
+        writer = current_app.extensions.setdefault("caseload.inbox_writer", GroupWriter())
+    return writer  # type: ignore[no-any-return]
