@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=32, help="concurrent connections of the load generator")
     ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (gthread)")
+    ap.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread or gevent)")
     ap.add_argument("--port", type=int, default=5078)
     args = ap.parse_args()
     rng = random.Random(7)
@@ -122,8 +123,8 @@ def main() -> None:
                                   name=f"Bench Learner {u}") for u in range(30000, 30000 + args.users)])
                 s.commit()
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2", "-k", "gthread",
-             "--threads", str(args.threads), "-b", f"127.0.0.1:{args.port}", "--log-level", "warning",
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2", "-k", args.worker_class,
+             "--threads", str(args.threads), "--worker-connections", "200", "-b", f"127.0.0.1:{args.port}", "--log-level", "warning",
              "--access-logfile", "/dev/null", "lti_app:create_app()"], env=env, cwd=ROOT)
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "lti_app.celery_worker", "worker", "--concurrency", "2",
