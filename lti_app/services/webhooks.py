@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from psycopg.types.json import Jsonb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -263,24 +264,25 @@ class GroupWriter:
         for s in group:
             first.setdefault(s.params["dedupe_key"], s)
         rows = [s.params for s in first.values()]
+        columns: list[list[Any]] = [[row[name] for row in rows] for name in _GROUP_COLUMNS]
+        columns[_PAYLOAD] = [Jsonb(p) for p in columns[_PAYLOAD]]
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            # executemany with RETURNING: SQLAlchemy sends it as one multi-row INSERT ("insertmanyvalues").
-            result = conn.execute(_group_insert_statement(), rows)
-            stored = {key: event_id for event_id, key in result}
+            stored = dict(conn.exec_driver_sql(_GROUP_INSERT_SQL, tuple(columns)).all())
         for key, s in first.items():
             s.event_id = stored.get(key)
 
 
-_GROUP_INSERT: list[Any] = []
-
-
-def _group_insert_statement() -> Any:
-    if not _GROUP_INSERT:
-        table: Any = InboundEvent.__table__
-        _GROUP_INSERT.append(dialect_insert_for("postgresql", table)
-                             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                             .returning(table.c.id, table.c.dedupe_key))
-    return _GROUP_INSERT[0]
+_GROUP_COLUMNS = ("platform_id", "source", "event_type", "dedupe_key", "received_at", "event_time", "payload",
+                  "status", "attempts", "next_attempt_at", "last_error")
+_PAYLOAD = 6
+_GROUP_INSERT_SQL = (
+    "INSERT INTO inbound_events (platform_id, source, event_type, dedupe_key, received_at, event_time, payload, "
+    "status, attempts, next_attempt_at, last_error) "
+    "SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], "
+    "%s::jsonb[], %s::text[], %s::int[], %s::timestamptz[], %s::text[]) "
+    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key, id")
+"""One statement text whatever the group size (one array per column): the driver converts its placeholders once
+and PostgreSQL plans it once per connection (psycopg prepares it after a few uses)."""
 
 
 def group_writer() -> GroupWriter:
