@@ -4,6 +4,7 @@ import os
 
 bind = os.environ.get("CASELOAD_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("CASELOAD_WORKERS", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("CASELOAD_THREADS", 1))  # > 1: threaded workers (gthread), see README
 timeout = 30
 graceful_timeout = 20
 accesslog = "-"  # request lines only: paths carry no names or note text (tokens are in query strings: see below)
