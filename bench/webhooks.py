@@ -9,7 +9,8 @@ signed before the clock starts. Reported: accepted events/s during the burst, th
 until every stored event is applied, and the checks: nothing lost (every distinct event stored once and applied),
 nothing double-applied (every event applied in exactly one attempt) and the final state of every enrollment equal
 to its newest event. The worker runs at nice 10, as the README recommends where web and worker share a machine
-(a burst is acknowledged first and applied right after). Needs PostgreSQL (CASELOAD_TEST_PG_URL) and Redis (CASELOAD_BENCH_REDIS_URL).
+(a burst is acknowledged first and applied right after). Needs PostgreSQL (CASELOAD_TEST_PG_URL) and Redis
+(CASELOAD_BENCH_REDIS_URL).
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def main() -> None:
                 s.commit()
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2", "-k", args.worker_class,
-             "--threads", str(args.threads), "--worker-connections", "200", "-b", f"127.0.0.1:{args.port}", "--log-level", "warning",
+             "--threads", str(args.threads), "--worker-connections", "200", "-b", f"127.0.0.1:{args.port}",
+             "--log-level", "warning",
              "--access-logfile", "/dev/null", "lti_app:create_app()"], env=env, cwd=ROOT)
         worker = subprocess.Popen(
             ["nice", "-n", str(args.worker_nice), sys.executable, "-m", "celery", "-A", "lti_app.celery_worker",
