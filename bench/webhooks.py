@@ -83,7 +83,8 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=32, help="concurrent connections of the load generator")
     ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (gthread)")
-    ap.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread or gevent)")
+    ap.add_argument("--worker-class", default="gthread",
+                    help="gunicorn worker class: gthread (recommended) or gevent (pip install gevent; not adopted)")
     ap.add_argument("--worker-nice", type=int, default=10,
                     help="run the Celery worker at this nice level (README: acknowledging comes before applying)")
     ap.add_argument("--port", type=int, default=5078)
