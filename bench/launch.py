@@ -3,8 +3,11 @@
 Targets (issue #2): p95 server time for login + launch < 25 ms; >= 100 complete launches/s; the platform's
 JWKS fetched at most once per cache period. Server time = the login and launch requests' wall time on
 loopback (the client does nothing else during them); the first page is fetched too and reported separately.
+The load generator is a small Node program (``bench/js/launch_flows.mjs``) acting as the browser and as the
+platform's authorization endpoint (it signs each id_token with the test platform's key, whose JWKS the Python test
+platform serves); ``--client python`` uses requests and PyJWT instead, which cost the server a third of the cores.
 
-Usage: python -m bench.launch [--launches 600] [--concurrency 4]
+Usage: python -m bench.launch [--launches 600] [--concurrency 4] [--client node|python]
        python -m bench.launch --in-process [--launches 300] [--profile out.pstats]
 
 ``--in-process`` drives the same flows through Flask's test client in this process (no gunicorn, no sockets) and
@@ -17,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +45,8 @@ def main() -> None:
     ap.add_argument("--launches", type=int, default=600)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--port", type=int, default=5077)
+    ap.add_argument("--client", choices=("node", "python"), default="node",
+                    help="load generator: node (bench/js/launch_flows.mjs, light) or python (requests + PyJWT)")
     ap.add_argument("--in-process", action="store_true", help="test client in this process: CPU and statements")
     ap.add_argument("--profile", default="", help="with --in-process: write a cProfile of the measured launches")
     args = ap.parse_args()
@@ -104,24 +111,53 @@ def main() -> None:
                     login_launch.append((t1 - t0) + (t3 - t2))
                     first_page.append(t4 - t3)
 
-            for i in range(20):  # warm-up: JWKS fetch, connection pools
-                one(10_000 + i)
-            login_launch.clear()
-            first_page.clear()
-            start = time.perf_counter()
-            with ThreadPoolExecutor(args.concurrency) as pool:
-                list(pool.map(one, range(args.launches)))
-            elapsed = time.perf_counter() - start
+            if args.client == "node":
+                elapsed, failures = _node_flows(lms, base, args.launches, args.concurrency, login_launch,
+                                                first_page)
+            else:
+                for i in range(20):  # warm-up: JWKS fetch, connection pools
+                    one(10_000 + i)
+                login_launch.clear()
+                first_page.clear()
+                start = time.perf_counter()
+                with ThreadPoolExecutor(args.concurrency) as pool:
+                    list(pool.map(one, range(args.launches)))
+                elapsed = time.perf_counter() - start
         finally:
             server.terminate()
             server.wait(10)
             lms.stop()
     print(f"machine: {machine()}  date: {dt.date.today()}")
-    print(f"launches: {args.launches} (concurrency {args.concurrency}), failures: {failures}")
+    print(f"launches: {args.launches} (concurrency {args.concurrency}, {args.client} load generator), "
+          f"failures: {failures}")
     print(f"complete launches/s (login + launch + first page): {args.launches / elapsed:.1f}")
     print(f"login+launch server time: p50 {pct(login_launch, 50) * 1000:.1f} ms, p95 {pct(login_launch, 95) * 1000:.1f} ms")
     print(f"first page: p50 {pct(first_page, 50) * 1000:.1f} ms, p95 {pct(first_page, 95) * 1000:.1f} ms")
     print(f"platform JWKS fetches during the whole run: {lms.jwks_fetches}")
+
+
+def _node_flows(lms: LtiTestPlatform, base: str, launches: int, concurrency: int, login_launch: list[float],
+                first_page: list[float]) -> tuple[float, int]:
+    """Run the flows with the Node load generator; the platform's key signs there (same key, same claims)."""
+    kid, pem, _ = lms.keys[-1]
+    claims = [lms.claims("", sub=f"teacher-{i}", context_id=f"course-{i % 20}") for i in range(launches)]
+    config = {"base": base, "launches": launches, "concurrency": concurrency, "warmup": 20, "issuer": lms.issuer,
+              "client_id": lms.client_id, "deployment_id": lms.deployment_id, "kid": kid, "private_key_pem": pem,
+              "claims": claims}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(config, fh)
+        path = fh.name
+    try:
+        out = subprocess.run(["node", os.path.join(ROOT, "bench", "js", "launch_flows.mjs"), path],
+                             capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(path)
+    summary = json.loads(out.stdout)
+    if summary["failures"]:
+        print(f"failures, for example: {summary['examples']}")
+    login_launch.extend(ms / 1000 for ms in summary["login_launch_ms"])
+    first_page.extend(ms / 1000 for ms in summary["first_page_ms"])
+    return float(summary["seconds"]), int(summary["failures"])
 
 
 ROUNDS = 10

@@ -375,12 +375,12 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
             raise LaunchError("The LMS's public key set (JWKS) is not valid JSON Web Key Set.", status=502)
         log.info("fetched platform JWKS from %s", urlsplit(key_set_url).netloc)
         _PROCESS_KEYSETS[key_set_url] = (time.monotonic(), keys)
-        row = self.db.get(PlatformKeysetCache, key_set_url)
-        if row is None:
-            self.db.add(PlatformKeysetCache(url=key_set_url, keys=keys, fetched_at=utcnow()))
-        else:
-            row.keys, row.fetched_at = keys, utcnow()
-        self.db.flush()
+        # One statement, whoever fetched first: two processes launching at once both fetch, and both store.
+        table: Any = PlatformKeysetCache.__table__
+        stmt = dialect_insert(self.db, table)
+        stmt = stmt.on_conflict_do_update(index_elements=["url"], set_={"keys": stmt.excluded["keys"],
+                                                                       "fetched_at": stmt.excluded.fetched_at})
+        self.db.execute(stmt, {"url": key_set_url, "keys": keys, "fetched_at": utcnow()})
         return keys
 
     def save_launch_data(self) -> _CachedKeysMessageLaunch:

@@ -3,6 +3,7 @@ id_tokens and publishes its JWKS over HTTP."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -88,6 +89,43 @@ def test_case_manager_grant_without_course_goes_to_casework(app, client, lms, db
 def test_jwks_is_fetched_once_per_cache_period(client, lms):
     for i in range(3):
         assert lms.launch(client, sub=f"t{i}").status_code == 303
+    assert lms.jwks_fetches == 1
+
+
+def test_jwks_stored_meanwhile_by_another_process_does_not_fail_the_launch(app, client, lms, monkeypatch):
+    """Two web processes launching at once both find no cached JWKS, both fetch it, and both store it: the second
+    store must update the row the first one wrote, not fail the launch with a duplicate key."""
+    import requests
+    from sqlalchemy import insert
+
+    from lti_app.db import utcnow
+    from lti_app.lti import adapter
+    from lti_app.models import PlatformKeysetCache
+
+    real_get = requests.get
+    others: list[threading.Thread] = []
+
+    def fetch_while_another_process_stores(url, *args, **kwargs):
+        resp = real_get(url, *args, **kwargs)
+        # The other process has just inserted the row and commits a moment later, after this one looked for it.
+        other = app.extensions["caseload.engine"].connect()
+        other.begin()
+        other.execute(insert(PlatformKeysetCache).values(url=url, keys=resp.json(), fetched_at=utcnow()))
+
+        def commit_soon() -> None:
+            time.sleep(0.5)
+            other.commit()
+            other.close()
+
+        others.append(threading.Thread(target=commit_soon))
+        others[-1].start()
+        return resp
+
+    monkeypatch.setattr(adapter, "_PROCESS_KEYSETS", {})  # this process has not fetched it yet
+    monkeypatch.setattr(adapter.requests, "get", fetch_while_another_process_stores)
+    assert lms.launch(client).status_code == 303
+    for t in others:
+        t.join(5)
     assert lms.jwks_fetches == 1
 
 
