@@ -141,7 +141,7 @@ def _node_flows(lms: LtiTestPlatform, base: str, launches: int, concurrency: int
     """Run the flows with the Node load generator; the platform's key signs there (same key, same claims)."""
     kid, pem, _ = lms.keys[-1]
     claims = [lms.claims("", sub=f"teacher-{i}", context_id=f"course-{i % 20}") for i in range(launches)]
-    config = {"base": base, "launches": launches, "concurrency": concurrency, "warmup": 20, "issuer": lms.issuer,
+    config = {"base": base, "launches": launches, "concurrency": concurrency, "warmup": 100, "issuer": lms.issuer,
               "client_id": lms.client_id, "deployment_id": lms.deployment_id, "kid": kid, "private_key_pem": pem,
               "claims": claims}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
