@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask.sessions import SessionInterface
 
 from lti_app.settings import load_settings
 
@@ -27,6 +28,18 @@ BLUEPRINTS = (
 )
 
 
+class NoCookieSession(SessionInterface):
+    """Caseload keeps no Flask session: pages carry a signed app token instead (third-party cookies cannot be relied
+    on inside an LMS frame), and webhooks carry signatures. Every request gets Flask's null session, which refuses
+    writes, so nothing can start keeping state in a cookie by accident, and no request pays for reading one."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        return None
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Caseload app: defaults -> ``CASELOAD_*`` environment -> ``test_config`` overrides."""
     import importlib
@@ -42,6 +55,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config["TESTING"] = settings.env == "test"
     app.config["SESSION_COOKIE_SAMESITE"] = "None" if settings.secure_cookies else "Lax"
     app.config["SESSION_COOKIE_SECURE"] = settings.secure_cookies
+    app.session_interface = NoCookieSession()
     logging.getLogger("lti_app").setLevel(settings.log_level)
 
     if settings.proxy_fix_hops:
