@@ -1,7 +1,7 @@
 """Benchmark: a burst of signed Canvas Live Events against gunicorn (2 workers) on PostgreSQL, applied by a Celery
 worker on Redis.
 
-    python -m bench.webhooks [--events 20000] [--clients 32] [--threads 8] [--worker-nice 10]
+    python -m bench.webhooks [--events 20000] [--clients 48] [--threads 16] [--worker-nice 10]
 
 The events are enrollment_created / enrollment_updated for one course, with 10% duplicates (the same signed
 event delivered twice) and 10% out of order (an enrollment's later event sent before its earlier one). All are
@@ -81,8 +81,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--users", type=int, default=2000)
-    ap.add_argument("--clients", type=int, default=32, help="concurrent connections of the load generator")
-    ap.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker (gthread)")
+    ap.add_argument("--clients", type=int, default=48, help="concurrent connections of the load generator")
+    ap.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker (gthread)")
     ap.add_argument("--worker-class", default="gthread",
                     help="gunicorn worker class: gthread (recommended) or gevent (pip install gevent; not adopted)")
     ap.add_argument("--worker-nice", type=int, default=10,
