@@ -22,9 +22,9 @@ import time
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import event, insert, text
+from sqlalchemy import insert, text
 
-from bench._support import fresh_database, machine, pct
+from bench._support import StatementCounter, fresh_database, machine, pct
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -168,17 +168,13 @@ def run(requests: int) -> tuple[list[float], int, int]:
             tune_gc()  # as gunicorn's post_worker_init hook does in production (config/gunicorn.conf.py)
             client = app.test_client()
             engine = app.extensions["caseload.engine"]
-            counter = {"n": 0}
-
-            @event.listens_for(engine, "before_cursor_execute")
-            def _count(*_a: Any) -> None:
-                counter["n"] += 1
+            counter = StatementCounter(engine)
 
             for _ in range(10):
                 assert client.get("/casework/", query_string={"t": token}).status_code == 200
-            counter["n"] = 0
+            counter.n = 0
             page = client.get("/casework/", query_string={"t": token}).get_data(as_text=True)
-            queries = counter["n"]
+            queries = counter.n
             rows = page.count('class="service-shortfall"')
             assert rows == MINE, rows
             times = []

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from bench._support import fresh_database, machine, pct
+from bench._support import StatementCounter, fresh_database, machine, pct, wait_until_healthy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -76,12 +76,7 @@ def main() -> None:
                                    "-b", f"127.0.0.1:{args.port}", "--log-level", "warning", "--access-logfile", "/dev/null",
                                    "lti_app:create_app()"], env=env, cwd=ROOT)
         try:
-            for _ in range(100):
-                try:
-                    if requests.get(base + "/healthz", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
+            wait_until_healthy(base)
             login_launch: list[float] = []
             first_page: list[float] = []
             failures = 0
@@ -169,7 +164,6 @@ def in_process(launches: int, profile_path: str = "") -> None:
     import logging
 
     from cryptography.fernet import Fernet
-    from sqlalchemy import event
 
     from lti_app import create_app
 
@@ -181,12 +175,7 @@ def in_process(launches: int, profile_path: str = "") -> None:
                           "data_keys": [Fernet.generate_key().decode()]})
         logging.getLogger("lti_app").setLevel(logging.WARNING)
         engine = app.extensions["caseload.engine"]
-        statements = [0]
-
-        @event.listens_for(engine, "before_cursor_execute")
-        def _count(*_args: object) -> None:
-            statements[0] += 1
-
+        statements = StatementCounter(engine)
         with app.app_context():
             from lti_app.db import session_scope
             from lti_app.services import keys
@@ -200,20 +189,20 @@ def in_process(launches: int, profile_path: str = "") -> None:
 
         def one(i: int) -> None:
             client = app.test_client()
-            c0, n0 = time.process_time(), statements[0]
+            c0, n0 = time.process_time(), statements.n
             r = client.get("/lti/login", query_string={
                 "iss": lms.issuer, "login_hint": f"u{i}", "target_link_uri": lms.tool_launch_url,
                 "client_id": lms.client_id, "lti_deployment_id": lms.deployment_id})
-            c1, n1 = time.process_time(), statements[0]
+            c1, n1 = time.process_time(), statements.n
             assert r.status_code == 302, r.status_code
             q = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
             token = lms.sign(lms.claims(q["nonce"], sub=f"teacher-{i}", context_id=f"course-{i % 20}"))
-            c2, n2 = time.process_time(), statements[0]
+            c2, n2 = time.process_time(), statements.n
             r2 = client.post("/lti/launch", data={"id_token": token, "state": q["state"]})
-            c3, n3 = time.process_time(), statements[0]
+            c3, n3 = time.process_time(), statements.n
             assert r2.status_code == 303, (r2.status_code, r2.get_data(as_text=True)[:500])
             r3 = client.get(r2.headers["Location"])
-            c4, n4 = time.process_time(), statements[0]
+            c4, n4 = time.process_time(), statements.n
             assert r3.status_code == 200, r3.status_code
             for phase, dc, dn in zip(phases, (c1 - c0, c3 - c2, c4 - c3), (n1 - n0, n3 - n2, n4 - n3), strict=True):
                 cpu[phase] += dc

@@ -15,9 +15,8 @@ import sys
 import time
 
 from cryptography.fernet import Fernet
-from sqlalchemy import event
 
-from bench._support import fresh_database, machine, pct
+from bench._support import StatementCounter, fresh_database, machine, pct
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -71,17 +70,13 @@ def run(planned: int, requests: int) -> tuple[list[float], int]:
             tune_gc()  # as gunicorn's post_worker_init hook does in production (config/gunicorn.conf.py)
             client = app.test_client()
             engine = app.extensions["caseload.engine"]
-            counter = {"n": 0}
-
-            @event.listens_for(engine, "before_cursor_execute")
-            def _count(*_a):  # type: ignore[no-untyped-def]
-                counter["n"] += 1
+            counter = StatementCounter(engine)
 
             for _ in range(10):
                 assert client.get("/panels/course", query_string={"t": token}).status_code == 200
-            counter["n"] = 0
+            counter.n = 0
             client.get("/panels/course", query_string={"t": token})
-            queries = counter["n"]
+            queries = counter.n
             times = []
             for _ in range(requests):
                 t0 = time.perf_counter()

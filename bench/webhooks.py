@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 
 import redis
-import requests
 from sqlalchemy import create_engine, func, select, text
 
-from bench._support import fresh_database, machine
+from bench._support import fresh_database, machine, wait_until_healthy
 from tests.support.lms_events import CanvasLiveEvents
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,12 +138,7 @@ def main() -> None:
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
         engine = create_engine(url)
         try:
-            for _ in range(100):
-                try:
-                    if requests.get(base + "/healthz", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.1)
+            wait_until_healthy(base)
             with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
                 fh.write("\n".join(tokens) + "\n")
                 bodies_file = fh.name
