@@ -2,6 +2,7 @@
 worker on Redis.
 
     python -m bench.webhooks [--events 20000] [--clients 48] [--threads 16] [--worker-nice 10]
+    python -m bench.webhooks --in-process [--events 6000] [--threads 16]
 
 The events are enrollment_created / enrollment_updated for one course, with 10% duplicates (the same signed
 event delivered twice) and 10% out of order (an enrollment's later event sent before its earlier one). All are
@@ -11,6 +12,11 @@ nothing double-applied (every event applied in exactly one attempt) and the fina
 to its newest event. The worker runs at nice 10, as the README recommends where web and worker share a machine
 (a burst is acknowledged first and applied right after). Needs PostgreSQL (CASELOAD_TEST_PG_URL) and Redis
 (CASELOAD_BENCH_REDIS_URL).
+
+``--in-process`` posts the same mix of events through Flask's test client from ``--threads`` threads in this
+process (no gunicorn, no sockets, no worker applying them) and reports the CPU time (``time.process_time``) and
+SQL statements per event: the acceptance path's own cost, which varies far less between machines and runs than
+the wall-clock figures of the full benchmark. It includes the test client's own work (building each request).
 """
 
 from __future__ import annotations
@@ -76,6 +82,95 @@ def build_events(sender: CanvasLiveEvents, total: int, users: int, rng: random.R
     return tokens, expected, distinct
 
 
+def seed(url: str, data_key: str, keyset_url: str, users: int) -> None:
+    """The bench platform (Live Events verified against ``keyset_url``), course 565 with section 4811, and the
+    ``users`` people the events name."""
+    from lti_app import create_app
+
+    app = create_app({"database_url": url, "env": "test", "data_keys": [data_key]})
+    with app.app_context():
+        from lti_app.db import session_scope
+        from lti_app.models import Course, Person, Platform, Section
+        from lti_app.services import keys
+
+        with session_scope() as s:
+            keys.ensure_keys(s)
+            plat = Platform(name="bench-canvas", lms="canvas", issuer="https://canvas.bench.test",
+                            client_id="bench", auth_login_url="https://canvas.bench.test/auth",
+                            auth_token_url="https://canvas.bench.test/token",
+                            keyset_url="https://canvas.bench.test/jwks",
+                            live_events_keyset_url=keyset_url, status="active", settings={})
+            s.add(plat)
+            s.flush()
+            course = Course(platform_id=plat.id, lti_context_id="ctx-565", lms_course_id="565", title="Bench")
+            s.add(course)
+            s.flush()
+            s.add_all([Section(course_id=course.id, lms_section_id="", name="Bench"),
+                       Section(course_id=course.id, lms_section_id="4811", name="Period 1")])
+            s.add_all([Person(platform_id=plat.id, lti_sub=f"sub-{u}", lms_user_id=str(u), kind="student",
+                              name=f"Bench Learner {u}") for u in range(30000, 30000 + users)])
+            s.commit()
+    app.extensions["caseload.engine"].dispose()
+
+
+def in_process(events: int, users: int, threads: int) -> None:
+    import threading
+    from collections import Counter
+
+    from cryptography.fernet import Fernet
+
+    from bench._support import StatementCounter
+    from lti_app import create_app
+
+    redis.Redis.from_url(BROKER).flushdb()
+    sender = CanvasLiveEvents().start()
+    tokens, _, distinct = build_events(sender, events, users, random.Random(7))
+    warm_up = [sender.sign(sender.enrollment("enrollment_created", enrollment_id=9, course_id=565, user_id=29000 + i,
+                                             section_id=4811)) for i in range(threads)]
+    path = "/webhooks/canvas/bench-canvas"
+    statuses: Counter[str] = Counter()
+    try:
+        with fresh_database("webhooks_cpu") as url:
+            data_key = Fernet.generate_key().decode()
+            seed(url, data_key, sender.keyset_url, users)
+            app = create_app({"database_url": url, "env": "test", "data_keys": [data_key], "broker_url": BROKER,
+                              "log_level": "WARNING"})
+
+            def post_all(batch: list[str], ready: threading.Barrier | None) -> None:
+                client = app.test_client()
+                if ready is not None:
+                    ready.wait()
+                for token in batch:
+                    resp = client.post(path, data=token, content_type="application/jwt")
+                    statuses[str(resp.get_json().get("status", resp.status_code))] += 1
+
+            def run(all_tokens: list[str]) -> tuple[float, float]:
+                ready = threading.Barrier(threads + 1)
+                workers = [threading.Thread(target=post_all, args=(all_tokens[i::threads], ready))
+                           for i in range(threads)]
+                for w in workers:
+                    w.start()
+                ready.wait()
+                c0, w0 = time.process_time(), time.perf_counter()
+                for w in workers:
+                    w.join()
+                return time.process_time() - c0, time.perf_counter() - w0
+
+            run(warm_up)  # key set fetched, statements compiled, pool filled
+            statuses.clear()
+            statements = StatementCounter(app.extensions["caseload.engine"])
+            cpu, wall = run(tokens)
+            app.extensions["caseload.engine"].dispose()
+    finally:
+        sender.stop()
+        redis.Redis.from_url(BROKER).flushdb()
+    print(f"machine: {machine()}")
+    print(f"in-process: {len(tokens)} events ({distinct} distinct), {threads} threads posting; "
+          f"responses: {dict(statuses)}")
+    print(f"CPU per event: {cpu / len(tokens) * 1000:.2f} ms   SQL statements per event: "
+          f"{statements.n / len(tokens):.2f}   wall: {len(tokens) / wall:.0f} events/s on this process alone")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=20000)
@@ -87,7 +182,11 @@ def main() -> None:
     ap.add_argument("--worker-nice", type=int, default=10,
                     help="run the Celery worker at this nice level (README: acknowledging comes before applying)")
     ap.add_argument("--port", type=int, default=5078)
+    ap.add_argument("--in-process", action="store_true", help="test client in this process: CPU per event")
     args = ap.parse_args()
+    if args.in_process:
+        in_process(args.events if args.events != 20000 else 6000, args.users, args.threads)
+        return
     rng = random.Random(7)
     base = f"http://127.0.0.1:{args.port}"
     redis.Redis.from_url(BROKER).flushdb()
@@ -101,31 +200,7 @@ def main() -> None:
         env = {**os.environ, "CASELOAD_ENV": "test", "CASELOAD_DATABASE_URL": url, "CASELOAD_BASE_URL": base,
                "CASELOAD_SECRET_KEY": "bench-secret-" + "x" * 40, "CASELOAD_DATA_KEYS": data_key,
                "CASELOAD_BROKER_URL": BROKER, "CASELOAD_LOG_LEVEL": "WARNING"}
-        from lti_app import create_app
-
-        app = create_app({"database_url": url, "env": "test", "data_keys": [data_key]})
-        with app.app_context():
-            from lti_app.db import session_scope
-            from lti_app.models import Course, Person, Platform, Section
-            from lti_app.services import keys
-
-            with session_scope() as s:
-                keys.ensure_keys(s)
-                plat = Platform(name="bench-canvas", lms="canvas", issuer="https://canvas.bench.test",
-                                client_id="bench", auth_login_url="https://canvas.bench.test/auth",
-                                auth_token_url="https://canvas.bench.test/token",
-                                keyset_url="https://canvas.bench.test/jwks",
-                                live_events_keyset_url=sender.keyset_url, status="active", settings={})
-                s.add(plat)
-                s.flush()
-                course = Course(platform_id=plat.id, lti_context_id="ctx-565", lms_course_id="565", title="Bench")
-                s.add(course)
-                s.flush()
-                s.add_all([Section(course_id=course.id, lms_section_id="", name="Bench"),
-                           Section(course_id=course.id, lms_section_id="4811", name="Period 1")])
-                s.add_all([Person(platform_id=plat.id, lti_sub=f"sub-{u}", lms_user_id=str(u), kind="student",
-                                  name=f"Bench Learner {u}") for u in range(30000, 30000 + args.users)])
-                s.commit()
+        seed(url, data_key, sender.keyset_url, args.users)
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2", "-k", args.worker_class,
              "--threads", str(args.threads), "--worker-connections", "200", "-b", f"127.0.0.1:{args.port}",

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
-from lti_app.db import get_session
+from lti_app.db import engine
 from lti_app.errors import render_error
 from lti_app.services import inbox
 from lti_app.services.webhooks import Receipt, WebhookRefused, receive_canvas, receive_moodle
@@ -44,7 +44,7 @@ def _body() -> bytes:
 @bp.post("/canvas/<platform>")
 def canvas(platform: str) -> Any:
     try:
-        receipt = receive_canvas(get_session(), platform, _body())
+        receipt = receive_canvas(engine(), platform, _body())
     except WebhookRefused as exc:
         return _refused(exc)
     return _answer(receipt)
@@ -53,7 +53,7 @@ def canvas(platform: str) -> Any:
 @bp.post("/moodle/<platform>")
 def moodle(platform: str) -> Any:
     try:
-        receipt = receive_moodle(get_session(), platform, _body(), request.headers.get("X-Caseload-Timestamp"),
+        receipt = receive_moodle(engine(), platform, _body(), request.headers.get("X-Caseload-Timestamp"),
                                  request.headers.get("X-Caseload-Signature"))
     except WebhookRefused as exc:
         return _refused(exc)

@@ -4,6 +4,7 @@ duplicate), and an error reaches every request of its group and nobody else."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -38,7 +39,7 @@ def _count_inserts(engine: Any) -> list[int]:
     @event.listens_for(engine, "before_cursor_execute")
     def _seen(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
         if statement.startswith("INSERT INTO inbound_events"):
-            sizes.append(len(params[0]))  # one array per column
+            sizes.append(len(json.loads(params[0])))  # one JSON array of rows
 
     return sizes
 

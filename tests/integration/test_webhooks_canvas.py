@@ -418,14 +418,23 @@ def test_key_set_is_fetched_once_per_cache_period_and_again_on_rotation(app, cli
     assert canvas.fetches == 3
 
 
-def test_database_unavailable_answers_503_so_canvas_retries(app, client, canvas, world):
+@pytest.mark.parametrize("settings_cached", [False, True], ids=["platform-lookup", "store"])
+def test_database_unavailable_answers_503_so_canvas_retries(app, client, db_session, canvas, world, settings_cached):
+    if settings_cached:  # the platform's settings are cached: the failure comes when the event is stored
+        assert post(client, canvas, canvas.enrollment("enrollment_created", enrollment_id=2, course_id=565,
+                                                      user_id=30071, section_id=4811)).status_code == 202
+    stored_before = len(events(db_session))
     broken = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    working = app.extensions["caseload.engine"]
     app.extensions["caseload.sessionmaker"].configure(bind=broken)
+    app.extensions["caseload.engine"] = broken
     try:
         resp = post(client, canvas, canvas.enrollment("enrollment_created", enrollment_id=1, course_id=565,
                                                       user_id=30071, section_id=4811))
     finally:
-        app.extensions["caseload.sessionmaker"].configure(bind=app.extensions["caseload.engine"])
+        app.extensions["caseload.engine"] = working
+        app.extensions["caseload.sessionmaker"].configure(bind=working)
         broken.dispose()
     assert resp.status_code == 503
     assert resp.headers["Retry-After"]
+    assert len(events(db_session)) == stored_before
