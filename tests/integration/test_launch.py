@@ -19,14 +19,6 @@ def app_config():
     return {"cookie_secure": False}
 
 
-@pytest.fixture
-def lms(app, db_session):
-    platform = LtiTestPlatform().start()
-    platform.register(db_session)
-    yield platform
-    platform.stop()
-
-
 def _counts(db_session):
     db_session.expire_all()
     return tuple(db_session.scalar(select(func.count()).select_from(m)) for m in (Person, Course, Enrollment, UsedNonce))

@@ -7,20 +7,11 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_app.models import LaunchStateEntry, UsedNonce
-from tests.support.lti_platform import LtiTestPlatform
 
 
 @pytest.fixture
 def app_config():
     return {"cookie_secure": False}
-
-
-@pytest.fixture
-def lms(app, db_session):
-    platform = LtiTestPlatform().start()
-    platform.register(db_session)
-    yield platform
-    platform.stop()
 
 
 def _used_nonces(db_session) -> int:
