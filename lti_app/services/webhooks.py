@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -181,6 +182,7 @@ def _store(engine: Engine, platform: _PlatformInfo, parsed: ParsedEvent, payload
     if engine.dialect.name == "postgresql":
         event_id = group_writer().store(engine, params)
     else:
+        inbox_row_json(params)  # the same refusals as on PostgreSQL
         # SQLite (the embedded default) has one writer at a time anyway: one statement, autocommit.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             event_id = conn.execute(_insert_statement(engine.dialect.name), params).scalar_one_or_none()
@@ -194,11 +196,33 @@ def _store(engine: Engine, platform: _PlatformInfo, parsed: ParsedEvent, payload
 # Group commit (PostgreSQL)
 # ---------------------------------------------------------------------------------------------------------------
 
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+"""A ``\u0000`` escape in JSON text (an even number of backslashes before it, so not an escaped backslash)."""
+
+
+def inbox_row_json(params: dict[str, Any]) -> str:
+    """The inbox row as JSON text, or a refusal for what PostgreSQL's ``jsonb`` cannot hold: NaN or Infinity (Python's
+    JSON parser accepts them), a NUL character, half of a UTF-16 surrogate pair. Such an event is refused alone,
+    before it joins a commit group, instead of failing the statement for every request of its group."""
+    try:
+        row = json.dumps(params, default=_json_time, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise WebhookRefused(400, "The event contains a number JSON cannot carry (NaN or Infinity).") from None
+    try:
+        row.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookRefused(400, "The event contains text that is not valid Unicode.") from None
+    if "\\u0000" in row and _NUL_ESCAPE.search(row):
+        raise WebhookRefused(400, "The event contains a NUL character, which Caseload does not store.")
+    return row
+
+
 class _Slot:
-    __slots__ = ("params", "wake", "done", "lead", "event_id", "error")
+    __slots__ = ("key", "row", "wake", "done", "lead", "event_id", "error")
 
     def __init__(self, params: dict[str, Any]) -> None:
-        self.params = params
+        self.key: str = params["dedupe_key"]
+        self.row = inbox_row_json(params)
         self.wake = threading.Event()
         self.done = False
         self.lead = False
@@ -207,9 +231,9 @@ class _Slot:
 
 
 class GroupWriter:
-    """Stores the inbox rows of concurrent requests together: one ``INSERT … SELECT … FROM jsonb_to_recordset(…)
-    ON CONFLICT (dedupe_key) DO NOTHING RETURNING`` and one commit for all the rows that arrived while the previous write was
-    in flight, instead of a statement and a commit (a WAL flush) per event.
+    """Stores the inbox rows of concurrent requests together: one ``INSERT … SELECT … FROM
+    jsonb_to_recordset(…) ON CONFLICT (dedupe_key) DO NOTHING RETURNING`` and one commit for all the rows that
+    arrived while the previous write was in flight, instead of a statement and a commit (a WAL flush) per event.
 
     The contract is unchanged: a request is answered only after the commit that includes its row has returned
     (or with the error that commit raised: 503, and the LMS sends again). Each write is made by the first
@@ -263,8 +287,8 @@ class GroupWriter:
     def _write(engine: Any, group: list[_Slot]) -> None:
         first: dict[str, _Slot] = {}
         for s in group:
-            first.setdefault(s.params["dedupe_key"], s)
-        rows = json.dumps([s.params for s in first.values()], default=_json_time, separators=(",", ":"))
+            first.setdefault(s.key, s)
+        rows = "[" + ",".join(s.row for s in first.values()) + "]"
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             stored = dict(conn.exec_driver_sql(_GROUP_INSERT_SQL, (rows,)).all())
         for key, s in first.items():
@@ -274,7 +298,7 @@ class GroupWriter:
 def _json_time(value: Any) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:  # as UTCDateTime refuses them: a naive time would be read in the session's zone
-            raise ValueError("naive datetime in an inbox row")
+            raise TypeError("naive datetime in an inbox row")
         return value.isoformat()
     raise TypeError(f"not serialisable in an inbox row: {type(value).__name__}")
 
@@ -287,10 +311,10 @@ _GROUP_INSERT_SQL = (
     "event_type text, dedupe_key text, received_at timestamptz, event_time timestamptz, payload jsonb, "
     "status text, attempts int, next_attempt_at timestamptz, last_error text) "
     "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key, id")
-"""One statement text and one parameter whatever the group size: the rows go as one JSON array, serialised by
-the json module's C encoder. (Eleven typed arrays, the first version, cost more: psycopg escapes every payload
-element of a text-format array in Python.) PostgreSQL plans it once per connection (psycopg prepares it after a
-few uses)."""
+"""One statement text and one parameter whatever the group size: the rows go as one JSON array, each row
+serialised by the json module's C encoder in its own request's thread (``inbox_row_json``). Eleven typed arrays,
+the first version, cost more: psycopg escapes every payload element of a text-format array in Python. PostgreSQL
+plans the statement once per connection (psycopg prepares it after a few uses)."""
 
 
 def group_writer() -> GroupWriter:

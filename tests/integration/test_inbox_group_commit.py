@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from lti_app.db import utcnow
 from lti_app.models import InboundEvent
-from lti_app.services.webhooks import GroupWriter
+from lti_app.services.webhooks import GroupWriter, WebhookRefused
 from tests.support import factories as f
 
 
@@ -122,3 +122,18 @@ def test_a_failed_write_fails_its_whole_group_and_the_next_group_is_written(app,
     keys = set(db_session.scalars(select(InboundEvent.dedupe_key)))
     assert keys == {"kept-1"}  # nothing of the failed group was acknowledged or stored
     assert not writer._writing and not writer._queue
+
+
+def test_a_row_jsonb_cannot_hold_is_refused_alone_before_it_joins_a_group(app, db_session, platform_id):
+    engine = app.extensions["caseload.engine"]
+    writer = GroupWriter()
+    bad = _params(platform_id, "bad")
+    bad["payload"] = {"score": float("nan")}
+    with pytest.raises(WebhookRefused) as refused:
+        writer.store(engine, bad)
+    assert refused.value.status == 400
+    assert writer._queue == [] and not writer._writing
+    assert writer.store(engine, _params(platform_id, "good")) is not None
+    db_session.expire_all()
+    assert db_session.scalars(select(InboundEvent.dedupe_key)).all() == ["good"]
+

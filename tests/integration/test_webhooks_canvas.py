@@ -376,6 +376,7 @@ def test_unknown_platform_wrong_family_and_missing_keyset_are_refused(client, db
     (lambda p: p["body"].update(user_id="abc"), "not a Canvas id"),
     (lambda p: p["body"].update(user_id=None), "no user_id"),
     (lambda p: p["metadata"].update(event_name="Enrollment Created!"), "event_name"),
+    (lambda p: p["body"].update(user_name="Orrin\x00Pell"), "NUL character"),
 ])
 def test_malformed_events_are_refused_with_a_reason(client, db_session, canvas, world, mutate, words):
     payload = canvas.enrollment("enrollment_created", enrollment_id=1, course_id=565, user_id=30071, section_id=4811)

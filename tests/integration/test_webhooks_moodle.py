@@ -158,6 +158,9 @@ def test_unknown_moodle_events_are_ignored_and_recorded(client, db_session, mood
     ("no_uid", 400, "event_uid"),
     ("bad_status", 400, "enrolment.status"),
     ("bad_roles", 400, "enrolment.roles"),
+    ("nan_number", 400, "NaN or Infinity"),
+    ("nul_character", 400, "NUL character"),
+    ("lone_surrogate", 400, "not valid Unicode"),
 ])
 def test_refusals(client, db_session, moodle, world, case, status, words):
     payload = moodle.event("user_enrolment_created", course_id=12, user_id=80, roles=["student"])
@@ -181,6 +184,11 @@ def test_refusals(client, db_session, moodle, world, case, status, words):
                            headers={"X-Caseload-Timestamp": ts, "X-Caseload-Signature": sig})
     elif case == "not_json":
         resp = moodle.post(client, "district-moodle", b"{not json")
+    elif case in ("nan_number", "nul_character", "lone_surrogate"):
+        # Valid for Python's JSON parser, signed correctly, but not storable in PostgreSQL's jsonb.
+        payload["note"] = {"nan_number": float("nan"), "nul_character": "a\x00b",
+                           "lone_surrogate": "a\ud800b"}[case]
+        resp = moodle.post(client, "district-moodle", json.dumps(payload).encode())
     else:
         if case == "wrong_schema":
             payload["schema"] = "something/2"
