@@ -267,20 +267,26 @@ def _prefetch(session: Session, events: list[InboundEvent], lookups: _Lookups) -
                 course_refs.setdefault(key, set()).add(command.course_ref)
                 user_refs.setdefault(key, set()).add(command.user_ref)
     for (platform_id, canvas), refs in course_refs.items():
-        column = Course.lms_course_id if canvas else Course.lti_context_id
+        column = _ref_columns(canvas)[0]
         for course in session.scalars(select(Course).where(Course.platform_id == platform_id, column.in_(refs))
                                       .order_by(Course.id)):
-            ref = course.lms_course_id if canvas else course.lti_context_id
-            lookups.courses.setdefault((platform_id, str(ref)), course)
+            lookups.courses.setdefault((platform_id, str(getattr(course, column.key))), course)
     for (platform_id, canvas), refs in user_refs.items():
-        column = Person.lms_user_id if canvas else Person.lti_sub
+        column = _ref_columns(canvas)[1]
         for person in session.scalars(select(Person).where(Person.platform_id == platform_id, column.in_(refs))
                                       .order_by(Person.id)):
-            ref = person.lms_user_id if canvas else person.lti_sub
-            lookups.people.setdefault((platform_id, str(ref)), person)
+            lookups.people.setdefault((platform_id, str(getattr(person, column.key))), person)
     course_ids = {c.id for c in lookups.courses.values()}
     person_ids = {p.id for p in lookups.people.values()}
     lookups.enrollments = roster.KnownEnrollments.load(session, course_ids, person_ids)
+
+
+def _ref_columns(canvas: bool) -> tuple[Any, Any]:
+    """The columns an event's course and user references match: Canvas numeric ids, or (Moodle) the LTI context id
+    and ``sub``. The batch prefetch and the per-event lookups both match on these (first row by id)."""
+    if canvas:
+        return Course.lms_course_id, Person.lms_user_id
+    return Course.lti_context_id, Person.lti_sub
 
 
 class _Ids:
@@ -289,15 +295,15 @@ class _Ids:
     def __init__(self, session: Session, platform_id: int, lms: str, lookups: _Lookups) -> None:
         self.session, self.platform_id, self.canvas = session, platform_id, lms == "canvas"
         self.lookups = lookups
+        self._course_column, self._person_column = _ref_columns(self.canvas)
 
     def course(self, ref: str) -> Course | None:
         key = (self.platform_id, ref)
         found = self.lookups.courses.get(key)
         if found is None:
-            if self.canvas:
-                found = roster.find_course_by_lms_id(self.session, self.platform_id, ref)
-            else:
-                found = roster.get_course(self.session, self.platform_id, ref)
+            found = self.session.scalars(select(Course).where(Course.platform_id == self.platform_id,
+                                                              self._course_column == ref)
+                                         .order_by(Course.id).limit(1)).first()
             if found is not None:
                 self.lookups.courses[key] = found
         return found
@@ -306,10 +312,9 @@ class _Ids:
         key = (self.platform_id, ref)
         found = self.lookups.people.get(key)
         if found is None:
-            if self.canvas:
-                found = roster.find_person_by_lms_user_id(self.session, self.platform_id, ref)
-            else:
-                found = roster.get_person(self.session, self.platform_id, ref)
+            found = self.session.scalars(select(Person).where(Person.platform_id == self.platform_id,
+                                                              self._person_column == ref)
+                                         .order_by(Person.id).limit(1)).first()
             if found is not None:
                 self.lookups.people[key] = found
         return found

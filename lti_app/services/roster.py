@@ -97,11 +97,6 @@ def get_course(session: Session, platform_id: int, lti_context_id: str) -> Cours
     return session.scalars(stmt).one_or_none()
 
 
-def find_course_by_lms_id(session: Session, platform_id: int, lms_course_id: str) -> Course | None:
-    stmt = select(Course).where(Course.platform_id == platform_id, Course.lms_course_id == str(lms_course_id))
-    return session.scalars(stmt.limit(1)).first()
-
-
 def upsert_course(session: Session, platform_id: int, lti_context_id: str, *, lms_course_id: str | None = None,
                   title: str | None = None, label: str | None = None, nrps_url: str | None = None,
                   sis_id: str | None = None) -> Course:
