@@ -36,8 +36,17 @@ class HttpError(Exception):
     def body_json(self) -> Any:
         try:
             return json.loads(self.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
+
+
+def response_json(response: requests.Response) -> Any:
+    """``response.json()``, except that JSON nested deeper than Python's parser recurses (a ``RecursionError``) is
+    the ``ValueError`` that every caller already reports as "did not answer with JSON"."""
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply to parse") from None
 
 
 class HttpTransportError(HttpError):
@@ -114,7 +123,7 @@ class HttpClient:
     def get_json(self, url: str, **kwargs: Any) -> Any:
         response = self.get(url, **kwargs)
         try:
-            return response.json()
+            return response_json(response)
         except ValueError:
             raise HttpStatusError(f"{_host(url)} did not answer with JSON", status=response.status_code,
                                   body=response.content[:65536], url=url) from None

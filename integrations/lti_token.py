@@ -27,7 +27,7 @@ from typing import Any
 
 import jwt
 
-from integrations.http import HttpClient, HttpError
+from integrations.http import HttpClient, HttpError, response_json
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class LtiTokenClient:
         except HttpError as exc:
             raise _token_error(exc) from None
         try:
-            body: Any = response.json()
+            body: Any = response_json(response)
         except ValueError:
             raise TokenRequestError("The LMS token endpoint did not answer with JSON.") from None
         value = body.get("access_token") if isinstance(body, dict) else None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from integrations.http import HttpClient, HttpError
+from integrations.http import HttpClient, HttpError, response_json
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class NrpsClient:
                     continue
                 raise _nrps_error(exc) from None
             try:
-                body = response.json()
+                body = response_json(response)
             except ValueError:
                 raise NrpsError("The LMS membership service did not answer with JSON.") from None
             if not isinstance(body, dict):

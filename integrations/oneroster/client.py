@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from integrations.http import HttpClient, HttpError
+from integrations.http import HttpClient, HttpError, response_json
 from integrations.lti_token import AccessToken, TokenCache
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ class OneRosterClient:
             response = self._http.post(self.config.token_url,
                                        data={"grant_type": "client_credentials", "scope": self.config.scope},
                                        headers={"Authorization": f"Basic {basic}", "Accept": "application/json"})
-            body = response.json()
+            body = response_json(response)
         except HttpError as exc:
             if exc.status in (400, 401):
                 raise OneRosterError(f"The SIS refused Caseload's OneRoster client ID or secret (HTTP {exc.status}).",
@@ -264,7 +264,7 @@ class OneRosterClient:
                 raise OneRosterError(f"The SIS OneRoster service failed (HTTP {exc.status or 'unreachable'}).",
                                      status=exc.status) from None
             try:
-                return response.json(), response.headers
+                return response_json(response), response.headers
             except ValueError:
                 raise OneRosterError("The SIS OneRoster service did not answer with JSON.") from None
         raise OneRosterError("The SIS refused Caseload's access token.", status=401)

@@ -46,6 +46,7 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from integrations.http import response_json
 from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.vocab import DeploymentStatus, PlatformStatus
 from lti_app.lti.context import CLAIM, RESOURCE_LINK_REQUEST, LaunchContext, from_claims
@@ -332,7 +333,7 @@ def _peek(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise LaunchError("The id_token from the LMS is not a signed JWT.")
     try:
         return _b64json(parts[0]), _b64json(parts[1])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested too deep to parse
         raise LaunchError("The id_token from the LMS could not be decoded.") from None
 
 
@@ -366,7 +367,7 @@ class _CachedKeysMessageLaunch(FlaskMessageLaunch):
         try:
             resp = requests.get(key_set_url, timeout=5)
             resp.raise_for_status()
-            keys = resp.json()
+            keys = response_json(resp)
         except (requests.RequestException, ValueError):
             log.warning("platform JWKS fetch failed for %s", urlsplit(key_set_url).netloc)
             raise LaunchError("Caseload could not fetch the LMS's public keys (JWKS) to verify the launch. "

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from integrations.http import HttpClient, HttpError
+from integrations.http import HttpClient, HttpError, response_json
 from lti_app.db import utcnow
 from lti_app.domain.canvas import CANVAS_CUSTOM_FIELDS
 from lti_app.models import Deployment, Platform
@@ -104,7 +104,7 @@ def register(session: Session, base_url: str, openid_configuration: str, registr
     try:
         response = http.post(config["registration_endpoint"], json=tool_configuration(base_url, lms),
                              headers={**headers, "Content-Type": "application/json"})
-        registered = response.json()
+        registered = response_json(response)
     except HttpError as exc:
         status = exc.status
         raise RegistrationFailed(f"The LMS refused the registration (HTTP {status or 'unreachable'}). If it "

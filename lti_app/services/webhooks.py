@@ -148,7 +148,7 @@ def receive_moodle(engine: Engine, platform_name: str, body: bytes, timestamp: s
         raise WebhookRefused(exc.status, f"Event refused: {exc.reason}.") from None
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to parse
         raise WebhookRefused(400, "The body is not valid JSON.") from None
     try:
         parsed = parse_moodle(payload, utcnow())

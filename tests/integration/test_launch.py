@@ -3,6 +3,7 @@ id_tokens and publishes its JWKS over HTTP."""
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 
@@ -147,6 +148,10 @@ def test_moodle_golden_claims_are_accepted(client, lms, db_session):
 
 # --- forged and broken launches: each refused with a readable 4xx, nothing written ----------------------------
 
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def _forge(lms, client, case):
     login = lms.start_login(client)
     nonce, state = login["nonce"], login["state"]
@@ -175,6 +180,9 @@ def _forge(lms, client, case):
         "missing_roles": lambda: lms.sign(c(nonce, **{CLAIM + "roles": None})),
         "not_a_jwt": lambda: "not.a.jwt.at.all",
         "garbage_token": lambda: "abc",
+        # A header nested deeper than Python's JSON parser recurses (it raises RecursionError, not ValueError).
+        "deeply_nested_header": lambda: ".".join([_b64url(b"[" * 50_000 + b"]" * 50_000),
+                                                  lms.sign(c(nonce)).split(".", 1)[1]]),
         "unknown_kid": lambda: lms.sign(c(nonce), kid="nope", key_pem=foreign_pem),
     }
     del other
@@ -190,8 +198,8 @@ def _forge(lms, client, case):
 FORGED = ["bad_signature", "alg_none", "alg_hs256", "expired", "issued_in_future", "wrong_audience",
           "several_audiences_no_azp", "several_audiences_wrong_azp", "unknown_issuer", "unknown_deployment",
           "missing_sub", "missing_nonce", "wrong_nonce", "wrong_version", "deep_linking_message",
-          "wrong_target_link_uri", "missing_roles", "not_a_jwt", "garbage_token", "unknown_kid", "missing_state",
-          "wrong_state", "missing_id_token"]
+          "wrong_target_link_uri", "missing_roles", "not_a_jwt", "garbage_token", "deeply_nested_header",
+          "unknown_kid", "missing_state", "wrong_state", "missing_id_token"]
 
 
 @pytest.mark.parametrize("case", FORGED)

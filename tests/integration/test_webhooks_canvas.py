@@ -3,6 +3,7 @@ out-of-order delivery, waiting for unknown courses and users, and every kind of 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import threading
@@ -308,6 +309,14 @@ def _refused(resp: Any, status: int, words: str, db_session: Any) -> None:
     body = resp.get_json()
     assert words in body["reason"], body
     assert events(db_session) == []
+
+
+def test_a_header_nested_too_deep_to_parse_is_refused(client, db_session, canvas, world):
+    token = canvas.sign(canvas.enrollment("enrollment_created", enrollment_id=1, course_id=565, user_id=30071,
+                                          section_id=4811))
+    header = base64.urlsafe_b64encode(b"[" * 50_000 + b"]" * 50_000).rstrip(b"=").decode()
+    forged = ".".join([header, *token.split(".")[1:]])
+    _refused(client.post("/webhooks/canvas/district-canvas", data=forged), 401, "not a signed JWT", db_session)
 
 
 def test_unsigned_json_is_refused(client, db_session, canvas, world):

@@ -161,6 +161,7 @@ def test_unknown_moodle_events_are_ignored_and_recorded(client, db_session, mood
     ("nan_number", 400, "NaN or Infinity"),
     ("nul_character", 400, "NUL character"),
     ("lone_surrogate", 400, "not valid Unicode"),
+    ("deeply_nested", 400, "not valid JSON"),
 ])
 def test_refusals(client, db_session, moodle, world, case, status, words):
     payload = moodle.event("user_enrolment_created", course_id=12, user_id=80, roles=["student"])
@@ -184,6 +185,8 @@ def test_refusals(client, db_session, moodle, world, case, status, words):
                            headers={"X-Caseload-Timestamp": ts, "X-Caseload-Signature": sig})
     elif case == "not_json":
         resp = moodle.post(client, "district-moodle", b"{not json")
+    elif case == "deeply_nested":  # deeper than Python's JSON parser recurses (RecursionError, not ValueError)
+        resp = moodle.post(client, "district-moodle", b"[" * 50_000 + b"]" * 50_000)
     elif case in ("nan_number", "nul_character", "lone_surrogate"):
         # Valid for Python's JSON parser, signed correctly, but not storable in PostgreSQL's jsonb.
         payload["note"] = {"nan_number": float("nan"), "nul_character": "a\x00b",

@@ -70,3 +70,16 @@ def test_transport_error_has_no_status():
     with pytest.raises(HttpTransportError) as info:
         c.get("https://lms.example.test/x")
     assert info.value.status is None
+
+
+DEEP = b"[" * 50_000 + b"]" * 50_000  # deeper than Python's JSON parser recurses: RecursionError, not ValueError
+
+
+def test_json_nested_too_deep_is_not_json_for_every_caller():
+    c, _ = client([(200, {}, DEEP)])
+    with pytest.raises(HttpStatusError, match="did not answer with JSON"):
+        c.get_json("https://lms.example.test/x")
+    c, _ = client([(502, {}, DEEP)], retries=0)
+    with pytest.raises(HttpStatusError) as info:
+        c.get("https://lms.example.test/x")
+    assert info.value.body_json() is None

@@ -136,3 +136,9 @@ def test_refusals_become_readable_reasons():
         with pytest.raises(NrpsError, match=words) as info:
             NrpsClient(FakeHttp([FakeResponse(status, "{}")]), _token).fetch("https://lms.test/m")
         assert info.value.status == status
+
+
+def test_a_page_nested_too_deep_to_parse_is_not_json():
+    http = FakeHttp([FakeResponse(200, "[" * 50_000 + "]" * 50_000)])
+    with pytest.raises(NrpsError, match="did not answer with JSON"):
+        NrpsClient(http, _token).fetch("https://lms.test/m")
