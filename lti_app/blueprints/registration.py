@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from lti_app.db import get_session
 from lti_app.errors import render_error
 from lti_app.services.canvas_config import developer_key
-from lti_app.services.dynamic_registration import RegistrationFailed, register
+from lti_app.services.dynamic_registration import INVITE_PARAM, RegistrationFailed, register
 
 bp = Blueprint("registration", __name__)
 
@@ -25,7 +25,8 @@ def dynamic_registration() -> Any:
     session = get_session()
     try:
         result = register(session, current_app.config["CASELOAD"].base_url,
-                          request.args.get("openid_configuration", ""), request.args.get("registration_token"))
+                          request.args.get("openid_configuration", ""), request.args.get("registration_token"),
+                          request.args.get(INVITE_PARAM))
     except RegistrationFailed as exc:
         session.rollback()
         return render_error(exc.status, exc.reason, title="Caseload could not complete the registration")

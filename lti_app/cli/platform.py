@@ -48,6 +48,28 @@ def add_cmd(name: str, lms: str, issuer: str, client_id: str, auth_login_url: st
             click.echo(f"Webhook secret for the Moodle companion plugin (shown once): {secret}")
 
 
+@platform_group.command("registration-url")
+@click.option("--hours", type=float, default=72, show_default=True, help="How long the link stays valid.")
+@click.option("--label", default=None, help="A note for yourself, e.g. which LMS the link is for.")
+@with_appcontext
+def registration_url_cmd(hours: float, label: str | None) -> None:
+    """Create a one-time Dynamic Registration link for an LMS administrator."""
+    from flask import current_app
+
+    from lti_app.services.dynamic_registration import create_invite, registration_url
+
+    with UnitOfWork() as uow:
+        try:
+            token, invite = create_invite(uow.session, hours=hours, label=label)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        uow.commit()
+        expires = invite.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(registration_url(current_app.config["CASELOAD"].base_url, token))
+    click.echo(f"One LMS can register Caseload with this link until {expires}. Paste it where the LMS asks for the "
+               "tool's registration URL (Moodle: Tool URL; Canvas: LTI Registration). It is shown only once.")
+
+
 @platform_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext

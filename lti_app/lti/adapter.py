@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from sqlalchemy.orm import Session
 from integrations.http import response_json
 from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.vocab import DeploymentStatus, PlatformStatus
-from lti_app.lti.context import CLAIM, RESOURCE_LINK_REQUEST, LaunchContext, from_claims
+from lti_app.lti.context import CLAIM, NRPS_CLAIM, RESOURCE_LINK_REQUEST, LaunchContext, from_claims
 from lti_app.lti.errors import LaunchError, PendingDeployment, ReplayedLaunch, UnknownPlatform
 from lti_app.models import Deployment, Platform, PlatformKeysetCache, UsedNonce
 
@@ -337,6 +338,41 @@ def _peek(id_token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         raise LaunchError("The id_token from the LMS could not be decoded.") from None
 
 
+_OBJECT_CLAIMS = tuple(CLAIM + name for name in ("resource_link", "context", "lis", "custom", "tool_platform",
+                                                   "launch_presentation")) + (NRPS_CLAIM,)
+_STRING_CLAIMS = ("iss", "sub", "nonce", "azp", "name", "given_name", "family_name", "email") + tuple(
+    CLAIM + name for name in ("deployment_id", "message_type", "version", "target_link_uri"))
+_NESTED_STRINGS = ((CLAIM + "resource_link", "id"), (CLAIM + "context", "id"), (NRPS_CLAIM, "context_memberships_url"))
+
+
+def _check_claim_shapes(body: dict[str, Any]) -> None:
+    """Refuse an id_token whose claims have JSON types LTI 1.3 does not allow (an object where a string belongs, a
+    number for ``aud``...), before anything reads them: pylti1p3 and the roster code assume the shapes the
+    specification gives. Runs on the unverified body; the signature is checked later, on well-formed tokens only."""
+
+    def refuse(claim: str, kind: str) -> None:
+        raise LaunchError(f"The id_token's '{claim.rsplit('/', 1)[-1]}' claim is not {kind}, as LTI 1.3 requires.")
+
+    for claim in _OBJECT_CLAIMS:
+        required = claim == CLAIM + "resource_link"  # a required claim: null is not an object either
+        if (claim in body if required else body.get(claim) is not None) and not isinstance(body[claim], dict):
+            refuse(claim, "an object")
+    for claim in _STRING_CLAIMS:
+        if body.get(claim) is not None and not isinstance(body[claim], str):
+            refuse(claim, "a string")
+    for claim, key in _NESTED_STRINGS:
+        value = (body.get(claim) or {}).get(key)
+        if value is not None and not isinstance(value, (str, int)):
+            refuse(f"{claim}.{key}", "a string")
+    aud = body.get("aud")
+    if aud is not None and not isinstance(aud, str) and not (
+            isinstance(aud, list) and all(isinstance(a, str) for a in aud)):
+        refuse("aud", "a string or a list of strings")
+    roles = body.get(CLAIM + "roles")
+    if roles is not None and not (isinstance(roles, list) and all(isinstance(r, str) for r in roles)):
+        refuse(CLAIM + "roles", "a list of strings")
+
+
 class _CachedKeysMessageLaunch(FlaskMessageLaunch):
     """pylti1p3's launch validation (id_token format, registration, signature, deployment, message validators)
     with the JWKS from our shared cache, refetched once when the token's kid is not in the cached set. The state
@@ -440,6 +476,7 @@ def validate_launch(session: Session) -> LaunchContext:
     if not state:
         raise LaunchError(_REASONS["Missing state param"])
     header, body = _peek(id_token)
+    _check_claim_shapes(body)
     if header.get("alg") not in ALLOWED_ALGS:
         raise LaunchError(f"The id_token uses the signing algorithm {header.get('alg')!r}; LTI 1.3 requires RS256.")
     state_platform_id = read_state(state)  # signed by us, not expired; nothing else is read before this
@@ -522,6 +559,11 @@ def validate_launch(session: Session) -> LaunchContext:
     return from_claims(dict(launch.get_launch_data()), platform.id, platform.lms)
 
 
+MAX_ID_TOKEN_LIFETIME = 86400
+"""An id_token whose exp is further away than this is refused (Canvas issues them for an hour, Moodle for a
+minute): the used-nonce row must be able to outlive it."""
+
+
 def _check_times(body: dict[str, Any], leeway: int) -> None:
     now = time.time()
     try:
@@ -529,6 +571,9 @@ def _check_times(body: dict[str, Any], leeway: int) -> None:
         iat = float(body["iat"])
     except (KeyError, TypeError, ValueError):
         raise LaunchError("The id_token is missing its issued-at (iat) or expiry (exp) time.") from None
+    if not (math.isfinite(exp) and math.isfinite(iat)) or exp - now > MAX_ID_TOKEN_LIFETIME:
+        raise LaunchError("The id_token's expiry (exp) is more than a day away; LMS id_tokens live for minutes. "
+                          "Check the LMS server's clock.")
     if exp + leeway < now:
         raise LaunchError("The launch has expired (the id_token's exp is in the past). Launch again from the LMS; "
                           "if this keeps happening, check the LMS server's clock.")

@@ -15,13 +15,21 @@ from lti_app.models.inbox import InboundEvent, SyncRun
 from lti_app.models.notes import CaseNote, CaseNoteRevision, NoteDraft, Question
 from lti_app.models.plans import Accommodation, Acknowledgement, Plan, PlanVersion, Student, StudentLink
 from lti_app.models.roster import Course, Enrollment, Person, RoleGrant, Section
-from lti_app.models.tenancy import Deployment, LaunchStateEntry, Platform, PlatformKeysetCache, ToolKey, UsedNonce
+from lti_app.models.tenancy import (
+    Deployment,
+    LaunchStateEntry,
+    Platform,
+    PlatformKeysetCache,
+    RegistrationInvite,
+    ToolKey,
+    UsedNonce,
+)
 
 __all__ = [
     "AccessEvent", "Accommodation", "Acknowledgement", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
-    "Platform", "PlatformKeysetCache", "Question", "RoleGrant", "Section", "Student", "StudentLink", "SyncRun",
-    "ToolKey", "UsedNonce", "AdminEvent",
+    "Platform", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section", "Student",
+    "StudentLink", "SyncRun", "ToolKey", "UsedNonce", "AdminEvent",
     "Contact", "CrisisEntry", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement", "ServiceSession",
     "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",
 ]

@@ -114,4 +114,20 @@ class PlatformKeysetCache(Base):
     fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-__all__ = ["Deployment", "LaunchStateEntry", "Platform", "PlatformKeysetCache", "ToolKey", "UsedNonce"]
+class RegistrationInvite(Base):
+    """A one-time link with which an LMS administrator registers Caseload by LTI Dynamic Registration. Only the
+    SHA-256 of its secret is stored; it is spent by the registration it allowed (``platform_id``)."""
+
+    __tablename__ = "registration_invites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id", ondelete="SET NULL"))
+
+
+__all__ = ["Deployment", "LaunchStateEntry", "Platform", "PlatformKeysetCache", "RegistrationInvite", "ToolKey",
+           "UsedNonce"]

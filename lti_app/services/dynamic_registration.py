@@ -1,6 +1,12 @@
 """LTI Dynamic Registration 1.0 (tool side), as Moodle 4.x and Canvas start it.
 
-The platform opens ``/lti/register?openid_configuration=…&registration_token=…`` in a frame; Caseload fetches
+Registration is by invitation: a Caseload administrator creates a one-time registration link
+(``caseload platform registration-url``, ``/lti/register?invite=…``) and gives it to the LMS administrator. Without
+a valid, unexpired, unspent invite nothing is fetched and nothing is stored: an open endpoint would let anyone
+register a "platform" of their own, whose launches could then claim a real student's SIS id (students are linked
+to their LMS identities by SIS id across platforms).
+
+The platform opens the link with ``openid_configuration=…&registration_token=…`` added, in a frame; Caseload fetches
 the platform's OpenID configuration, checks it (DR 1.0 §3.5: the issuer must be a prefix of the configuration
 URL; the endpoints must be present), posts its tool configuration to the registration endpoint with the
 registration token, and stores the registration (client_id, and the deployment if the platform returns one).
@@ -8,18 +14,21 @@ Nothing is stored unless every step succeeded."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from integrations.http import HttpClient, HttpError, response_json
 from lti_app.db import utcnow
 from lti_app.domain.canvas import CANVAS_CUSTOM_FIELDS
-from lti_app.models import Deployment, Platform
+from lti_app.models import Deployment, Platform, RegistrationInvite
 from lti_app.services.canvas_config import NRPS_SCOPE
 
 log = logging.getLogger(__name__)
@@ -73,13 +82,71 @@ def tool_configuration(base_url: str, lms: str) -> dict[str, Any]:
     }
 
 
+INVITE_PARAM = "invite"
+DEFAULT_INVITE_HOURS = 72
+
+
+def _invite_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_invite(session: Session, *, hours: float = DEFAULT_INVITE_HOURS, label: str | None = None
+                  ) -> tuple[str, RegistrationInvite]:
+    """A new one-time registration invite: (its secret, shown once; the stored row, which keeps only a hash)."""
+    if not 0 < hours <= 24 * 30:
+        raise ValueError("a registration link lasts between a few minutes and 30 days")
+    token = secrets.token_urlsafe(32)
+    invite = RegistrationInvite(token_sha256=_invite_hash(token), label=(label or None) and label[:255],
+                                expires_at=utcnow() + dt.timedelta(hours=hours))
+    session.add(invite)
+    session.flush()
+    return token, invite
+
+
+def registration_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/lti/register?{INVITE_PARAM}={token}"
+
+
+_NO_INVITE = ("Registering Caseload needs a registration link from your Caseload administrator (created with "
+              "'caseload platform registration-url'). Start the registration in the LMS again with that link.")
+
+
+def _valid_invite(session: Session, token: str | None) -> RegistrationInvite:
+    if not token:
+        raise RegistrationFailed(_NO_INVITE, 403)
+    invite = session.scalars(select(RegistrationInvite)
+                             .where(RegistrationInvite.token_sha256 == _invite_hash(token))).one_or_none()
+    if invite is None:
+        raise RegistrationFailed("This registration link is not one Caseload issued; ask your Caseload "
+                                 "administrator for a new one.", 403)
+    if invite.used_at is not None:
+        raise RegistrationFailed("This registration link has already been used; each link registers one LMS. Ask "
+                                 "your Caseload administrator for a new one.", 403)
+    if invite.expires_at <= utcnow():
+        raise RegistrationFailed("This registration link has expired; ask your Caseload administrator for a new "
+                                 "one.", 403)
+    return invite
+
+
+def _spend_invite(session: Session, invite: RegistrationInvite, platform: Platform) -> None:
+    """Mark the invite used by this registration, in the registration's transaction (a failed registration does
+    not spend it). Of two registrations racing with one link, the second finds it spent."""
+    spent = session.execute(update(RegistrationInvite)
+                            .where(RegistrationInvite.id == invite.id, RegistrationInvite.used_at.is_(None))
+                            .values(used_at=utcnow(), platform_id=platform.id)
+                            .execution_options(synchronize_session=False))
+    if getattr(spent, "rowcount", 0) != 1:
+        raise RegistrationFailed("This registration link has just been used by another registration.", 409)
+
+
 def _lms_family(config: dict[str, Any]) -> str:
     code = str((config.get(PLATFORM_CONFIG) or {}).get("product_family_code", "")).lower()
     return "canvas" if code == "canvas" else "moodle" if code == "moodle" else "generic"
 
 
 def register(session: Session, base_url: str, openid_configuration: str, registration_token: str | None,
-             http: HttpClient | None = None) -> Registered:
+             invite_token: str | None, http: HttpClient | None = None) -> Registered:
+    invite = _valid_invite(session, invite_token)  # before anything is fetched from the URL we were given
     http = http or HttpClient(timeout=10, retries=1)
     if not openid_configuration.startswith(("https://", "http://")):
         raise RegistrationFailed("The LMS did not give a valid openid_configuration URL.")
@@ -129,5 +196,6 @@ def register(session: Session, base_url: str, openid_configuration: str, registr
         session.add(Deployment(platform_id=platform.id, deployment_id=str(deployment_id), status="active",
                                approved_at=utcnow()))
     session.flush()
-    log.info("dynamic registration stored platform %s (%s)", platform.id, lms)
+    _spend_invite(session, invite, platform)
+    log.info("dynamic registration stored platform %s (%s) with invite %s", platform.id, lms, invite.id)
     return Registered(platform, str(deployment_id) if deployment_id else None)
