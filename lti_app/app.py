@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Flask
 from flask.sessions import SessionInterface
+from werkzeug.routing import IntegerConverter
 
+from lti_app.ids import MAX_DATABASE_ID
 from lti_app.settings import load_settings
 
 BLUEPRINTS = (
@@ -40,6 +42,15 @@ class NoCookieSession(SessionInterface):
         return None
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """``<int:…>`` URL parts are database ids: a number beyond PostgreSQL's ``integer`` (or SQLite's 64 bits)
+    matches no route and answers 404, instead of reaching the database and failing there with a 500."""
+
+    def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,  # noqa: A002 - werkzeug's names
+                 max: int | None = MAX_DATABASE_ID, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Caseload app: defaults -> ``CASELOAD_*`` environment -> ``test_config`` overrides."""
     import importlib
@@ -47,6 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from lti_app import auth, crypto, db, errors, security, tasks
 
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
     settings = load_settings(overrides=test_config, instance_path=app.instance_path)
     app.config["CASELOAD"] = settings
     app.config["SECRET_KEY"] = settings.secret_key

@@ -24,6 +24,7 @@ from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain.vocab import AdminAction, GrantRole, LaunchRole
 from lti_app.errors import render_error
+from lti_app.ids import parse_id
 from lti_app.models import Deployment, Disclosure, Person, Plan, Platform, RoleGrant, Student
 from lti_app.services import audit_log, export, grants, importer, retention, roles
 
@@ -71,7 +72,7 @@ def _notice() -> str | None:
 
 def _page_arg() -> int:
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1 or int(raw) > 100_000:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1 or int(raw) > 100_000:
         abort(400, description="The page number must be a whole number from 1.")
     return int(raw)
 
@@ -148,10 +149,10 @@ def _grants_page(granter: grants.Granter, error: str | None = None, status: int 
                  form: dict[str, str] | None = None) -> Any:
     session = get_session()
     query = request.values.get("q", "").strip()
-    person_id = request.values.get("person") or request.values.get("person_id") or ""
+    person_id = parse_id(request.values.get("person") or request.values.get("person_id"))
     chosen = None
-    if person_id.isdigit():
-        person = session.get(Person, int(person_id))
+    if person_id is not None:
+        person = session.get(Person, person_id)
         if person is not None and granter.reaches(person.platform_id) and person.kind == "staff":
             chosen = person
     results = grants.search_staff(session, query, granter.platform_ids) if query else []
@@ -172,11 +173,11 @@ def grants_page() -> Any:
 @require_viewer
 def grant_add() -> Any:
     granter = _granter(_admin())
-    person_id = request.form.get("person_id", "")
-    if not person_id.isdigit():
+    person_id = parse_id(request.form.get("person_id"))
+    if person_id is None:
         abort(400, description="Choose a staff member first (search by name, then 'Choose').")
     try:
-        grants.add_grant(get_session(), granter, int(person_id), request.form.get("role", ""),
+        grants.add_grant(get_session(), granter, person_id, request.form.get("role", ""),
                          can_see_restricted=request.form.get("can_see_restricted") == "on",
                          school=request.form.get("school"))
     except grants.GrantNotFound as exc:

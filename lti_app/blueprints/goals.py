@@ -16,6 +16,7 @@ from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain import goals as rules
 from lti_app.domain.deadlines import KIND_LABELS
+from lti_app.ids import parse_id
 from lti_app.models import Student
 from lti_app.services import goals as goal_service
 
@@ -125,12 +126,13 @@ def _report_form() -> tuple[dict[int, str], dict[int, str]]:
     comments: dict[int, str] = {}
     for key, value in request.form.items():
         prefix, _, raw_id = key.partition("-")
-        if not raw_id.isdigit():
+        goal_id = parse_id(raw_id)
+        if goal_id is None:
             continue
         if prefix == "rating":
-            ratings[int(raw_id)] = value
+            ratings[goal_id] = value
         elif prefix == "comment":
-            comments[int(raw_id)] = value
+            comments[goal_id] = value
     return ratings, comments
 
 

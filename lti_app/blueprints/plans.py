@@ -14,6 +14,7 @@ from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain import catalogue
 from lti_app.errors import render_error
+from lti_app.ids import parse_id
 from lti_app.services import plans
 from lti_app.services.plans import PlanConflict, PlanInvalid
 
@@ -37,8 +38,8 @@ def _form(*names: str) -> dict[str, str]:
 
 
 def _int(name: str) -> int:
-    raw = request.form.get(name, "")
-    return int(raw) if raw.isdigit() else -1
+    found = parse_id(request.form.get(name))
+    return -1 if found is None else found
 
 
 def _conflict(exc: PlanConflict) -> Any:

@@ -118,7 +118,7 @@ def check_accommodation(category: str, text: str, applies_to: str, subjects: str
     attempts: int | None = None
     raw_attempts = (extra_attempts or "").strip()
     if raw_attempts:
-        if not raw_attempts.isdigit() or int(raw_attempts) > 20:
+        if not (raw_attempts.isascii() and raw_attempts.isdigit()) or int(raw_attempts) > 20:
             problems.append(Problem("extra_attempts", "Extra attempts must be a whole number from 0 to 20."))
         else:
             attempts = int(raw_attempts)

@@ -138,7 +138,7 @@ def _id(value: Any, what: str, *, canvas: bool) -> str:
     if text is None:
         raise EventInvalid(f"the event has no {what}")
     if canvas:
-        if not text.isdigit() or len(text) > 30:
+        if not (text.isascii() and text.isdigit()) or len(text) > 30:
             raise EventInvalid(f"the {what} is not a Canvas id")
         return local_id(text)
     if len(text) > 255:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from lti_app.ids import parse_id
 from lti_app.models import AccessEvent, AdminEvent, Person, Student
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,8 @@ def _like(text: str) -> str:
 
 def _filtered(stmt: S, flt: AccessFilter, actor: Any, student: Any) -> S:
     if flt.student:
-        if flt.student.startswith("#") and flt.student[1:].isdigit():
-            stmt = stmt.where(AccessEvent.student_id == int(flt.student[1:]))
+        if flt.student.startswith("#") and parse_id(flt.student[1:]) is not None:
+            stmt = stmt.where(AccessEvent.student_id == parse_id(flt.student[1:]))
         else:
             pattern = _like(flt.student)
             full = func.lower(student.given_name + " " + student.family_name)

@@ -28,6 +28,7 @@ from sqlalchemy.sql.selectable import Subquery
 from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain.vocab import AdminAction, GrantRole, LaunchRole, PersonKind
+from lti_app.ids import parse_id
 from lti_app.models import Course, Enrollment, Person, Plan, Platform, RoleGrant, Section, Student, StudentLink
 from lti_app.services.audit_log import record_admin
 
@@ -228,8 +229,8 @@ def find_person(session: Session, ident: str, platform: str | None = None) -> Pe
     stmt = select(Person).where(Person.kind == PersonKind.STAFF.value)
     if platform:
         stmt = stmt.join(Platform, Platform.id == Person.platform_id).where(Platform.name == platform)
-    if ident.startswith("#") and ident[1:].isdigit():
-        stmt = stmt.where(Person.id == int(ident[1:]))
+    if ident.startswith("#") and parse_id(ident[1:]) is not None:
+        stmt = stmt.where(Person.id == parse_id(ident[1:]))
     else:
         stmt = stmt.where(or_(func.lower(Person.email) == ident.lower(), Person.sis_id == ident,
                               Person.lms_user_id == ident))

@@ -289,7 +289,7 @@ def parse_row(line: int, raw: dict[str, str], today: dt.date) -> tuple[Row | Non
                     err("time_multiplier", f"{multiplier} must be between 1 and 4.", "plan")
         attempts: int | None = None
         if v["extra_attempts"]:
-            if not v["extra_attempts"].isdigit() or int(v["extra_attempts"]) > 20:
+            if not (v["extra_attempts"].isascii() and v["extra_attempts"].isdigit()) or int(v["extra_attempts"]) > 20:
                 err("extra_attempts", f"{v['extra_attempts'][:20]!r} must be a whole number from 0 to 20.", "plan")
             else:
                 attempts = int(v["extra_attempts"])

@@ -32,6 +32,7 @@ from lti_app.domain.access import Action, ActorFacts, Decision, StudentFacts, de
 from lti_app.domain.plan_diff import Item, PlanDiff, diff
 from lti_app.domain.plan_rules import Problem
 from lti_app.domain.vocab import AdminAction, GrantRole, PlanStatus, PlanType, VersionStatus
+from lti_app.ids import parse_id
 from lti_app.models import Accommodation, Person, Plan, PlanVersion, RoleGrant, Student
 from lti_app.services import access
 from lti_app.services.audit_log import record_admin
@@ -321,7 +322,7 @@ def create_plan(session: Session, viewer: Viewer, student_id: int, plan_type: st
     manager_id: int | None = viewer.person_id
     if decision.relationship == "admin":
         choices = dict(case_manager_choices(session))
-        manager_id = int(case_manager_id) if case_manager_id.isdigit() else None
+        manager_id = parse_id(case_manager_id)
         if manager_id not in choices:
             problems.append(Problem("case_manager_id", "Choose the plan's case manager (staff with a case-manager "
                                                        "grant)."))
@@ -364,7 +365,7 @@ def update_details(session: Session, viewer: Viewer, student_id: int, plan_id: i
 def assign_case_manager(session: Session, viewer: Viewer, student_id: int, plan_id: int, person_id: str) -> Plan:
     plan = _plan(session, viewer, student_id, plan_id, Action.ASSIGN_CASE_MANAGER, "assign case manager", lock=True)
     choices = dict(case_manager_choices(session))
-    new_id = int(person_id) if person_id.isdigit() else None
+    new_id = parse_id(person_id)
     if new_id is None or new_id not in choices:
         _fail(session, [Problem("case_manager_id", "Choose a member of staff with a case-manager grant.")])
     previous = plan.case_manager_id

@@ -41,6 +41,7 @@ from integrations.nrps import NRPS_SCOPE, Membership, NrpsClient, NrpsError, Nrp
 from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.canvas import local_id
 from lti_app.domain.vocab import EnrollmentState, LmsFamily, PersonKind, PlatformStatus, RosterSource
+from lti_app.ids import parse_id
 from lti_app.models import Course, Enrollment, Person, Platform, SyncRun
 from lti_app.services import roster
 
@@ -647,8 +648,8 @@ class NotFound(LookupError):
 
 def find_platform(session: Session, name_or_id: str) -> Platform:
     platform = session.scalars(select(Platform).where(Platform.name == name_or_id)).first()
-    if platform is None and name_or_id.isdigit():
-        platform = session.get(Platform, int(name_or_id))
+    if platform is None and parse_id(name_or_id) is not None:
+        platform = session.get(Platform, parse_id(name_or_id))
     if platform is None:
         raise NotFound(f"No platform named {name_or_id!r} (see `caseload platform list`).")
     return platform

@@ -311,3 +311,16 @@ def test_home_counts_records_due_for_retention(client, db_session, world, token_
     db_session.commit()
     html = _text(client.get("/admin/", query_string={"t": token_for(world["lms_admin"], roles=("admin",))}))
     assert "<strong>1</strong> record due for retention purge" in html
+
+
+def test_ids_no_column_can_hold_are_not_found_rather_than_server_errors(app, client, world, token_for):
+    token = token_for(world["lms_admin"], roles=("admin",))
+    huge = "9" * 20  # beyond PostgreSQL's integer (and SQLite's 64 bits)
+    assert client.get(f"/casework/students/{huge}/plans", query_string={"t": token}).status_code == 404
+    assert client.get(f"/panels/student/{huge}", query_string={"t": token}).status_code == 404
+    log = client.get("/admin/access-log", query_string={"t": token, "student": f"#{huge}"})
+    assert log.status_code == 200 and "0 matching entries" in _text(log)
+    assert client.get("/admin/grants", query_string={"t": token, "person": "²"}).status_code == 200
+    resp = client.post("/admin/grants", data={"t": token, "csrf_token": admin_world.csrf_for(app, token),
+                                              "person_id": "²", "role": "counselor"})
+    assert resp.status_code == 400 and "Choose a staff member" in _text(resp)
