@@ -132,9 +132,12 @@ def edit_note(note_id: int) -> Any:
     viewer = current_viewer()
     session = get_session()
     f = request.form
+    revision_no = f.get("revision_no", "") or "0"
+    if not (revision_no.isascii() and revision_no.isdigit()) or len(revision_no) > 9:
+        abort(400, description="The note form came back incomplete. Reload the page and edit the note again.")
     try:
         note = notes.edit(session, viewer, note_id, f.get("note_type", ""), f.get("recorded_on", ""), f.get("body", ""),
-                          f.get("visibility", "team"), int(f.get("revision_no", "0") or 0))
+                          f.get("visibility", "team"), int(revision_no))
     except NoteInvalid as exc:
         session.rollback()
         from lti_app.models import CaseNote

@@ -157,6 +157,11 @@ def test_note_is_encrypted_at_rest_escaped_and_revised(client, token_for, school
         "visibility": "team", "body": "Corrected text", "revision_no": "1"})
     assert resp.status_code == 303
     assert db_session.scalar(select(func.count()).select_from(CaseNoteRevision)) == 2
+    damaged = client.post(f"/panels/notes/{note.id}/edit", data={
+        "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": dt.date.today().isoformat(),
+        "visibility": "team", "body": "Other text", "revision_no": "2x"})
+    assert damaged.status_code == 400 and "Reload the page" in damaged.get_data(as_text=True)
+    assert db_session.scalar(select(func.count()).select_from(CaseNoteRevision)) == 2
 
 
 def test_note_limits_and_outsider_refusal_write_nothing(client, token_for, school, db_session):
