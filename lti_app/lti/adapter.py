@@ -342,7 +342,9 @@ _OBJECT_CLAIMS = tuple(CLAIM + name for name in ("resource_link", "context", "li
                                                    "launch_presentation")) + (NRPS_CLAIM,)
 _STRING_CLAIMS = ("iss", "sub", "nonce", "azp", "name", "given_name", "family_name", "email") + tuple(
     CLAIM + name for name in ("deployment_id", "message_type", "version", "target_link_uri"))
-_NESTED_STRINGS = ((CLAIM + "resource_link", "id"), (CLAIM + "context", "id"), (NRPS_CLAIM, "context_memberships_url"))
+_NESTED_VALUES: tuple[tuple[str, str, tuple[type, ...]], ...] = (
+    (CLAIM + "resource_link", "id", (str, int)), (CLAIM + "context", "id", (str, int)),
+    (NRPS_CLAIM, "context_memberships_url", (str,)))
 
 
 def _check_claim_shapes(body: dict[str, Any]) -> None:
@@ -360,9 +362,9 @@ def _check_claim_shapes(body: dict[str, Any]) -> None:
     for claim in _STRING_CLAIMS:
         if body.get(claim) is not None and not isinstance(body[claim], str):
             refuse(claim, "a string")
-    for claim, key in _NESTED_STRINGS:
+    for claim, key, types in _NESTED_VALUES:
         value = (body.get(claim) or {}).get(key)
-        if value is not None and not isinstance(value, (str, int)):
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
             refuse(f"{claim}.{key}", "a string")
     aud = body.get("aud")
     if aud is not None and not isinstance(aud, str) and not (

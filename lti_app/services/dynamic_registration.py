@@ -96,7 +96,7 @@ def create_invite(session: Session, *, hours: float = DEFAULT_INVITE_HOURS, labe
     if not 0 < hours <= 24 * 30:
         raise ValueError("a registration link lasts between a few minutes and 30 days")
     token = secrets.token_urlsafe(32)
-    invite = RegistrationInvite(token_sha256=_invite_hash(token), label=(label or None) and label[:255],
+    invite = RegistrationInvite(token_sha256=_invite_hash(token), label=label[:255] if label else None,
                                 expires_at=utcnow() + dt.timedelta(hours=hours))
     session.add(invite)
     session.flush()

@@ -4,6 +4,7 @@ id_tokens and publishes its JWKS over HTTP."""
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 
@@ -152,6 +153,12 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _with_body(token: str, claims: dict) -> str:
+    """``token`` with its payload replaced (so its signature no longer matches)."""
+    header, _, signature = token.split(".")
+    return ".".join([header, _b64url(json.dumps(claims).encode()), signature])
+
+
 def _forge(lms, client, case):
     login = lms.start_login(client)
     nonce, state = login["nonce"], login["state"]
@@ -180,6 +187,11 @@ def _forge(lms, client, case):
         "missing_roles": lambda: lms.sign(c(nonce, **{CLAIM + "roles": None})),
         "not_a_jwt": lambda: "not.a.jwt.at.all",
         "garbage_token": lambda: "abc",
+        # Claims of the wrong JSON type: refused before anything reads them (they were 500s).
+        "aud_a_number": lambda: _with_body(lms.sign(c(nonce)), c(nonce, aud=5)),
+        "resource_link_not_an_object": lambda: lms.sign(c(nonce, **{CLAIM + "resource_link": ["rl-1"]})),
+        "roles_a_string": lambda: lms.sign(c(nonce, **{CLAIM + "roles": "Instructor"})),
+        "exp_far_away": lambda: lms.sign(c(nonce, exp=int(time.time()) + 10**12)),
         # A header nested deeper than Python's JSON parser recurses (it raises RecursionError, not ValueError).
         "deeply_nested_header": lambda: ".".join([_b64url(b"[" * 50_000 + b"]" * 50_000),
                                                   lms.sign(c(nonce)).split(".", 1)[1]]),
@@ -199,6 +211,7 @@ FORGED = ["bad_signature", "alg_none", "alg_hs256", "expired", "issued_in_future
           "several_audiences_no_azp", "several_audiences_wrong_azp", "unknown_issuer", "unknown_deployment",
           "missing_sub", "missing_nonce", "wrong_nonce", "wrong_version", "deep_linking_message",
           "wrong_target_link_uri", "missing_roles", "not_a_jwt", "garbage_token", "deeply_nested_header",
+          "aud_a_number", "resource_link_not_an_object", "roles_a_string", "exp_far_away",
           "unknown_kid", "missing_state", "wrong_state", "missing_id_token"]
 
 
