@@ -103,8 +103,8 @@ def export_cmd(student_ident: str, as_ident: str, platform: str | None, fmt: str
         except (grants.GrantInvalid, grants.GrantNotFound) as exc:
             raise click.ClickException(str(exc)) from None
         ident = student_ident.strip()
-        if ident.startswith("#") and parse_id(ident[1:]) is not None:
-            student_id = uow.session.scalar(select(Student.id).where(Student.id == parse_id(ident[1:])))
+        if ident.startswith("#") and (record_id := parse_id(ident[1:])) is not None:
+            student_id = uow.session.scalar(select(Student.id).where(Student.id == record_id))
         else:
             student_id = uow.session.scalar(select(Student.id).where(Student.sis_id == ident))
         if student_id is None:

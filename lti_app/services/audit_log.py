@@ -123,8 +123,8 @@ def _like(text: str) -> str:
 
 def _filtered(stmt: S, flt: AccessFilter, actor: Any, student: Any) -> S:
     if flt.student:
-        if flt.student.startswith("#") and parse_id(flt.student[1:]) is not None:
-            stmt = stmt.where(AccessEvent.student_id == parse_id(flt.student[1:]))
+        if flt.student.startswith("#") and (student_id := parse_id(flt.student[1:])) is not None:
+            stmt = stmt.where(AccessEvent.student_id == student_id)
         else:
             pattern = _like(flt.student)
             full = func.lower(student.given_name + " " + student.family_name)

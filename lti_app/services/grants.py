@@ -229,8 +229,8 @@ def find_person(session: Session, ident: str, platform: str | None = None) -> Pe
     stmt = select(Person).where(Person.kind == PersonKind.STAFF.value)
     if platform:
         stmt = stmt.join(Platform, Platform.id == Person.platform_id).where(Platform.name == platform)
-    if ident.startswith("#") and parse_id(ident[1:]) is not None:
-        stmt = stmt.where(Person.id == parse_id(ident[1:]))
+    if ident.startswith("#") and (person_id := parse_id(ident[1:])) is not None:
+        stmt = stmt.where(Person.id == person_id)
     else:
         stmt = stmt.where(or_(func.lower(Person.email) == ident.lower(), Person.sis_id == ident,
                               Person.lms_user_id == ident))

@@ -648,8 +648,8 @@ class NotFound(LookupError):
 
 def find_platform(session: Session, name_or_id: str) -> Platform:
     platform = session.scalars(select(Platform).where(Platform.name == name_or_id)).first()
-    if platform is None and parse_id(name_or_id) is not None:
-        platform = session.get(Platform, parse_id(name_or_id))
+    if platform is None and (platform_id := parse_id(name_or_id)) is not None:
+        platform = session.get(Platform, platform_id)
     if platform is None:
         raise NotFound(f"No platform named {name_or_id!r} (see `caseload platform list`).")
     return platform
