@@ -8,12 +8,13 @@ import re
 
 from sqlalchemy import select
 
-from tests.e2e.conftest import launch_in_practice, screenshot
+from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
 
 
 def test_case_manager_activates_a_new_version_and_the_teacher_sees_it_unacknowledged(page, live_server):
     teacher = launch_in_practice(page, live_server, "teacher-")
     teacher.wait_for_selector("#counts")
+    wait_for_stable_frame(page)
     teacher_url = page.url
     persona = page.locator('a.launch[data-persona^="teacher-"]').first.get_attribute("data-persona")
     first = teacher.locator(".student-row").first
@@ -22,19 +23,27 @@ def test_case_manager_activates_a_new_version_and_the_teacher_sees_it_unacknowle
     teacher.wait_for_selector("text=Acknowledged. Thank you.")
     assert "acknowledged" in teacher.locator(".student-row", has_text=name).first.inner_text()
 
-    # The student's case manager opens the plan from the caseload and activates a new version.
+    # The student's case manager opens the plan from the caseload and activates a new version. Every page load
+    # in the frame resizes it (lti.frameResize); each click waits until the frame has settled, or it can land
+    # beside its button (seen once in CI: "Start a new version" clicked, nothing posted).
     page.goto(teacher_url)
     page.locator(f'a.launch[data-persona="cm-{_case_manager_of(live_server, name)}"]').click()
     cm = page.frame(name="tool")
-    cm.wait_for_selector("#caseload-counts")
+
+    def settled(selector: str) -> None:
+        cm.wait_for_selector(selector)
+        wait_for_stable_frame(page)
+
+    settled("#caseload-counts")
     cm.get_by_role("link", name=f"Plan of {name}").click()
+    settled("text=Start a new version")
     cm.get_by_role("button", name="Start a new version").first.click()
-    cm.wait_for_selector("text=Draft started from the version in force.")
+    settled("text=Draft started from the version in force.")
     cm.select_option("#code", "S-HEADPHONES")
     cm.get_by_role("button", name="Add from the catalogue").click()
-    cm.wait_for_selector("text=Accommodation added to the draft.")
+    settled("text=Accommodation added to the draft.")
     cm.get_by_role("link", name="Review and activate").click()
-    cm.wait_for_selector("#activate-form")
+    settled("#activate-form")
     assert "May wear noise-reducing headphones" in cm.locator(".plan-diff").inner_text()
     cm.fill("#summary", "Headphones added after the team meeting.")
     cm.get_by_role("button", name=re.compile("^Activate version")).click()

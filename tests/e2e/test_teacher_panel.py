@@ -5,22 +5,25 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import launch_in_practice, screenshot
+from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
 
 
 def test_teacher_acknowledges_writes_note_and_other_teacher_is_refused(page, live_server):
     frame = launch_in_practice(page, live_server, "teacher-")
     frame.wait_for_selector("#counts")
+    wait_for_stable_frame(page)  # each page load resizes the frame; a click during it can land beside its target
     first = frame.locator(".student-row").first
     name = first.locator(".student-name").inner_text()
     first.get_by_role("button", name=re.compile("^Acknowledge")).click()
     frame.wait_for_selector("text=Acknowledged. Thank you.")
+    wait_for_stable_frame(page)
     row = frame.locator(".student-row", has_text=name).first
     assert "acknowledged" in row.inner_text()
 
     row.locator("summary").click()
     row.get_by_role("link", name=re.compile("Open .* card")).click()
     frame.wait_for_selector("#note-form")
+    wait_for_stable_frame(page)
     url = frame.url
     student_path = re.search(r"/panels/student/\d+", url).group(0)
     frame.fill("#body", "Used the quiet room for the unit test; finished on time.")
