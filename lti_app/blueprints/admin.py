@@ -16,17 +16,18 @@ import io
 import json
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, make_response, redirect, render_template, request
 from sqlalchemy import func, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
-from lti_app.db import get_session
+from lti_app.db import get_session, utcnow
 from lti_app.domain.vocab import AdminAction, GrantRole, LaunchRole
 from lti_app.errors import render_error
 from lti_app.ids import parse_id
 from lti_app.models import Deployment, Disclosure, Person, Plan, Platform, RoleGrant, Student
 from lti_app.services import audit_log, export, grants, importer, retention, roles
+from lti_app.services.dynamic_registration import issue_registration_link, recent_invites
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -61,9 +62,7 @@ def _granter(viewer: Viewer) -> grants.Granter:
 
 def _may_purge(viewer: Viewer) -> bool:
     """Purging is district-wide and irreversible: district administrators and LMS administrators only."""
-    if viewer.has_role(LaunchRole.ADMIN.value):
-        return True
-    return GrantRole.DISTRICT_ADMIN.value in roles.grant_roles(get_session(), viewer.person_id)
+    return viewer.has_role(LaunchRole.ADMIN.value) or _is_district_admin(viewer)
 
 
 def _notice() -> str | None:
@@ -117,8 +116,38 @@ def home() -> Any:
     }
     last_import = audit_log.changes(session, "import.", page_size=1).rows
     pending = sum(1 for p in platforms for d in p.deployments if d.status == "pending")
+    invites = recent_invites(session) if _is_district_admin(viewer) else None
     return render_template("admin/home.html", platforms=platforms, counts=counts, pending=pending,
-                           last_import=last_import[0] if last_import else None, notice=_notice(), years=years)
+                           last_import=last_import[0] if last_import else None, notice=_notice(), years=years,
+                           invites=invites, now=utcnow())
+
+
+def _is_district_admin(viewer: Viewer) -> bool:
+    return GrantRole.DISTRICT_ADMIN.value in roles.grant_roles(get_session(), viewer.person_id)
+
+
+REGISTRATION_LINK_HOURS = {"24": 24, "72": 72, "168": 168}
+
+
+@bp.post("/registration-links")
+@require_viewer
+def registration_link() -> Any:
+    """A one-time Dynamic Registration link, shown once (district administrators: a platform is installation-wide)."""
+    viewer = _admin()
+    if not _is_district_admin(viewer):
+        abort(403, description="Only district administrators can create registration links: a registered LMS can "
+                               "launch Caseload for the whole installation.")
+    hours = REGISTRATION_LINK_HOURS.get(request.form.get("hours", "72"))
+    if hours is None:
+        abort(400, description="Choose how long the link stays valid: 1, 3 or 7 days.")
+    session = get_session()
+    url, invite = issue_registration_link(session, current_app.config["CASELOAD"].base_url, hours=hours,
+                                          label=request.form.get("label", "").strip() or None,
+                                          actor_id=viewer.person_id, via="web")
+    session.commit()
+    response = make_response(render_template("admin/registration_link.html", url=url, invite=invite))
+    response.headers["Cache-Control"] = "no-store"  # the link is a secret shown once
+    return response
 
 
 @bp.post("/deployments/<int:deployment_id>/<action>")

@@ -56,16 +56,17 @@ def registration_url_cmd(hours: float, label: str | None) -> None:
     """Create a one-time Dynamic Registration link for an LMS administrator."""
     from flask import current_app
 
-    from lti_app.services.dynamic_registration import create_invite, registration_url
+    from lti_app.services.dynamic_registration import issue_registration_link
 
     with UnitOfWork() as uow:
         try:
-            token, invite = create_invite(uow.session, hours=hours, label=label)
+            url, invite = issue_registration_link(uow.session, current_app.config["CASELOAD"].base_url, hours=hours,
+                                                  label=label, actor_id=None, via="cli")
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         uow.commit()
         expires = invite.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    click.echo(registration_url(current_app.config["CASELOAD"].base_url, token))
+    click.echo(url)
     click.echo(f"One LMS can register Caseload with this link until {expires}. Paste it where the LMS asks for the "
                "tool's registration URL (Moodle: Tool URL; Canvas: LTI Registration). It is shown only once.")
 

@@ -163,6 +163,7 @@ class AdminAction(StrEnum):
     DEPLOYMENT_APPROVE = "deployment.approve"
     DEPLOYMENT_DISABLE = "deployment.disable"
     PLAN_CASE_MANAGER = "plan.case_manager"  # an administrator assigned or changed a plan's case manager
+    REGISTRATION_LINK = "platform.registration_link"  # a one-time Dynamic Registration link was created
 
 
 class ServiceType(StrEnum):

@@ -103,6 +103,27 @@ def create_invite(session: Session, *, hours: float = DEFAULT_INVITE_HOURS, labe
     return token, invite
 
 
+def issue_registration_link(session: Session, base_url: str, *, hours: float, label: str | None,
+                            actor_id: int | None, via: str) -> tuple[str, RegistrationInvite]:
+    """Create an invite and record it in the administrators' change log (the secret is never logged)."""
+    from lti_app.domain.vocab import AdminAction
+    from lti_app.services.audit_log import record_admin
+
+    token, invite = create_invite(session, hours=hours, label=label)
+    record_admin(session, actor_id, via, AdminAction.REGISTRATION_LINK.value, target_type="registration_invite",
+                 target_id=invite.id, summary=f"Registration link{f' ({invite.label})' if invite.label else ''} valid "
+                                              f"until {invite.expires_at:%Y-%m-%d %H:%M} UTC")
+    return registration_url(base_url, token), invite
+
+
+def recent_invites(session: Session, limit: int = 10) -> list[tuple[RegistrationInvite, str | None]]:
+    """The newest invites with the name of the platform each registered (None while unused)."""
+    rows = session.execute(select(RegistrationInvite, Platform.name)
+                           .outerjoin(Platform, Platform.id == RegistrationInvite.platform_id)
+                           .order_by(RegistrationInvite.id.desc()).limit(limit)).all()
+    return [(invite, name) for invite, name in rows]
+
+
 def registration_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/lti/register?{INVITE_PARAM}={token}"
 

@@ -324,3 +324,45 @@ def test_ids_no_column_can_hold_are_not_found_rather_than_server_errors(app, cli
     resp = client.post("/admin/grants", data={"t": token, "csrf_token": admin_world.csrf_for(app, token),
                                               "person_id": "²", "role": "counselor"})
     assert resp.status_code == 400 and "Choose a staff member" in _text(resp)
+
+
+def test_district_admins_create_a_registration_link_shown_once_and_logged(app, client, world, token_for,
+                                                                          db_session):
+    from lti_app.models import RegistrationInvite
+
+    token = token_for(world["district_admin"], roles=("teacher",))
+    home = _text(client.get("/admin/", query_string={"t": token}))
+    assert "Register Caseload in another LMS" in home
+    resp = client.post("/admin/registration-links", data={"t": token, "csrf_token": admin_world.csrf_for(app, token),
+                                                           "label": "District <Moodle>", "hours": "24"})
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    page = resp.get_data(as_text=True)
+    assert "District &lt;Moodle&gt;" in page and "<Moodle>" not in page
+    url = unescape(page).split('value="', 1)[1].split('"', 1)[0]
+    assert "/lti/register?invite=" in url
+    db_session.expire_all()
+    invite = db_session.scalars(select(RegistrationInvite)).one()
+    assert invite.label == "District <Moodle>" and url.split("invite=")[1] not in invite.token_sha256
+    event = db_session.scalars(select(AdminEvent).where(AdminEvent.action == "platform.registration_link")).one()
+    assert event.actor_id == world["district_admin"].id and url.split("invite=")[1] not in event.summary
+    listed = _text(client.get("/admin/", query_string={"t": token}))
+    assert "District <Moodle>" in listed and "unused" in listed and url not in listed  # the link is not shown again
+
+
+def test_only_district_admins_may_create_registration_links(app, client, world, token_for, db_session):
+    from lti_app.models import RegistrationInvite
+
+    for who, roles in [("lms_admin", ("admin",)), ("school_admin", ("teacher",))]:
+        token = token_for(world[who], roles=roles)
+        assert "Register Caseload in another LMS" not in _text(client.get("/admin/", query_string={"t": token}))
+        resp = client.post("/admin/registration-links",
+                           data={"t": token, "csrf_token": admin_world.csrf_for(app, token), "hours": "72"})
+        assert resp.status_code == 403 and "district administrators" in _text(resp), who
+    token = token_for(world["district_admin"], roles=("teacher",))
+    no_csrf = client.post("/admin/registration-links", data={"t": token, "hours": "72"})
+    assert no_csrf.status_code == 400 and "CSRF" in _text(no_csrf)
+    bad = client.post("/admin/registration-links",
+                      data={"t": token, "csrf_token": admin_world.csrf_for(app, token), "hours": "9999"})
+    assert bad.status_code == 400
+    db_session.expire_all()
+    assert db_session.scalars(select(RegistrationInvite)).all() == []
