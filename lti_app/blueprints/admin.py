@@ -22,7 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
 from lti_app.db import get_session, utcnow
-from lti_app.domain.vocab import AdminAction, GrantRole, LaunchRole
+from lti_app.domain.vocab import AdminAction, LaunchRole
 from lti_app.errors import render_error
 from lti_app.ids import parse_id
 from lti_app.models import Deployment, Disclosure, Person, Plan, Platform, RoleGrant, Student
@@ -62,7 +62,7 @@ def _granter(viewer: Viewer) -> grants.Granter:
 
 def _may_purge(viewer: Viewer) -> bool:
     """Purging is district-wide and irreversible: district administrators and LMS administrators only."""
-    return viewer.has_role(LaunchRole.ADMIN.value) or _is_district_admin(viewer)
+    return viewer.has_role(LaunchRole.ADMIN.value) or roles.is_district_admin(get_session(), viewer.person_id)
 
 
 def _notice() -> str | None:
@@ -116,14 +116,10 @@ def home() -> Any:
     }
     last_import = audit_log.changes(session, "import.", page_size=1).rows
     pending = sum(1 for p in platforms for d in p.deployments if d.status == "pending")
-    invites = recent_invites(session) if _is_district_admin(viewer) else None
+    invites = recent_invites(session) if roles.is_district_admin(get_session(), viewer.person_id) else None
     return render_template("admin/home.html", platforms=platforms, counts=counts, pending=pending,
                            last_import=last_import[0] if last_import else None, notice=_notice(), years=years,
                            invites=invites, now=utcnow())
-
-
-def _is_district_admin(viewer: Viewer) -> bool:
-    return GrantRole.DISTRICT_ADMIN.value in roles.grant_roles(get_session(), viewer.person_id)
 
 
 REGISTRATION_LINK_HOURS = {"24": 24, "72": 72, "168": 168}
@@ -134,7 +130,7 @@ REGISTRATION_LINK_HOURS = {"24": 24, "72": 72, "168": 168}
 def registration_link() -> Any:
     """A one-time Dynamic Registration link, shown once (district administrators: a platform is installation-wide)."""
     viewer = _admin()
-    if not _is_district_admin(viewer):
+    if not roles.is_district_admin(get_session(), viewer.person_id):
         abort(403, description="Only district administrators can create registration links: a registered LMS can "
                                "launch Caseload for the whole installation.")
     hours = REGISTRATION_LINK_HOURS.get(request.form.get("hours", "72"))

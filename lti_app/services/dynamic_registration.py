@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session
 from integrations.http import HttpClient, HttpError, response_json
 from lti_app.db import utcnow
 from lti_app.domain.canvas import CANVAS_CUSTOM_FIELDS
+from lti_app.domain.vocab import AdminAction
 from lti_app.models import Deployment, Platform, RegistrationInvite
+from lti_app.services.audit_log import record_admin
 from lti_app.services.canvas_config import NRPS_SCOPE
 
 log = logging.getLogger(__name__)
@@ -106,9 +108,6 @@ def create_invite(session: Session, *, hours: float = DEFAULT_INVITE_HOURS, labe
 def issue_registration_link(session: Session, base_url: str, *, hours: float, label: str | None,
                             actor_id: int | None, via: str) -> tuple[str, RegistrationInvite]:
     """Create an invite and record it in the administrators' change log (the secret is never logged)."""
-    from lti_app.domain.vocab import AdminAction
-    from lti_app.services.audit_log import record_admin
-
     token, invite = create_invite(session, hours=hours, label=label)
     record_admin(session, actor_id, via, AdminAction.REGISTRATION_LINK.value, target_type="registration_invite",
                  target_id=invite.id, summary=f"Registration link{f' ({invite.label})' if invite.label else ''} valid "

@@ -759,10 +759,9 @@ def _run_view(run: SyncRun, titles: dict[int, str]) -> RunView:
 
 def visible_platform_ids(session: Session, platform_id: int, person_id: int) -> list[int]:
     """District administrators see every platform of the installation; other admins their own platform."""
-    from lti_app.domain.vocab import GrantRole
-    from lti_app.services.roles import grant_roles
+    from lti_app.services.roles import is_district_admin
 
-    if GrantRole.DISTRICT_ADMIN.value in grant_roles(session, person_id):
+    if is_district_admin(session, person_id):
         return list(session.scalars(select(Platform.id).order_by(Platform.name)))
     return [platform_id]
 

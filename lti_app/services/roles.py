@@ -31,6 +31,10 @@ def is_admin(session: Session, viewer: Viewer) -> bool:
     return bool(grant_roles(session, viewer.person_id) & ADMIN_GRANTS)
 
 
+def is_district_admin(session: Session, person_id: int) -> bool:
+    return GrantRole.DISTRICT_ADMIN.value in grant_roles(session, person_id)
+
+
 def is_case_manager(session: Session, person_id: int) -> bool:
     return GrantRole.CASE_MANAGER.value in grant_roles(session, person_id)
 
