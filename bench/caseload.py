@@ -25,6 +25,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import insert, text
 
 from bench._support import StatementCounter, fresh_database, machine, pct
+from lti_app import clock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -57,7 +58,7 @@ def build(session: Any) -> Any:  # noqa: PLR0915 - one linear script
 
     rng = random.Random(5)
     now = dt.datetime.now(dt.UTC)
-    today = dt.date.today()
+    today = clock.today()
     plat = Platform(name="bench", lms="canvas", issuer="https://bench.example.test", client_id="bench",
                     auth_login_url="https://bench.example.test/a", auth_token_url="https://bench.example.test/t",
                     keyset_url="https://bench.example.test/k", status="active", settings={})

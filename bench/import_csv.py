@@ -42,7 +42,7 @@ ACCOMMODATIONS = [
 
 
 def make_csv(students: int, per_plan: int, changed_every: int = 0) -> bytes:
-    from lti_app.services.importer import COLUMN_NAMES
+    from lti_app.services.casework.importer import COLUMN_NAMES
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -82,7 +82,7 @@ def main() -> None:
 
     from lti_app import create_app
     from lti_app.db import session_scope
-    from lti_app.services.importer import parse, run_import
+    from lti_app.services.casework.importer import parse, run_import
 
     first = make_csv(args.students, args.per_plan)
     changed = make_csv(args.students, args.per_plan, changed_every=10)

@@ -67,7 +67,7 @@ def main() -> None:
         app = create_app({"database_url": url, "env": "test", "data_keys": [env["CASELOAD_DATA_KEYS"]]})
         with app.app_context():
             from lti_app.db import session_scope
-            from lti_app.services import keys
+            from lti_app.services.platforms import keys
 
             with session_scope() as s:
                 lms.register(s)
@@ -178,7 +178,7 @@ def in_process(launches: int, profile_path: str = "") -> None:
         statements = StatementCounter(engine)
         with app.app_context():
             from lti_app.db import session_scope
-            from lti_app.services import keys
+            from lti_app.services.platforms import keys
 
             with session_scope() as s:
                 lms.register(s)

@@ -89,7 +89,7 @@ def main() -> int:
                           "data_keys": [Fernet.generate_key().decode()]})
         with app.app_context():
             from lti_app.models import Enrollment
-            from lti_app.services import reconcile
+            from lti_app.services.roster import reconcile
             from tests.support import factories as f
             from tests.support.nrps_platform import make_tool_key
 

@@ -91,7 +91,7 @@ def seed(url: str, data_key: str, keyset_url: str, users: int) -> None:
     with app.app_context():
         from lti_app.db import session_scope
         from lti_app.models import Course, Person, Platform, Section
-        from lti_app.services import keys
+        from lti_app.services.platforms import keys
 
         with session_scope() as s:
             keys.ensure_keys(s)

@@ -26,7 +26,6 @@ BLUEPRINTS = (
     "lti_app.blueprints.webhooks",
     "lti_app.blueprints.admin",
     "lti_app.blueprints.sync",
-    "lti_app.blueprints.practice",
 )
 
 
@@ -88,4 +87,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     for module_name in BLUEPRINTS:
         module = importlib.import_module(module_name)
         module.init_app(app)
+    if settings.practice_enabled:  # the practice LMS (dev/demo/test); production never loads lti_app.demo
+        from lti_app.demo import practice_views
+
+        practice_views.init_app(app)
     return app

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ENVIRONMENTS = ("dev", "demo", "test", "production")
+DEV_TIMEZONE = "America/Chicago"
 _INSECURE_DEV_SECRET = "dev-only-insecure-secret-key-change-me"  # noqa: S105 - refused in production
 
 
@@ -51,6 +52,10 @@ class Settings:
     """Celery broker (for example ``redis://127.0.0.1:6379/0``). Empty: tasks run in-process (eager)."""
     base_url: str = "http://127.0.0.1:5000"
     """The public URL of Caseload as the LMS reaches it (https in production)."""
+    timezone: str = ""
+    """The district's IANA time zone (for example ``America/Chicago``): every "today", default date, deadline
+    comparison and shown time is in it; instants are stored in UTC. Required in production; dev, demo and test
+    use ``America/Chicago``."""
     practice_lms_url: str = ""
     """Where the practice LMS page is served (a different site from base_url so the tool's cookies are
     third-party as in a real LMS). Empty: base_url with ``127.0.0.1`` swapped for ``localhost``."""
@@ -131,6 +136,7 @@ _CASTS: dict[str, Any] = {
     "data_keys": _list,
     "broker_url": str,
     "base_url": lambda v: str(v).rstrip("/"),
+    "timezone": lambda v: str(v).strip(),
     "practice_lms_url": str,
     "practice_lms": _bool,
     "app_token_ttl": int,
@@ -233,6 +239,19 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
             raise SettingsError(
                 f"CASELOAD_DATA_KEYS entry {i + 1} is not a valid Fernet key (32 url-safe base64 bytes)."
             ) from None
+    if not settings.timezone:
+        if production:
+            raise SettingsError("CASELOAD_TIMEZONE is not set. Set the district's IANA time zone, for example "
+                                "CASELOAD_TIMEZONE=America/Chicago: every date Caseload shows and compares is in it.")
+        changes["timezone"] = DEV_TIMEZONE
+    else:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(settings.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"CASELOAD_TIMEZONE {settings.timezone!r} is not an IANA time zone name "
+                                "(for example America/Chicago or Pacific/Guam).") from None
     if production and not settings.base_url.startswith("https://"):
         raise SettingsError("CASELOAD_BASE_URL must be an https:// URL in production (LMSs require TLS).")
     if production and settings.database_url.startswith("sqlite"):

@@ -20,14 +20,16 @@ from flask import Blueprint, Flask, Response, abort, current_app, make_response,
 from sqlalchemy import func, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from lti_app import clock
 from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
 from lti_app.db import get_session, utcnow
 from lti_app.domain.vocab import AdminAction, LaunchRole
 from lti_app.errors import render_error
 from lti_app.ids import parse_id
 from lti_app.models import Deployment, Disclosure, Person, Plan, Platform, RoleGrant, Student
-from lti_app.services import audit_log, export, grants, importer, retention, roles
-from lti_app.services.dynamic_registration import issue_registration_link, recent_invites
+from lti_app.services.access import audit_log, grants, roles
+from lti_app.services.casework import export, importer, retention
+from lti_app.services.platforms.dynamic_registration import issue_registration_link, recent_invites
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -101,12 +103,12 @@ def _too_large(_exc: RequestEntityTooLarge) -> Any:
 def home() -> Any:
     viewer = _admin()
     session = get_session()
-    from lti_app.services.reconcile import visible_platform_ids
+    from lti_app.services.access.roles import visible_platform_ids
 
     platform_ids = visible_platform_ids(session, viewer.platform_id, viewer.person_id)
     platforms = session.scalars(select(Platform).where(Platform.id.in_(platform_ids)).order_by(Platform.name)).all()
     years = current_app.config["CASELOAD"].retention_years
-    due = retention.due_count(session, retention.cutoff(dt.date.today(), years))
+    due = retention.due_count(session, retention.cutoff(clock.today(), years))
     counts = {
         "grants": session.scalar(select(func.count(RoleGrant.id)).where(RoleGrant.revoked_at.is_(None))) or 0,
         "disclosures": session.scalar(select(func.count(Disclosure.id))) or 0,
@@ -152,8 +154,8 @@ def deployment(deployment_id: int, action: str) -> Any:
     """Approve or disable a deployment (LTI Core 1.3 §3.1.3), through the platform service, and log it."""
     viewer = _admin()
     session = get_session()
-    from lti_app.services.platforms import set_deployment_status
-    from lti_app.services.reconcile import visible_platform_ids
+    from lti_app.services.access.roles import visible_platform_ids
+    from lti_app.services.platforms.registry import set_deployment_status
 
     dep = session.get(Deployment, deployment_id)
     if dep is None or action not in ("approve", "disable") or dep.platform_id not in visible_platform_ids(
@@ -277,10 +279,10 @@ def who_may_see() -> Any:
             writer.writerow([_cell(r.name), _cell(r.email or ""), _cell(r.platform), "; ".join(r.positions),
                              _cell("; ".join(r.bases))])
         resp = Response(out.getvalue(), mimetype="text/csv")
-        resp.headers["Content-Disposition"] = f"attachment; filename=who-may-see-records-{dt.date.today()}.csv"
+        resp.headers["Content-Disposition"] = f"attachment; filename=who-may-see-records-{clock.today()}.csv"
         resp.headers["Cache-Control"] = "no-store"
         return resp
-    return render_template("admin/who_may_see.html", rows=rows, today=dt.date.today())
+    return render_template("admin/who_may_see.html", rows=rows, today=clock.today())
 
 
 @bp.get("/disclosures")
@@ -342,7 +344,7 @@ def import_upload() -> Any:
 # ------------------------------------------------------------------------------------------------------ retention
 def _before_arg() -> tuple[dt.date, str | None]:
     years = current_app.config["CASELOAD"].retention_years
-    default = retention.cutoff(dt.date.today(), years)
+    default = retention.cutoff(clock.today(), years)
     raw = (request.values.get("before") or "").strip()
     if not raw:
         return default, None
@@ -440,7 +442,7 @@ def export_record(student_id: int) -> Any:
         name = record["student"]["sis_id"] or f"student-{student_id}"
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[:60]
         resp = Response(json.dumps(record, indent=2, ensure_ascii=False), mimetype="application/json")
-        resp.headers["Content-Disposition"] = f"attachment; filename=caseload-record-{safe}-{dt.date.today()}.json"
+        resp.headers["Content-Disposition"] = f"attachment; filename=caseload-record-{safe}-{clock.today()}.json"
     else:
         resp = Response(render_template("admin/export_record.html", record=record, disclosure_id=result.disclosure_id))
     resp.headers["Cache-Control"] = "no-store"

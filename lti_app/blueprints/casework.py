@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request
 
+from lti_app import clock
 from lti_app.auth import current_viewer, require_viewer
 from lti_app.db import get_session
-from lti_app.services import caseload as caseload_service
-from lti_app.services import roles
+from lti_app.services.access import roles
+from lti_app.services.casework import caseload as caseload_service
 
 bp = Blueprint("casework", __name__, url_prefix="/casework")
 
@@ -26,7 +26,7 @@ def home() -> Any:
     sort = request.args.get("sort", "deadline")
     rows = caseload_service.caseload(session, viewer, sort)
     session.commit()
-    today = dt.date.today()
+    today = clock.today()
     counts = {"students": len(rows), "overdue": sum(1 for r in rows if r.urgency(today) == "overdue"),
               "soon": sum(1 for r in rows if r.urgency(today) == "soon"),
               "unacknowledged": sum(1 for r in rows if r.acknowledged < r.teachers),

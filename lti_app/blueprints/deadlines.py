@@ -4,16 +4,16 @@ Thin views: rules in ``domain/deadlines.py``, work and access logging in ``servi
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask, abort, redirect, render_template, request
 
+from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain.deadlines import KIND_LABELS
-from lti_app.services import deadlines as service
-from lti_app.services import roles
+from lti_app.services.access import roles
+from lti_app.services.casework import deadlines as service
 
 bp = Blueprint("deadlines", __name__, url_prefix="/casework")
 
@@ -38,7 +38,7 @@ def caseload_deadlines() -> Any:
         abort(403, description="Deadlines are listed for case managers (their caseload) and, per school, for "
                                "administrators. Ask your Caseload administrator for a case-manager grant if you "
                                "need one.")
-    today = dt.date.today()
+    today = clock.today()
     listing = service.caseload_deadlines(session, viewer, today)
     session.commit()
     return render_template("goals/deadlines.html", listing=listing, today=today, kinds=KIND_LABELS,
@@ -55,7 +55,7 @@ def school_deadlines() -> Any:
     allowed = service.admin_schools(session, viewer)
     schools = service.known_schools(session) if allowed is None else allowed
     school = request.args.get("school") or (schools[0] if len(schools) == 1 else "")
-    today = dt.date.today()
+    today = clock.today()
     listing = service.school_deadlines(session, viewer, school, today) if school else None
     session.commit()
     return render_template("goals/deadlines.html", listing=listing, today=today, kinds=KIND_LABELS,
@@ -66,7 +66,7 @@ def school_deadlines() -> Any:
 def _student_page(student_id: int, errors: list[str] | None = None, form: dict[str, str] | None = None,
                   form_plan: int | None = None, status: int = 200) -> Any:
     session = get_session()
-    today = dt.date.today()
+    today = clock.today()
     data = service.student_deadlines(session, current_viewer(), student_id, today)
     session.commit()
     return render_template("goals/student_deadlines.html", data=data, student=data.student, today=today,
@@ -85,7 +85,7 @@ def student_deadlines(student_id: int) -> Any:
 def save_inputs(student_id: int, plan_id: int) -> Any:
     session = get_session()
     try:
-        service.update_inputs(session, current_viewer(), student_id, plan_id, _form(), dt.date.today())
+        service.update_inputs(session, current_viewer(), student_id, plan_id, _form(), clock.today())
     except service.InputsInvalid as exc:
         session.rollback()
         return _student_page(student_id, [p.message for p in exc.problems], _form(), plan_id, 422)

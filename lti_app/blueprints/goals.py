@@ -7,18 +7,18 @@ messages and what was typed (422), having written nothing."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask, redirect, render_template, request
 
+from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain import goals as rules
 from lti_app.domain.deadlines import KIND_LABELS
 from lti_app.ids import parse_id
 from lti_app.models import Student
-from lti_app.services import goals as goal_service
+from lti_app.services.casework import goals as goal_service
 
 bp = Blueprint("goals", __name__, url_prefix="/casework/students/<int:student_id>/goals")
 
@@ -35,14 +35,14 @@ def _form() -> dict[str, str]:
 
 def _render(template: str, status: int = 200, **context: Any) -> Any:
     done = DONE.get(request.args.get("done", ""))
-    return render_template(template, labels=LABELS, done=done, today=dt.date.today(),
+    return render_template(template, labels=LABELS, done=done, today=clock.today(),
                            current_tab="goals.goals_home", **context), status
 
 
 def _home(student_id: int, errors: list[str] | None = None, form: dict[str, str] | None = None, form_name: str = "",
           status: int = 200) -> Any:
     session = get_session()
-    page = goal_service.goals_page(session, current_viewer(), student_id, dt.date.today())
+    page = goal_service.goals_page(session, current_viewer(), student_id, clock.today())
     session.commit()
     plan_options = [(p.id, f"{p.plan_type} plan" + ("" if p.status == "active" else f" ({p.status})"))
                     for p in page.plans]
@@ -61,7 +61,7 @@ def goals_home(student_id: int) -> Any:
 def create_goal(student_id: int) -> Any:
     session = get_session()
     try:
-        goal = goal_service.create_goal(session, current_viewer(), student_id, _form(), dt.date.today())
+        goal = goal_service.create_goal(session, current_viewer(), student_id, _form(), clock.today())
     except rules.Invalid as exc:
         session.rollback()
         return _home(student_id, [p.message for p in exc.problems], _form(), "goal-new", 422)
@@ -78,7 +78,7 @@ def edit_goal(student_id: int, goal_id: int) -> Any:
     form: dict[str, str] = {}
     if request.method == "POST":
         try:
-            goal_service.update_goal(session, viewer, student_id, goal_id, _form(), dt.date.today())
+            goal_service.update_goal(session, viewer, student_id, goal_id, _form(), clock.today())
         except rules.Invalid as exc:
             session.rollback()
             errors, form = [p.message for p in exc.problems], _form()
@@ -103,7 +103,7 @@ def edit_goal(student_id: int, goal_id: int) -> Any:
 def add_point(student_id: int, goal_id: int) -> Any:
     session = get_session()
     try:
-        goal_service.add_point(session, current_viewer(), student_id, goal_id, _form(), dt.date.today())
+        goal_service.add_point(session, current_viewer(), student_id, goal_id, _form(), clock.today())
     except rules.Invalid as exc:
         session.rollback()
         return _home(student_id, [p.message for p in exc.problems], _form(), f"point-{goal_id}", 422)

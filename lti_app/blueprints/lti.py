@@ -14,8 +14,8 @@ from lti_app.errors import render_error
 from lti_app.lti.adapter import NeedsPlatformStorageCheck, validate_launch
 from lti_app.lti.adapter import login as oidc_login
 from lti_app.lti.errors import LaunchError
-from lti_app.services import keys
-from lti_app.services.launch import record_launch
+from lti_app.services.launch.flow import record_launch
+from lti_app.services.platforms import keys
 
 log = logging.getLogger(__name__)
 bp = Blueprint("lti", __name__)
@@ -57,7 +57,7 @@ def launch() -> Any:
         return render_error(exc.status, exc.reason, title="Caseload could not verify this launch")
     session.commit()
     if outcome.course_id is not None and ctx.nrps_url:
-        from lti_app.services.reconcile import request_course_sync
+        from lti_app.services.roster.reconcile import request_course_sync
 
         request_course_sync(outcome.course_id, trigger="launch")
     if outcome.destination in _DESTINATIONS:

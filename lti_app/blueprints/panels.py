@@ -3,19 +3,20 @@ rules in domain.access, work in services.panel / notes / questions."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask, abort, jsonify, redirect, render_template, request
 
+from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain.access import Action
 from lti_app.models import Plan, PlanVersion, Student
-from lti_app.services import access, notes, panel, questions
-from lti_app.services.notes import NOTE_TYPE_LABELS, TIER_LABELS, NoteInvalid
-from lti_app.services.panel import CATEGORY_LABELS, PLAN_TYPES
-from lti_app.services.students import student_for_person
+from lti_app.services.access import policy as access
+from lti_app.services.access.students import student_for_person
+from lti_app.services.casework import notes, panel, questions
+from lti_app.services.casework.notes import NOTE_TYPE_LABELS, TIER_LABELS, NoteInvalid
+from lti_app.services.casework.panel import CATEGORY_LABELS, PLAN_TYPES
 
 bp = Blueprint("panels", __name__, url_prefix="/panels")
 
@@ -100,7 +101,7 @@ def _student_page(student_id: int, opened: int | None = None, errors: list[str] 
                            categories=CATEGORY_LABELS, note_types=NOTE_TYPE_LABELS, tiers=TIER_LABELS,
                            questions=my_questions, draft=draft, errors=errors or [], form=form or {},
                            done=_done(), max_chars=notes.MAX_NOTE_CHARS,
-                           today=dt.date.today().isoformat(), who_viewed=viewers), status
+                           today=clock.today().isoformat(), who_viewed=viewers), status
 
 
 @bp.get("/student/<int:student_id>")

@@ -15,8 +15,8 @@ from lti_app.db import get_session
 from lti_app.domain import catalogue
 from lti_app.errors import render_error
 from lti_app.ids import parse_id
-from lti_app.services import plans
-from lti_app.services.plans import PlanConflict, PlanInvalid
+from lti_app.services.casework import plans
+from lti_app.services.casework.plans import PlanConflict, PlanInvalid
 
 bp = Blueprint("plans", __name__, url_prefix="/casework/students/<int:student_id>/plans")
 

@@ -8,8 +8,8 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 
 from lti_app.db import get_session
 from lti_app.errors import render_error
-from lti_app.services.canvas_config import developer_key
-from lti_app.services.dynamic_registration import INVITE_PARAM, RegistrationFailed, register
+from lti_app.services.platforms.canvas_config import developer_key
+from lti_app.services.platforms.dynamic_registration import INVITE_PARAM, RegistrationFailed, register
 
 bp = Blueprint("registration", __name__)
 

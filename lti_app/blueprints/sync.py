@@ -31,8 +31,7 @@ NOTICES = {
 
 
 def _admin_platform_ids() -> list[int]:
-    from lti_app.services.reconcile import visible_platform_ids
-    from lti_app.services.roles import is_admin
+    from lti_app.services.access.roles import is_admin, visible_platform_ids
 
     viewer = current_viewer()
     session = get_session()
@@ -49,7 +48,7 @@ def _back(**notice: Any) -> Response:
 @bp.get("")
 @require_viewer
 def health() -> Any:
-    from lti_app.services.reconcile import sync_health
+    from lti_app.services.roster.health import sync_health
 
     platform_ids = _admin_platform_ids()
     platforms = sync_health(get_session(), platform_ids)
@@ -71,7 +70,7 @@ def retry_event(event_id: int) -> Response:
     event = session.get(InboundEvent, event_id)
     if event is None or event.platform_id not in platform_ids:
         abort(404, description="That event does not exist (or belongs to a platform you do not administer).")
-    from lti_app.services import inbox
+    from lti_app.services.roster import inbox
 
     if inbox.retry_event(session, event_id):
         inbox.kick()
@@ -83,7 +82,7 @@ def retry_event(event_id: int) -> Response:
 def retry_parked(platform_id: int) -> Response:
     if platform_id not in _admin_platform_ids():
         abort(404, description="That platform does not exist (or you do not administer it).")
-    from lti_app.services import inbox
+    from lti_app.services.roster import inbox
 
     if inbox.requeue_failed(get_session(), platform_id):
         inbox.kick()
@@ -94,7 +93,7 @@ def retry_parked(platform_id: int) -> Response:
 @require_viewer
 def sync_course(course_id: int) -> Response:
     from lti_app.models import Course
-    from lti_app.services.reconcile import sync_course_now
+    from lti_app.services.roster.reconcile import sync_course_now
 
     platform_ids = _admin_platform_ids()
     session = get_session()
@@ -117,13 +116,13 @@ def sync_course(course_id: int) -> Response:
 def pull_oneroster(platform_id: int) -> Response:
     from flask import current_app
 
-    from lti_app.services import reconcile_oneroster
-    from lti_app.services.reconcile_tasks import oneroster_task
+    from lti_app.services.dispatch import RECONCILE_ONEROSTER, enqueue
+    from lti_app.services.roster import oneroster as reconcile_oneroster
 
     if platform_id not in _admin_platform_ids():
         abort(404, description="That platform does not exist (or you do not administer it).")
     if not current_app.config["CASELOAD"].eager_tasks:
-        oneroster_task.delay(platform_id, None, "admin")
+        enqueue(RECONCILE_ONEROSTER, platform_id, None, "admin")
         return _back(notice="queued")
     outcome = reconcile_oneroster.pull(get_session(), platform_id, trigger="admin")
     if outcome.status == "skipped":

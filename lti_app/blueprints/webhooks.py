@@ -15,8 +15,8 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from lti_app.db import engine
 from lti_app.errors import render_error
-from lti_app.services import inbox
-from lti_app.services.webhooks import Receipt, WebhookRefused, receive_canvas, receive_moodle
+from lti_app.services.roster import inbox
+from lti_app.services.roster.webhooks import Receipt, WebhookRefused, receive_canvas, receive_moodle
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 

@@ -7,20 +7,21 @@ tab with the messages and what was typed (422), having written nothing."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request
 from sqlalchemy import select
 
+from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain.access import Action, Decision
 from lti_app.domain.casework_rules import REFERRAL_TRANSITIONS, CaseworkInvalid
 from lti_app.models import Contact, CrisisEntry, Meeting, Plan, Referral, ServiceRequirement, Student
-from lti_app.services import access, casework_access, casework_log, service_minutes
-from lti_app.services.notes import NOTE_TYPE_LABELS
+from lti_app.services.access import policy as access
+from lti_app.services.casework import casework_access, casework_log, service_minutes
+from lti_app.services.casework.notes import NOTE_TYPE_LABELS
 
 bp = Blueprint("workspace", __name__, url_prefix="/casework/students/<int:student_id>")
 
@@ -61,7 +62,7 @@ def _page(template: str, student_id: int, context: str, build: Callable[[Decisio
     return render_template(template, student=student, decision=decision, may_edit=may_edit, done=_done(),
                            current_tab=current_tab,
                            errors=errors or [], form=form or {}, form_name=form_name, labels=LABELS,
-                           today=dt.date.today(), **data), status
+                           today=clock.today(), **data), status
 
 
 def _form() -> dict[str, str]:
@@ -75,7 +76,7 @@ def _form() -> dict[str, str]:
 @require_viewer
 def student(student_id: int) -> Any:
     session = get_session()
-    today = dt.date.today()
+    today = clock.today()
 
     def build(decision: Decision) -> dict[str, Any]:
         plans = list(session.scalars(select_plans(student_id)))
@@ -101,7 +102,7 @@ def _services_page(student_id: int, **kw: Any) -> Any:
     viewer = current_viewer()
 
     def build(decision: Decision) -> dict[str, Any]:
-        services = service_minutes.services_for(session, student_id, dt.date.today())
+        services = service_minutes.services_for(session, student_id, clock.today())
         plans = list(session.scalars(select_plans(student_id)))
         loggable = {s.id for s in services if decision.relationship == "case_manager" or s.provider_id == viewer.person_id}
         return {"services": services, "plans": plans, "loggable": loggable,

@@ -25,7 +25,7 @@ def calendar_group() -> None:
 @with_appcontext
 def add_period_cmd(name: str, starts: str, ends: str, due: str, school: str) -> None:
     """Add a reporting period (or change the dates of the one with this name, school and start)."""
-    from lti_app.services import deadlines
+    from lti_app.services.casework import deadlines
 
     with UnitOfWork() as uow:
         try:
@@ -46,7 +46,7 @@ def add_period_cmd(name: str, starts: str, ends: str, due: str, school: str) -> 
 @with_appcontext
 def add_closure_cmd(name: str, starts: str, ends: str, school: str) -> None:
     """Add a school closure (or change the end of the one with this name, school and start)."""
-    from lti_app.services import deadlines
+    from lti_app.services.casework import deadlines
 
     with UnitOfWork() as uow:
         try:
@@ -64,7 +64,7 @@ def add_closure_cmd(name: str, starts: str, ends: str, school: str) -> None:
 @with_appcontext
 def list_cmd(school: str | None, as_json: bool) -> None:
     """List reporting periods and closures by date."""
-    from lti_app.services import deadlines
+    from lti_app.services.casework import deadlines
 
     with UnitOfWork() as uow:
         entries = deadlines.calendar_entries(uow.session, school)

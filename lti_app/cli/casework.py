@@ -13,11 +13,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from lti_app import clock
 from lti_app.ids import parse_id
 from lti_app.services.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from lti_app.services.importer import Issue
+    from lti_app.services.casework.importer import Issue
 
 
 def _echo_issues(title: str, issues: Sequence[Issue], limit: int, err: bool = False) -> None:
@@ -39,7 +40,7 @@ def _echo_issues(title: str, issues: Sequence[Issue], limit: int, err: bool = Fa
 @with_appcontext
 def import_cmd(file: Path, dry_run: bool, skip_bad_rows: bool, all_errors: bool) -> None:
     """Import students, plans and accommodations from a CSV file (see config/import-template.csv)."""
-    from lti_app.services.importer import run_import
+    from lti_app.services.casework.importer import run_import
 
     data = file.read_bytes()
     limit = 10**9 if all_errors else 50
@@ -95,7 +96,8 @@ def export_cmd(student_ident: str, as_ident: str, platform: str | None, fmt: str
 
     from lti_app.auth import Viewer
     from lti_app.models import Student
-    from lti_app.services import export, grants
+    from lti_app.services.access import grants
+    from lti_app.services.casework import export
 
     with UnitOfWork() as uow:
         try:
@@ -140,9 +142,9 @@ def export_cmd(student_ident: str, as_ident: str, platform: str | None, fmt: str
 @with_appcontext
 def retention_cmd(dry_run: bool, before: dt.datetime | None) -> None:
     """Purge departed students' record detail past the retention period, keeping the permanent subset."""
-    from lti_app.services import retention
+    from lti_app.services.casework import retention
 
-    cutoff = before.date() if before else retention.cutoff(dt.date.today(), current_app.config["CASELOAD"].retention_years)
+    cutoff = before.date() if before else retention.cutoff(clock.today(), current_app.config["CASELOAD"].retention_years)
     with UnitOfWork() as uow:
         try:
             result = retention.run(uow.session, cutoff, dry_run=dry_run, via="cli")
@@ -174,7 +176,7 @@ def grant_group() -> None:
 @with_appcontext
 def grant_add_cmd(ident: str, role: str, restricted: bool, school: str | None, platform: str | None) -> None:
     """Give a role to a staff member (or change the school / restricted flag of the grant they hold)."""
-    from lti_app.services import grants
+    from lti_app.services.access import grants
 
     with UnitOfWork() as uow:
         try:
@@ -199,7 +201,7 @@ def grant_revoke_cmd(grant_id: int | None, ident: str | None, role: str | None, 
     from sqlalchemy import select
 
     from lti_app.models import RoleGrant
-    from lti_app.services import grants
+    from lti_app.services.access import grants
 
     if grant_id is None and not (ident and role):
         raise click.UsageError("Give --id, or --person and --role.")
@@ -228,7 +230,7 @@ def grant_revoke_cmd(grant_id: int | None, ident: str | None, role: str | None, 
 @with_appcontext
 def grant_list_cmd(show_all: bool, as_json: bool) -> None:
     """List active grants (and, with --all, the revoked ones)."""
-    from lti_app.services import grants
+    from lti_app.services.access import grants
 
     with UnitOfWork() as uow:
         rows = grants.list_grants(uow.session, None, active=True, limit=100_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from lti_app.services.data_keys import rotate_all
+from lti_app.services.platforms.data_keys import rotate_all
 from lti_app.services.uow import UnitOfWork
 
 

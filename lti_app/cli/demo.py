@@ -6,8 +6,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from lti_app.demo.district import seed_demo
 from lti_app.migrate import upgrade
-from lti_app.services.demo import seed_demo
 from lti_app.services.uow import UnitOfWork
 
 

@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti_app.models import ToolKey
-from lti_app.services import keys as key_service
+from lti_app.services.platforms import keys as key_service
 from lti_app.services.uow import UnitOfWork
 
 

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti_app.models import Platform
-from lti_app.services.platforms import NewPlatform, PlatformInvalid, add_platform, set_deployment_status
+from lti_app.services.platforms.registry import NewPlatform, PlatformInvalid, add_platform, set_deployment_status
 from lti_app.services.uow import UnitOfWork
 
 
@@ -56,7 +56,7 @@ def registration_url_cmd(hours: float, label: str | None) -> None:
     """Create a one-time Dynamic Registration link for an LMS administrator."""
     from flask import current_app
 
-    from lti_app.services.dynamic_registration import issue_registration_link
+    from lti_app.services.platforms.dynamic_registration import issue_registration_link
 
     with UnitOfWork() as uow:
         try:
@@ -133,7 +133,7 @@ def webhooks_cmd(platform_name: str, live_events_keyset_url: str | None, new_sec
     """Configure pushed roster events for an existing platform, and print its webhook URL."""
     from flask import current_app
 
-    from lti_app.services.platforms import configure_webhooks
+    from lti_app.services.platforms.registry import configure_webhooks
 
     with UnitOfWork() as uow:
         try:

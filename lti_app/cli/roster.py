@@ -31,7 +31,7 @@ def roster_group() -> None:
 @with_appcontext
 def list_cmd(platform_name: str, context_id: str, as_json: bool) -> None:
     """What Caseload believes about a course: person, role, section, state, source and source time."""
-    from lti_app.services.reconcile import NotFound, find_course, find_platform, roster_lines
+    from lti_app.services.roster.reconcile import NotFound, find_course, find_platform, roster_lines
 
     with _session() as uow:
         try:
@@ -72,7 +72,8 @@ def sync_cmd(platform_name: str | None, context_id: str | None, oneroster: bool,
     from tqdm import tqdm
 
     from lti_app.models import Course
-    from lti_app.services import reconcile, reconcile_oneroster
+    from lti_app.services.roster import oneroster as reconcile_oneroster
+    from lti_app.services.roster import reconcile
 
     if context_id and not platform_name:
         raise click.UsageError("--course needs --platform (course ids are only unique within a platform).")
@@ -138,7 +139,8 @@ def sync_cmd(platform_name: str | None, context_id: str | None, oneroster: bool,
 def oneroster_config_cmd(platform_name: str, base_url: str | None, token_url: str | None, client_id: str | None,
                          client_secret: str | None, or_version: str, disable: bool, show: bool) -> None:
     """Connect a platform to the district SIS through OneRoster (OAuth 2.0 client credentials)."""
-    from lti_app.services import reconcile, reconcile_oneroster
+    from lti_app.services.roster import oneroster as reconcile_oneroster
+    from lti_app.services.roster import reconcile
 
     with _session() as uow:
         try:

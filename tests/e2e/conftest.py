@@ -58,7 +58,7 @@ def live_server(pg_database_url: str, request: pytest.FixtureRequest) -> Iterato
     from werkzeug.serving import make_server
 
     from lti_app import create_app
-    from lti_app.services.demo import seed_demo
+    from lti_app.demo.district import seed_demo
     from lti_app.services.uow import UnitOfWork
     from tests.conftest import _empty_tables
 

@@ -8,6 +8,7 @@ import re
 
 from sqlalchemy import select
 
+from lti_app import clock
 from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
 
 
@@ -78,7 +79,7 @@ def _case_manager_of(server, name: str) -> int:
         student = next(s for s in students if s.display_name == name)
         plan = uow.session.scalars(select(Plan).where(Plan.student_id == student.id, Plan.status == "active")).first()
         assert plan is not None and plan.case_manager_id is not None
-        if plan.end_on is not None and plan.end_on < dt.date.today():
-            plan.end_on = dt.date.today() + dt.timedelta(days=180)  # (kept as a guard; demo dates are relative)
+        if plan.end_on is not None and plan.end_on < clock.today():
+            plan.end_on = clock.today() + dt.timedelta(days=180)  # (kept as a guard; demo dates are relative)
         uow.commit()
         return plan.case_manager_id

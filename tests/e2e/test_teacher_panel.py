@@ -63,7 +63,8 @@ def _course_without(server, student_id):
     """Add a course taught by a new teacher who shares no course with the student; return its id."""
     import datetime as dt
 
-    from lti_app.services import practice_platform, roster
+    from lti_app.demo import practice_platform
+    from lti_app.services.roster import primitives as roster
     from lti_app.services.uow import UnitOfWork
 
     with server.app.app_context(), UnitOfWork() as uow:

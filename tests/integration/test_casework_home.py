@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from lti_app import clock
 from lti_app.models import AccessEvent, Plan, PlanVersion, RoleGrant, Student
 from tests.support import factories as f
 
@@ -15,7 +16,7 @@ def test_caseload_lists_only_my_students_with_deadlines_and_logs(client, token_f
     me = f.person(db_session, plat, "Tamsin Larkspur", kind="staff")
     other = f.person(db_session, plat, "Perrin Galloway", kind="staff")
     db_session.add_all([RoleGrant(person_id=me.id, role="case_manager"), RoleGrant(person_id=other.id, role="case_manager")])
-    today = dt.date.today()
+    today = clock.today()
     for name, manager, due in [("Ava", me, today - dt.timedelta(days=3)), ("Ben", me, today + dt.timedelta(days=10)),
                                ("Cy", other, today + dt.timedelta(days=5))]:
         st = Student(given_name=name, family_name="Quinlan")

@@ -10,6 +10,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from lti_app import clock
 from lti_app.auth import Viewer
 from lti_app.crypto import cipher
 from lti_app.models import (
@@ -24,11 +25,11 @@ from lti_app.models import (
     ServiceSession,
     Student,
 )
-from lti_app.services import export, retention
+from lti_app.services.casework import export, retention
 from tests.support import casework_world
 from tests.support.casework_world import Client, text_of
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 D = lambda days: (TODAY - dt.timedelta(days=days)).isoformat()  # noqa: E731
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select
 
+from lti_app import clock
 from lti_app.cli import main
 from lti_app.crypto import DataCipher
 from lti_app.models import CaseNote
@@ -23,7 +22,7 @@ def test_rotate_keys_reencrypts_with_the_newest_key(app, db_session):
     student = Student(given_name="Ava", family_name="Quinlan")
     db_session.add(student)
     db_session.flush()
-    db_session.add(CaseNote(student_id=student.id, author_id=author.id, note_type="other", recorded_on=dt.date.today(),
+    db_session.add(CaseNote(student_id=student.id, author_id=author.id, note_type="other", recorded_on=clock.today(),
                             visibility="team", body_encrypted=cipher().encrypt("old-key text")))
     db_session.commit()
     new_key = Fernet.generate_key().decode()

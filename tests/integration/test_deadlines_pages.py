@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
+from lti_app import clock
 from lti_app.models import AccessEvent, AdminEvent, Goal, Plan, PlanVersion, ReportingPeriod, SchoolClosure, Student
 from tests.support import casework_world
 from tests.support.casework_world import Client, text_of
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 SCHOOL = "Juniper Ridge High School"
 
 
@@ -157,7 +158,7 @@ def test_dates_form_checks_csrf(as_, world, db_session):
 
 
 def test_the_csv_import_still_sets_the_due_dates_directly(app, db_session):
-    from lti_app.services.importer import run_import
+    from lti_app.services.casework.importer import run_import
 
     csv = (b"student_sis_id,given_name,family_name,plan_type,effective_on,annual_review_due,reevaluation_due\n"
            b"S-900,Dune,Fernhill,IEP,2026-09-01,2027-08-31,2028-05-15\n")
@@ -275,8 +276,8 @@ def test_calendar_page_for_administrators(as_, world, db_session):
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_demo_goals_are_seeded_once_with_charts_and_deadlines(app, client, token_for, db_session):
+    from lti_app.demo.district import seed_demo
     from lti_app.models import Person, ProgressPoint
-    from lti_app.services.demo import seed_demo
 
     settings = app.config["CASELOAD"]
     seed_demo(db_session, settings)

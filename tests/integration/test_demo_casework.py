@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from lti_app.demo.district import seed_demo
 from lti_app.models import CrisisEntry, Person, Referral, ServiceRequirement, ServiceSession
-from lti_app.services.demo import seed_demo
 from tests.support.casework_world import text_of
 
 

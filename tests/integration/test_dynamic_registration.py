@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from lti_app.cli import main
 from lti_app.models import Deployment, Platform, RegistrationInvite
-from lti_app.services.dynamic_registration import create_invite
+from lti_app.services.platforms.dynamic_registration import create_invite
 
 TOKEN = "reg-token-123"
 

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
+from lti_app import clock
 from lti_app.models import AccessEvent, Goal, ProgressPoint, ProgressReport, ProgressReportGoal, ReportingPeriod
 from tests.support import casework_world
 from tests.support.casework_world import Client, text_of
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 def days(n: int) -> str:
@@ -281,7 +282,7 @@ def test_only_the_case_manager_finalizes_a_report(as_, world, db_session):
 
 def test_goals_progress_and_reports_are_in_the_student_record_export(app, as_, world, db_session):
     from lti_app.auth import Viewer
-    from lti_app.services import export
+    from lti_app.services.casework import export
 
     cm = as_("cm")
     add_goal(cm, world)
@@ -296,7 +297,7 @@ def test_goals_progress_and_reports_are_in_the_student_record_export(app, as_, w
 
 
 def test_retention_purges_goals_progress_and_reports_but_keeps_the_calendar(as_, world, db_session):
-    from lti_app.services import retention
+    from lti_app.services.casework import retention
 
     cm = as_("cm")
     add_goal(cm, world)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from lti_app.cli import main
 from lti_app.models import Accommodation, AdminEvent, Plan, PlanVersion, RoleGrant, Student
-from lti_app.services.importer import COLUMN_NAMES, run_import
+from lti_app.services.casework.importer import COLUMN_NAMES, run_import
 from tests.support import admin_world
 from tests.support import factories as f
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from lti_app.db import utcnow
 from lti_app.models import InboundEvent
-from lti_app.services.webhooks import GroupWriter, WebhookRefused
+from lti_app.services.roster.webhooks import GroupWriter, WebhookRefused
 from tests.support import factories as f
 
 

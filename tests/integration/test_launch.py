@@ -70,7 +70,7 @@ def test_admin_account_navigation_goes_to_admin(client, lms):
 
 def test_case_manager_grant_without_course_goes_to_casework(app, client, lms, db_session):
     from lti_app.models import Platform, RoleGrant
-    from lti_app.services import roster
+    from lti_app.services.roster import primitives as roster
 
     plat = db_session.scalars(select(Platform)).one()
     cm = roster.upsert_person(db_session, plat.id, "cm-1", kind="staff")

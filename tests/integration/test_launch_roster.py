@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.models import Course, Enrollment, Person, Platform, RoleGrant, Section
-from lti_app.services import launch_roster, roster
+from lti_app.services.launch import roster_writes as launch_roster
+from lti_app.services.roster import primitives as roster
 
 T0 = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
 

@@ -7,7 +7,7 @@ import datetime as dt
 from sqlalchemy import func, select
 
 from lti_app.models import LaunchStateEntry, UsedNonce
-from lti_app.services.maintenance import purge_launch_state
+from lti_app.services.launch.state import purge_launch_state
 from tests.support import factories as f
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import pytest
 from sqlalchemy import func, select, text
 
+from lti_app import clock
 from lti_app.models import (
     AccessEvent,
     Accommodation,
@@ -143,7 +143,7 @@ def test_note_is_encrypted_at_rest_escaped_and_revised(client, token_for, school
     page = client.get(f"/panels/student/{student.id}", query_string={"t": token}).get_data(as_text=True)
     secret = "<script>alert(1)</script> Ava used the quiet room today"
     resp = client.post(f"/panels/student/{student.id}/notes", data={
-        "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": dt.date.today().isoformat(),
+        "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": secret})
     assert resp.status_code == 303
     raw = db_session.execute(text("SELECT body_encrypted FROM case_notes")).scalar_one()
@@ -153,12 +153,12 @@ def test_note_is_encrypted_at_rest_escaped_and_revised(client, token_for, school
     assert "<script>alert(1)" not in page
     note = db_session.scalars(select(CaseNote)).one()
     resp = client.post(f"/panels/notes/{note.id}/edit", data={
-        "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": dt.date.today().isoformat(),
+        "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": "Corrected text", "revision_no": "1"})
     assert resp.status_code == 303
     assert db_session.scalar(select(func.count()).select_from(CaseNoteRevision)) == 2
     damaged = client.post(f"/panels/notes/{note.id}/edit", data={
-        "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": dt.date.today().isoformat(),
+        "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": "Other text", "revision_no": "2x"})
     assert damaged.status_code == 400 and "Reload the page" in damaged.get_data(as_text=True)
     assert db_session.scalar(select(func.count()).select_from(CaseNoteRevision)) == 2
@@ -169,7 +169,7 @@ def test_note_limits_and_outsider_refusal_write_nothing(client, token_for, schoo
     ava = school["plans"]["Ava"][0]
     page = client.get(f"/panels/student/{ava.id}", query_string={"t": token_a}).get_data(as_text=True)
     long = client.post(f"/panels/student/{ava.id}/notes", data={
-        "t": token_a, "csrf_token": _csrf(page), "note_type": "other", "recorded_on": dt.date.today().isoformat(),
+        "t": token_a, "csrf_token": _csrf(page), "note_type": "other", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": "x" * 10_001})
     assert long.status_code == 422 and "limited to 10,000 characters" in long.get_data(as_text=True)
     # Teacher B (Biology) cannot read or write about Ava (Algebra only), and the refusal is logged.
@@ -177,7 +177,7 @@ def test_note_limits_and_outsider_refusal_write_nothing(client, token_for, schoo
     assert client.get(f"/panels/student/{ava.id}", query_string={"t": token_b}).status_code == 404
     bpage = _panel(client, token_b).get_data(as_text=True)
     resp = client.post(f"/panels/student/{ava.id}/notes", data={
-        "t": token_b, "csrf_token": _csrf(bpage), "note_type": "other", "recorded_on": dt.date.today().isoformat(),
+        "t": token_b, "csrf_token": _csrf(bpage), "note_type": "other", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": "should not be written"})
     assert resp.status_code == 404
     assert db_session.scalar(select(func.count()).select_from(CaseNote)) == 0
@@ -213,7 +213,7 @@ def test_note_tiers_and_restricted_notes_open_by_logged_action(client, token_for
     ava = school["plans"]["Ava"][0]
     for vis, body in [("team", "team note"), ("case_team", "case team note"), ("restricted", "restricted note")]:
         db_session.add(CaseNote(student_id=ava.id, author_id=school["cm"].id, note_type="other",
-                                recorded_on=dt.date.today(), visibility=vis, body_encrypted=cipher().encrypt(body)))
+                                recorded_on=clock.today(), visibility=vis, body_encrypted=cipher().encrypt(body)))
     db_session.commit()
     teacher = client.get(f"/panels/student/{ava.id}", query_string={"t": token_for(school["a"], school["alg"])})
     html = teacher.get_data(as_text=True)

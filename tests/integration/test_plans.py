@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from lti_app import clock
 from lti_app.models import (
     AccessEvent,
     Accommodation,
@@ -48,7 +49,7 @@ def school(db_session):
     s.add(ava)
     s.flush()
     plan = Plan(student_id=ava.id, plan_type="IEP", status="active", case_manager_id=cm.id,
-                effective_on=dt.date.today() - dt.timedelta(days=30), end_on=dt.date.today() + dt.timedelta(days=300))
+                effective_on=clock.today() - dt.timedelta(days=30), end_on=clock.today() + dt.timedelta(days=300))
     s.add(plan)
     s.flush()
     v1 = PlanVersion(plan_id=plan.id, version_no=1, status="active", summary="Initial plan",

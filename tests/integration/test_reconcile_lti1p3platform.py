@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.models import Enrollment, Person
-from lti_app.services import reconcile
+from lti_app.services.roster import reconcile
 from tests.support import factories as f
 from tests.support.nrps_platform import Lti1p3PlatformServer, make_tool_key, member, public_pem_pair
 

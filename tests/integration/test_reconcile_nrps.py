@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from lti_app.models import Course, Enrollment, Person, SyncRun
-from lti_app.services import reconcile, roster
+from lti_app.services.roster import primitives as roster
+from lti_app.services.roster import reconcile
 from tests.support import factories as f
 from tests.support.nrps_platform import Fault, NrpsTestPlatform, make_tool_key, member
 

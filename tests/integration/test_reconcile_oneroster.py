@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from lti_app.models import Enrollment, Person, Platform, SyncRun
-from lti_app.services import reconcile, reconcile_oneroster, roster
+from lti_app.services.roster import oneroster as reconcile_oneroster
+from lti_app.services.roster import primitives as roster
+from lti_app.services.roster import reconcile
 from tests.support import factories as f
 from tests.support.nrps_platform import NrpsTestPlatform, make_tool_key, member
 from tests.support.oneroster_server import OneRosterServer

@@ -10,6 +10,7 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
+from lti_app import clock
 from lti_app.cli import main
 from lti_app.models import (
     AccessEvent,
@@ -26,7 +27,7 @@ from lti_app.models import (
     Student,
     StudentLink,
 )
-from lti_app.services import retention
+from lti_app.services.casework import retention
 from tests.support import admin_world
 
 LONG_AGO = dt.date(2019, 6, 14)
@@ -37,7 +38,7 @@ def world(db_session):
     w = admin_world.build(db_session)
     ava = db_session.get(Student, w["ava"].id)
     ava.departed_on = LONG_AGO
-    db_session.get(Student, w["ben"].id).departed_on = dt.date.today() - dt.timedelta(days=30)  # left recently
+    db_session.get(Student, w["ben"].id).departed_on = clock.today() - dt.timedelta(days=30)  # left recently
     db_session.add(AccessEvent(actor_id=w["cm"].id, student_id=ava.id, action="view", basis="caseload", context="card"))
     db_session.add(Disclosure(student_id=ava.id, recipient="Harbor View MS", purpose="transfer", legal_basis="99.31",
                               records="support record"))
@@ -60,7 +61,7 @@ def _plain(resp) -> str:
 
 
 def test_dry_run_lists_due_records_with_counts_and_changes_nothing(db_session, world):
-    result = retention.run(db_session, retention.cutoff(dt.date.today(), 5), dry_run=True)
+    result = retention.run(db_session, retention.cutoff(clock.today(), 5), dry_run=True)
     assert [c.sis_id for c in result.candidates] == ["S-1"]  # Ben left 30 days ago
     assert result.candidates[0].counts == {"accommodations": 3, "acknowledgements": 1, "case_note_revisions": 3,
                                            "case_notes": 3, "note_drafts": 1, "questions": 1}
@@ -72,7 +73,7 @@ def test_dry_run_lists_due_records_with_counts_and_changes_nothing(db_session, w
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_purge_removes_the_detail_and_keeps_the_permanent_subset(db_session, world):
     ava_id = world["ava"].id
-    result = retention.run(db_session, retention.cutoff(dt.date.today(), 5), dry_run=False, actor_id=None, via="cli")
+    result = retention.run(db_session, retention.cutoff(clock.today(), 5), dry_run=False, actor_id=None, via="cli")
     assert result.applied and result.totals["case_notes"] == 3
     db_session.expire_all()
     for model in (CaseNote, CaseNoteRevision, NoteDraft, Question, Acknowledgement, Accommodation):
@@ -92,7 +93,7 @@ def test_purge_removes_the_detail_and_keeps_the_permanent_subset(db_session, wor
     event = db_session.scalars(select(AdminEvent)).one()
     assert (event.action, event.via, event.details["student_ids"]) == ("retention.purge", "cli", [ava_id])
     # Nothing is purged twice.
-    assert retention.run(db_session, retention.cutoff(dt.date.today(), 5), dry_run=False).candidates == []
+    assert retention.run(db_session, retention.cutoff(clock.today(), 5), dry_run=False).candidates == []
 
 
 def test_purge_covers_every_table_holding_a_student_id_and_what_hangs_from_them(db_session):
@@ -150,7 +151,7 @@ def test_school_admins_see_the_list_but_cannot_purge(app, client, db_session, wo
 
 def test_a_cutoff_later_than_the_policy_is_refused(app, client, db_session, world, token_for):
     token = token_for(world["lms_admin"], roles=("admin",))
-    later = dt.date.today().isoformat()
+    later = clock.today().isoformat()
     text = _plain(client.get("/admin/retention", query_string={"t": token, "before": later}))
     assert "later than the retention policy allows" in text and "Ben Hollis" not in text
     resp = client.post("/admin/retention", data={"t": token, "csrf_token": admin_world.csrf_for(app, token),
@@ -162,7 +163,7 @@ def test_a_cutoff_later_than_the_policy_is_refused(app, client, db_session, worl
 
 
 def test_export_after_purge_shows_the_kept_subset(app, client, db_session, world, token_for):
-    retention.run(db_session, retention.cutoff(dt.date.today(), 5), dry_run=False)
+    retention.run(db_session, retention.cutoff(clock.today(), 5), dry_run=False)
     token = token_for(world["district_admin"], roles=("teacher",))
     resp = client.post(f"/admin/students/{world['ava'].id}/export",
                        data={"t": token, "csrf_token": admin_world.csrf_for(app, token), "format": "json"})

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from lti_app.services import roster
-from lti_app.services.roster import Change
+from lti_app.services.roster import primitives as roster
+from lti_app.services.roster.primitives import Change
 from tests.support import factories as f
 
 T0 = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)

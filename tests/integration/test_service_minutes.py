@@ -8,12 +8,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import event, func, select
 
+from lti_app import clock
 from lti_app.domain.service_minutes import last_completed
 from lti_app.models import AccessEvent, ServiceRequirement, ServiceSession
 from tests.support import casework_world
 from tests.support.casework_world import Client, text_of
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 LAST_WEEK = last_completed(TODAY, "week")
 LAST_MONTH = last_completed(TODAY, "month")
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from lti_app.models import Course, Enrollment, InboundEvent, Person, Section
-from lti_app.services import inbox
+from lti_app.services.roster import inbox
 from tests.support import factories as f
 from tests.support.lms_events import CanvasLiveEvents, gid
 from tests.support.lti_platform import new_rsa_key
@@ -251,7 +251,7 @@ def test_event_for_an_unknown_course_waits_and_applies_once_the_course_appears(a
 def test_event_for_an_unknown_user_asks_for_a_roster_sync_and_parks_after_bounded_attempts(
         app, client, db_session, canvas, world, monkeypatch):
     requested: list[tuple[int, str]] = []
-    monkeypatch.setattr("lti_app.services.reconcile.request_course_sync",
+    monkeypatch.setattr("lti_app.services.roster.reconcile.request_course_sync",
                         lambda course_id, trigger="launch": requested.append((course_id, trigger)))
     world["course"].nrps_url = "https://canvas.example.test/api/lti/courses/565/names_and_roles"
     db_session.commit()
@@ -279,7 +279,7 @@ def test_access_follows_a_pushed_removal(client, db_session, canvas, world):
     from lti_app.auth import Viewer
     from lti_app.domain.access import Action
     from lti_app.models import Student, StudentLink
-    from lti_app.services import access
+    from lti_app.services.access import policy as access
 
     course, section = world["course"], world["section"]
     f.enroll(db_session, world["teacher"], course, role="teacher", sec=section, when=T0)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from lti_app.crypto import cipher
 from lti_app.models import Enrollment, InboundEvent, Person
-from lti_app.services import inbox
+from lti_app.services.roster import inbox
 from tests.support import factories as f
 from tests.support.lms_events import MoodlePlugin
 

@@ -3,11 +3,10 @@ log of the record, CSRF, escaping."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from sqlalchemy import func, select
 
+from lti_app import clock
 from lti_app.crypto import cipher
 from lti_app.models import AccessEvent, Contact
 from tests.support import casework_world
@@ -60,7 +59,7 @@ def test_case_manager_outside_their_caseload_gets_a_clear_403_and_the_refusal_is
     resp = other.get(_path(w["ava"], "services"))
     assert resp.status_code == 403 and "not on your caseload" in text_of(resp)
     post = other.post(f"/casework/students/{w['ava'].id}/contacts",
-                      {"contacted_on": dt.date.today().isoformat(), "method": "phone", "direction": "out", "summary": "x"})
+                      {"contacted_on": clock.today().isoformat(), "method": "phone", "direction": "out", "summary": "x"})
     assert post.status_code == 403
     assert db_session.scalar(select(func.count(Contact.id))) == 0
     refused = db_session.scalars(select(AccessEvent).where(AccessEvent.actor_id == w["other_cm"].id)).all()
@@ -97,7 +96,7 @@ def test_counselor_and_administrator_read_but_cannot_change(client, token_for, d
         assert "Record a contact" not in html and "Only the student's case manager can change casework" in text_of(page)
         resp = reader.post(f"/casework/students/{w['ava'].id}/referrals",
                            {"referral_type": "tutoring", "referred_to": "x", "reason": "x",
-                            "referred_on": dt.date.today().isoformat()})
+                            "referred_on": clock.today().isoformat()})
         assert resp.status_code == 403 and "Only the student's case manager" in text_of(resp)
     counselor_tabs = Client(client, token_for(w["counselor"], roles=())).get(_path(w["ava"], "overview"))
     assert "Who viewed this record" not in counselor_tabs.get_data(as_text=True).split("</nav>")[0]
@@ -124,7 +123,7 @@ def test_every_form_needs_csrf_and_nothing_is_written_without_it(client, token_f
     other_launch = Client(client, token_for(w["cm"]))  # same person, another launch: another CSRF token
     other_launch.get(_path(w["ava"], "contacts"))
     forged = client.post(base + "/contacts", data={"t": cm.token, "csrf_token": other_launch._csrf,
-                                                   "contacted_on": dt.date.today().isoformat(), "method": "phone",
+                                                   "contacted_on": clock.today().isoformat(), "method": "phone",
                                                    "direction": "out", "summary": "x"})
     assert forged.status_code == 400
     assert db_session.scalar(select(func.count(Contact.id))) == 0
@@ -132,10 +131,10 @@ def test_every_form_needs_csrf_and_nothing_is_written_without_it(client, token_f
 
 def test_text_is_escaped_everywhere_it_is_shown(client, token_for, db_session):
     w = casework_world.build(db_session)
-    db_session.add(Contact(student_id=w["ava"].id, contacted_on=dt.date.today(), method="phone", direction="out",
+    db_session.add(Contact(student_id=w["ava"].id, contacted_on=clock.today(), method="phone", direction="out",
                            contact_with='<img src=x onerror="alert(1)">',
                            summary_encrypted=cipher().encrypt("<script>alert('x')</script>"),
-                           follow_up_on=dt.date.today()))
+                           follow_up_on=clock.today()))
     db_session.commit()
     cm = Client(client, token_for(w["cm"]))
     for tab in ("contacts", "timeline", "overview"):

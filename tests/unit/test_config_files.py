@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lti_app.services.canvas_config import NRPS_SCOPE, developer_key
+from lti_app.services.platforms.canvas_config import NRPS_SCOPE, developer_key
 from lti_app.settings import setting_docs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lti_app.services.importer import COLUMN_NAMES, COLUMNS, parse, rows_to_keep
+from lti_app.services.casework.importer import COLUMN_NAMES, COLUMNS, parse, rows_to_keep
 
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = dt.date(2026, 11, 24)

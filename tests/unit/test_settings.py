@@ -22,13 +22,30 @@ def test_production_without_data_keys_stops(tmp_path):
 def test_production_requires_https_and_postgresql(tmp_path):
     env = {"CASELOAD_ENV": "production", "CASELOAD_SECRET_KEY": "s" * 40,
            "CASELOAD_DATA_KEYS": Fernet.generate_key().decode(), "CASELOAD_BASE_URL": "http://x.test",
-           "CASELOAD_DATABASE_URL": "postgresql+psycopg://db/x"}
+           "CASELOAD_DATABASE_URL": "postgresql+psycopg://db/x", "CASELOAD_TIMEZONE": "America/Chicago"}
     with pytest.raises(SettingsError, match="https"):
         load_settings(env, instance_path=str(tmp_path))
     env["CASELOAD_BASE_URL"] = "https://x.test"
     env["CASELOAD_DATABASE_URL"] = "sqlite:///x"
     with pytest.raises(SettingsError, match="PostgreSQL"):
         load_settings(env, instance_path=str(tmp_path))
+
+
+def test_production_requires_the_district_time_zone(tmp_path):
+    env = {"CASELOAD_ENV": "production", "CASELOAD_SECRET_KEY": "s" * 40,
+           "CASELOAD_DATA_KEYS": Fernet.generate_key().decode(), "CASELOAD_BASE_URL": "https://x.test",
+           "CASELOAD_DATABASE_URL": "postgresql+psycopg://db/x"}
+    with pytest.raises(SettingsError, match="CASELOAD_TIMEZONE is not set"):
+        load_settings(env, instance_path=str(tmp_path))
+    env["CASELOAD_TIMEZONE"] = "Mars/Olympus_Mons"
+    with pytest.raises(SettingsError, match="not an IANA time zone"):
+        load_settings(env, instance_path=str(tmp_path))
+    env["CASELOAD_TIMEZONE"] = "Pacific/Guam"
+    assert load_settings(env, instance_path=str(tmp_path)).timezone == "Pacific/Guam"
+
+
+def test_dev_and_test_default_to_a_us_zone(tmp_path):
+    assert load_settings({"CASELOAD_ENV": "test"}, instance_path=str(tmp_path)).timezone == "America/Chicago"
 
 
 def test_invalid_data_key_is_named(tmp_path):

@@ -1,0 +1,107 @@
+"""The practice LMS pages (dev/demo/test only): a fake course page with Caseload in an iframe, and the
+platform endpoints (auth, token, JWKS, NRPS). Served on the practice site (``localhost``) so the tool, on
+``127.0.0.1``, is cross-site as inside a real LMS."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
+
+from lti_app.db import get_session
+from lti_app.demo import practice_platform as practice
+from lti_app.errors import render_error
+from lti_app.services.platforms import keys
+
+bp = Blueprint("practice", __name__, url_prefix="/practice")
+
+
+@bp.before_request
+def _only_in_practice_mode() -> None:
+    if not current_app.config["CASELOAD"].practice_enabled:
+        abort(404)
+
+
+def _csp(resp: Any) -> Any:
+    settings = current_app.config["CASELOAD"]
+    tool = "{0.scheme}://{0.netloc}".format(urlsplit(settings.base_url))
+    resp.headers["Content-Security-Policy"] = (
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self' {tool}; "
+        f"form-action 'self' {tool}; frame-ancestors 'self'; base-uri 'none'; object-src 'none'")
+    return resp
+
+
+@bp.get("/")
+def page() -> Any:
+    settings = current_app.config["CASELOAD"]
+    wanted = urlsplit(settings.practice_url)
+    if request.host != wanted.netloc:
+        # Always show the LMS page on the practice site, so the tool's iframe is cross-site.
+        return redirect(settings.practice_url + "/practice/")
+    session = get_session()
+    platform = practice.get_platform(session)
+    if platform is None:
+        return render_error(404, "The practice LMS is not set up yet. Run `caseload demo` first.")
+    people = practice.personas(session, platform)
+    links = [(p, practice.login_url(settings, platform, p)) for p in people]
+    return _csp(current_app.make_response(render_template("practice/page.html", links=links,
+                                                          tool_url=settings.base_url)))
+
+
+@bp.get("/auth")
+def auth() -> Any:
+    session = get_session()
+    try:
+        redirect_uri, id_token, state = practice.authorize(session, current_app.config["CASELOAD"],
+                                                           request.args.to_dict())
+    except practice.PracticeError as exc:
+        return render_error(exc.status, exc.reason, title="The practice LMS refused the login")
+    return _csp(current_app.make_response(render_template("practice/autopost.html", action=redirect_uri,
+                                                          id_token=id_token, state=state)))
+
+
+@bp.get("/jwks")
+def jwks() -> Any:
+    platform = practice.get_platform(get_session())
+    if platform is None:
+        abort(404)
+    return jsonify(practice.jwks(platform))
+
+
+@bp.post("/token")
+def token() -> Any:
+    session = get_session()
+    try:
+        body = practice.issue_access_token(session, current_app.config["CASELOAD"], request.form.to_dict(),
+                                           keys.jwks(session))
+    except practice.PracticeError as exc:
+        session.rollback()
+        return jsonify({"error": exc.reason}), exc.status
+    session.commit()
+    return jsonify(body)
+
+
+@bp.get("/nrps/<context_id>")
+def nrps(context_id: str) -> Any:
+    session = get_session()
+    platform = practice.get_platform(session)
+    if platform is None:
+        abort(404)
+    try:
+        practice.check_bearer(platform, request.headers.get("Authorization", ""))
+        offset = max(0, request.args.get("offset", 0, type=int) or 0)
+        limit = min(500, max(1, request.args.get("limit", 100, type=int) or 100))
+        body, next_url = practice.memberships(session, current_app.config["CASELOAD"], platform, context_id,
+                                              offset, limit)
+    except practice.PracticeError as exc:
+        return jsonify({"error": exc.reason}), exc.status
+    resp = jsonify(body)
+    resp.mimetype = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+    if next_url:
+        resp.headers["Link"] = f'<{next_url}>; rel="next"'
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,105 @@
+"""Every read of a student's record goes through here: facts are loaded in a few queries, the pure policy
+decides, and an append-only AccessEvent records who, what, and on which basis (allowed or refused)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from flask import abort
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from lti_app.auth import Viewer
+from lti_app.db import utcnow
+from lti_app.domain.access import Action, ActorFacts, Decision, EnrollmentFact, StudentFacts, decide
+from lti_app.models import AccessEvent, Course, Enrollment, Plan, RoleGrant, Section, Student, StudentLink
+
+log = logging.getLogger(__name__)
+NOT_VISIBLE = ("There is no student record here that you may see. If you think you should have access, ask the "
+               "student's case manager.")
+
+
+def _enrollment_facts(session: Session, person_ids: Iterable[int]) -> dict[int, list[EnrollmentFact]]:
+    ids = list(set(person_ids))
+    out: dict[int, list[EnrollmentFact]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = session.execute(
+        select(Enrollment.person_id, Enrollment.course_id, Enrollment.section_id, Enrollment.role, Enrollment.state,
+               Section.lms_section_id, Section.name, Course.title)
+        .join(Section, Section.id == Enrollment.section_id).join(Course, Course.id == Enrollment.course_id)
+        .where(Enrollment.person_id.in_(ids))).all()
+    for pid, cid, sid, role, state, lms_sid, sname, ctitle in rows:
+        out[pid].append(EnrollmentFact(cid, sid, lms_sid == "", role, state == "active", ctitle or "", sname or ""))
+    return out
+
+
+def actor_facts(session: Session, viewer: Viewer) -> ActorFacts:
+    grants = list(session.scalars(select(RoleGrant).where(RoleGrant.person_id == viewer.person_id,
+                                                          RoleGrant.revoked_at.is_(None))))
+    return ActorFacts(person_id=viewer.person_id, launch_roles=frozenset(viewer.roles),
+                      grants=frozenset(g.role for g in grants), can_see_restricted=any(g.can_see_restricted for g in grants),
+                      enrollments=tuple(_enrollment_facts(session, [viewer.person_id])[viewer.person_id]))
+
+
+def student_facts(session: Session, student_id: int) -> StudentFacts:
+    from lti_app.services.access.students import link_student
+
+    link_student(session, student_id)
+    person_ids = list(session.scalars(select(StudentLink.person_id).where(StudentLink.student_id == student_id)))
+    managers = frozenset(m for m in session.scalars(
+        select(Plan.case_manager_id).where(Plan.student_id == student_id, Plan.status == "active")) if m)
+    facts = _enrollment_facts(session, person_ids)
+    return StudentFacts(student_id, managers, tuple(f for pid in person_ids for f in facts[pid]))
+
+
+def record(session: Session, viewer: Viewer, student_id: int | None, action: str, allowed: bool, basis: str,
+           context: str) -> None:
+    session.add(AccessEvent(actor_id=viewer.person_id, student_id=student_id, action=action, allowed=allowed,
+                            basis=basis[:500], context=context[:500]))
+
+
+def record_many(session: Session, viewer: Viewer, bases: dict[int, str], action: str, context: str) -> None:
+    """One INSERT for a page that shows many students (the course panel)."""
+    if not bases:
+        return
+    now = utcnow()
+    session.execute(insert(AccessEvent), [
+        {"actor_id": viewer.person_id, "student_id": sid, "action": action, "allowed": True, "basis": basis[:500],
+         "context": context[:500], "at": now} for sid, basis in bases.items()])
+
+
+def check(session: Session, viewer: Viewer, student_id: int, action: Action, context: str) -> Decision:
+    """Decide and log, without refusing (callers that show a partial view use this)."""
+    if session.get(Student, student_id) is None:
+        decision = Decision(False, "no such student record", "none")
+        record(session, viewer, None, action.value, False, decision.basis, f"{context} (student id {student_id})")
+        return decision
+    decision = decide(actor_facts(session, viewer), student_facts(session, student_id), action)
+    record(session, viewer, student_id, action.value, decision.allowed, decision.basis, context)
+    return decision
+
+
+def authorize(session: Session, viewer: Viewer, student_id: int, action: Action | str, context: str) -> Decision:
+    """Decide, log, and refuse with a 404 that does not reveal whether the student exists.
+
+    The refusal is committed (the log must keep it) before the request is aborted."""
+    action = Action(action)
+    decision = check(session, viewer, student_id, action, context)
+    if not decision.allowed:
+        session.commit()
+        log.info("access refused actor=%s student=%s action=%s", viewer.person_id, student_id, action.value)
+        abort(404, description=NOT_VISIBLE)
+    return decision
+
+
+def who_viewed(session: Session, student_id: int, limit: int = 200) -> list[tuple[AccessEvent, str | None]]:
+    """The record's own access log (FERPA 34 CFR 99.32, IDEA 300.614), newest first, with the actor's name."""
+    from lti_app.models import Person
+
+    rows = session.execute(
+        select(AccessEvent, Person.name).outerjoin(Person, Person.id == AccessEvent.actor_id)
+        .where(AccessEvent.student_id == student_id)
+        .order_by(AccessEvent.at.desc(), AccessEvent.id.desc()).limit(limit)).all()
+    return [(event, name) for event, name in rows]

@@ -1,0 +1,379 @@
+"""Compliance deadlines for a caseload, a school, or one student: the facts are loaded in a fixed number of
+set-based queries (plans, goal counts, final reports, calendar, closures) and the rules in ``domain/deadlines``
+do the rest. Also: recording a plan's deadline inputs (which recomputes ``Plan.annual_review_due`` and
+``reevaluation_due``) and the school reporting calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from flask import abort, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.auth import Viewer
+from lti_app.domain import deadlines as rules
+from lti_app.domain.access import Action, decide, decide_plan
+from lti_app.models import Goal, Plan, ProgressReport, ReportingPeriod, RoleGrant, SchoolClosure, Student
+from lti_app.services.access import audit_log, roles
+from lti_app.services.access import policy as access
+from lti_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OPEN_PLAN_STATUSES = ("active", "draft")
+"""Draft plans count: the initial evaluation runs before the first IEP is active."""
+INPUT_FIELDS = ("evaluation_consent_on", "last_evaluation_on", "last_meeting_on", "reevaluation_waived_on",
+                "last_504_review_on")
+INPUT_LABELS = {"evaluation_consent_on": "Parental consent to evaluate received on",
+                "last_evaluation_on": "Last evaluation completed on",
+                "last_meeting_on": "Last IEP meeting (annual review) held on",
+                "reevaluation_waived_on": "Reevaluation waived by agreement on",
+                "last_504_review_on": "Last 504 plan review held on"}
+NOT_VISIBLE = ("There is no student record here that you may see. Deadlines are shown to the student's case "
+               "manager, the counselors and providers who serve the student, and administrators.")
+
+
+def policy(settings: Settings | None = None) -> rules.DeadlinePolicy:
+    s = settings or current_app.config["CASELOAD"]
+    return rules.DeadlinePolicy(initial_evaluation_days=s.initial_evaluation_days,
+                                initial_evaluation_school_days=s.initial_evaluation_counts == "school",
+                                review_504_months=s.review_504_months, upcoming_window_days=s.deadline_window_days)
+
+
+# --- loading facts ---------------------------------------------------------------------------------------------
+
+def load_calendars(session: Session, schools: Iterable[str | None]) -> dict[str | None, rules.SchoolCalendar]:
+    """Each school's calendar (district-wide entries merged in): two queries whatever the number of schools."""
+    wanted = set(schools)
+    keys = sorted({s for s in wanted if s} | {""})
+    periods = [(p.school or None, rules.ReportingPeriod(p.id, p.name, p.starts_on, p.ends_on, p.report_due_on))
+               for p in session.scalars(select(ReportingPeriod).where(ReportingPeriod.school.in_(keys)))]
+    closures = [(c.school or None, rules.Closure(c.name, c.starts_on, c.ends_on))
+                for c in session.scalars(select(SchoolClosure).where(SchoolClosure.school.in_(keys)))]
+    return {school: rules.merge_calendar(school, periods, closures) for school in wanted | {None}}
+
+
+def plan_inputs(session: Session, rows: Sequence[tuple[Plan, Student]]) -> list[rules.PlanInputs]:
+    """PlanInputs for (plan, student) rows: two more queries (goal counts, final reports) for any number of plans."""
+    plan_ids = [p.id for p, _ in rows]
+    if not plan_ids:
+        return []
+    with_goals = set(session.scalars(select(Goal.plan_id).where(Goal.plan_id.in_(plan_ids), Goal.status == "active")
+                                     .group_by(Goal.plan_id)))
+    finals: dict[int, set[int]] = {}
+    for plan_id, period_id in session.execute(select(ProgressReport.plan_id, ProgressReport.period_id).where(
+            ProgressReport.plan_id.in_(plan_ids), ProgressReport.status == "final")):
+        finals.setdefault(plan_id, set()).add(period_id)
+    return [rules.PlanInputs(
+        plan_id=p.id, student_id=s.id, student_name=s.display_name, plan_type=p.plan_type, status=p.status,
+        school=s.school, effective_on=p.effective_on, end_on=p.end_on, evaluation_consent_on=p.evaluation_consent_on,
+        last_evaluation_on=p.last_evaluation_on, last_meeting_on=p.last_meeting_on,
+        reevaluation_waived_on=p.reevaluation_waived_on, last_504_review_on=p.last_504_review_on,
+        annual_review_due=p.annual_review_due, reevaluation_due=p.reevaluation_due, has_goals=p.id in with_goals,
+        finalized_period_ids=frozenset(finals.get(p.id, ()))) for p, s in rows]
+
+
+def for_rows(session: Session, rows: Sequence[tuple[Plan, Student]], today: dt.date,
+             deadline_policy: rules.DeadlinePolicy | None = None) -> list[rules.Deadline]:
+    inputs = plan_inputs(session, rows)
+    calendars = load_calendars(session, {s.school for _, s in rows})
+    return rules.all_deadlines(inputs, today, deadline_policy or policy(), calendars)
+
+
+def next_by_plan(session: Session, rows: Sequence[tuple[Plan, Student]], today: dt.date) -> dict[int, rules.Deadline]:
+    """The soonest open deadline of each plan (for the caseload's "next deadline" column)."""
+    out: dict[int, rules.Deadline] = {}
+    for item in for_rows(session, rows, today):
+        if item.is_open and item.plan_id not in out:
+            out[item.plan_id] = item
+    return out
+
+
+# --- pages -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DeadlineList:
+    overdue: list[rules.Deadline]
+    upcoming: list[rules.Deadline]
+    later: list[rules.Deadline]
+    waived: list[rules.Deadline]
+    window_days: int
+    students: int
+
+
+def _split(items: list[rules.Deadline], window: int, students: int) -> DeadlineList:
+    by = {status: [d for d in items if d.status is status] for status in rules.DeadlineStatus}
+    return DeadlineList(by[rules.DeadlineStatus.OVERDUE], by[rules.DeadlineStatus.UPCOMING],
+                        by[rules.DeadlineStatus.LATER], by[rules.DeadlineStatus.WAIVED], window, students)
+
+
+def caseload_deadlines(session: Session, viewer: Viewer, today: dt.date) -> DeadlineList:
+    """Deadlines of the plans this person manages; every student shown is logged (one INSERT)."""
+    rows = [(p, s) for p, s in session.execute(
+        select(Plan, Student).join(Student, Student.id == Plan.student_id)
+        .where(Plan.case_manager_id == viewer.person_id, Plan.status.in_(OPEN_PLAN_STATUSES),
+               Student.purged_at.is_(None))).all()]
+    items = for_rows(session, rows, today)
+    students = {s.id for _, s in rows}
+    access.record_many(session, viewer, dict.fromkeys(students, "caseload (case manager)"), "view",
+                       "deadlines (caseload)")
+    return _split(items, policy().upcoming_window_days, len(students))
+
+
+def admin_schools(session: Session, viewer: Viewer) -> list[str] | None:
+    """Schools whose deadlines this person may list: None = every school (district admins, LMS admins, school
+    admin grants without a school); [] = none."""
+    if viewer.has_role("admin"):
+        return None
+    grants = list(session.scalars(select(RoleGrant).where(RoleGrant.person_id == viewer.person_id,
+                                                          RoleGrant.revoked_at.is_(None),
+                                                          RoleGrant.role.in_(sorted(roles.ADMIN_GRANTS)))))
+    if any(g.role == "district_admin" or not g.school for g in grants):
+        return None
+    return sorted({g.school for g in grants if g.school})
+
+
+def known_schools(session: Session) -> list[str]:
+    return [s for s in session.scalars(select(Student.school).where(Student.school.is_not(None))
+                                       .group_by(Student.school).order_by(Student.school)) if s]
+
+
+def school_deadlines(session: Session, viewer: Viewer, school: str, today: dt.date) -> DeadlineList:
+    allowed = admin_schools(session, viewer)
+    if allowed is not None and school not in allowed:
+        abort(403, description="School deadlines are for that school's administrators and district administrators.")
+    rows = [(p, s) for p, s in session.execute(
+        select(Plan, Student).join(Student, Student.id == Plan.student_id)
+        .where(Student.school == school, Plan.status.in_(OPEN_PLAN_STATUSES), Student.purged_at.is_(None))).all()]
+    items = for_rows(session, rows, today)
+    students = {s.id for _, s in rows}
+    access.record_many(session, viewer, dict.fromkeys(students, "administrator"), "view",
+                       f"deadlines (school: {school})")
+    return _split(items, policy().upcoming_window_days, len(students))
+
+
+# --- one student's deadline inputs -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StudentDeadlines:
+    student: Student
+    plans: list[Plan]
+    deadlines: list[rules.Deadline]
+    editable: frozenset[int]
+    """Plan ids this person may change (the plan's own case manager)."""
+
+
+def student_deadlines(session: Session, viewer: Viewer, student_id: int, today: dt.date) -> StudentDeadlines:
+    student = session.get(Student, student_id)
+    if student is None:
+        access.record(session, viewer, None, "view", False, "no such student record",
+                      f"student deadlines (student id {student_id})")
+        session.commit()
+        abort(403, description=NOT_VISIBLE)
+    actor, facts = access.actor_facts(session, viewer), access.student_facts(session, student_id)
+    decision = decide(actor, facts, Action.VIEW_CASEWORK)
+    access.record(session, viewer, student_id, "view", decision.allowed, decision.basis, "student deadlines")
+    if not decision.allowed:
+        session.commit()
+        log.info("deadlines refused actor=%s student=%s", viewer.person_id, student_id)
+        abort(403, description=NOT_VISIBLE)
+    plans = list(session.scalars(select(Plan).where(Plan.student_id == student_id,
+                                                    Plan.status.in_(OPEN_PLAN_STATUSES)).order_by(Plan.id)))
+    editable = frozenset(p.id for p in plans
+                         if decide_plan(actor, facts, Action.EDIT_PLAN, p.case_manager_id).allowed)
+    items = for_rows(session, [(p, student) for p in plans], today)
+    return StudentDeadlines(student, plans, items, editable)
+
+
+class InputsInvalid(ValueError):
+    def __init__(self, problems: list[rules.InputProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def recompute(plan: Plan, deadline_policy: rules.DeadlinePolicy) -> None:
+    """Keep the stored due dates in step with their inputs. An unknown input leaves the stored (imported) date."""
+    if plan.plan_type == "IEP":
+        if plan.last_meeting_on is not None:
+            plan.annual_review_due = rules.annual_review_due(plan.last_meeting_on)
+        if plan.last_evaluation_on is not None:
+            plan.reevaluation_due = rules.reevaluation_due(plan.last_evaluation_on)
+    elif plan.plan_type == "504" and plan.last_504_review_on is not None:
+        plan.annual_review_due = rules.review_504_due(plan.last_504_review_on, deadline_policy.review_504_months)
+
+
+def parse_inputs(form: dict[str, str]) -> tuple[dict[str, dt.date | None], bool, list[rules.InputProblem]]:
+    values: dict[str, dt.date | None] = {}
+    problems: list[rules.InputProblem] = []
+    for name in INPUT_FIELDS:
+        raw = (form.get(name) or "").strip()
+        if not raw:
+            values[name] = None
+            continue
+        try:
+            values[name] = dt.date.fromisoformat(raw)
+        except ValueError:
+            values[name] = None
+            problems.append(rules.InputProblem(name, f"“{INPUT_LABELS[name]}” is not a date: use YYYY-MM-DD."))
+    return values, bool(form.get("reevaluation_waived")), problems
+
+
+def update_inputs(session: Session, viewer: Viewer, student_id: int, plan_id: int, form: dict[str, str],
+                  today: dt.date) -> Plan:
+    """Record a plan's deadline inputs and recompute its due dates. Everything is checked first: on any problem
+    nothing is written (``InputsInvalid``); the change is logged with its basis."""
+    plan = session.get(Plan, plan_id)
+    if plan is None or plan.student_id != student_id:
+        access.record(session, viewer, student_id if plan is None else None, "update", False, "no such plan",
+                      f"deadline inputs (plan id {plan_id})")
+        session.commit()
+        abort(403, description=NOT_VISIBLE)
+    decision = decide_plan(access.actor_facts(session, viewer), access.student_facts(session, student_id),
+                           Action.EDIT_PLAN, plan.case_manager_id)
+    access.record(session, viewer, student_id, "update", decision.allowed, decision.basis,
+                  f"deadline inputs of plan {plan.id}")
+    if not decision.allowed:
+        session.commit()
+        log.info("deadline inputs refused actor=%s plan=%s", viewer.person_id, plan.id)
+        abort(403, description="Only this plan's case manager records its meeting and evaluation dates.")
+    values, waived, problems = parse_inputs(form)
+    # Fields that do not apply to this plan type are not on its form: keep what is stored.
+    if plan.plan_type != "IEP":
+        for name in ("last_meeting_on", "reevaluation_waived_on"):
+            values[name] = getattr(plan, name)
+        waived = values["reevaluation_waived_on"] is not None
+    if plan.plan_type != "504":
+        values["last_504_review_on"] = plan.last_504_review_on
+    problems += rules.check_inputs(values, waived, today)
+    if problems:
+        raise InputsInvalid(problems)
+    for name, value in values.items():
+        setattr(plan, name, value)
+    recompute(plan, policy())
+    log.info("deadline inputs updated plan=%s actor=%s", plan.id, viewer.person_id)
+    return plan
+
+
+# --- the school calendar ---------------------------------------------------------------------------------------
+
+class CalendarInvalid(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CalendarEntry:
+    id: int
+    kind: str
+    """period | closure"""
+    school: str
+    name: str
+    starts_on: dt.date
+    ends_on: dt.date
+    report_due_on: dt.date | None
+
+
+def _dates(starts: str, ends: str, due: str | None = None) -> tuple[dt.date, dt.date, dt.date | None]:
+    try:
+        start, end = dt.date.fromisoformat(starts.strip()), dt.date.fromisoformat(ends.strip())
+        report = dt.date.fromisoformat(due.strip()) if due is not None else None
+    except ValueError:
+        raise CalendarInvalid("Enter dates as YYYY-MM-DD (for example 2026-08-24).") from None
+    if end < start:
+        raise CalendarInvalid("The end date is before the start date.")
+    if report is not None and report < end:
+        raise CalendarInvalid("Progress reports are due after the period ends: the report date is before the end.")
+    if (end - start).days > 400:
+        raise CalendarInvalid("That is longer than a school year; check the dates.")
+    return start, end, report
+
+
+def _clean(name: str, school: str | None) -> tuple[str, str]:
+    name = " ".join((name or "").split())
+    if not name or len(name) > 100:
+        raise CalendarInvalid("Give the entry a name of up to 100 characters (for example “Quarter 1”).")
+    school_name = " ".join((school or "").split())
+    if len(school_name) > 255:
+        raise CalendarInvalid("The school name is too long.")
+    return name, school_name
+
+
+def may_edit_calendar(session: Session, viewer: Viewer | None, school: str) -> bool:
+    """The CLI (viewer None), district and LMS admins: any entry; a school admin: their school's entries."""
+    if viewer is None:
+        return True
+    allowed = admin_schools(session, viewer)
+    if allowed is None:
+        return roles.is_admin(session, viewer)
+    return bool(school) and school in allowed
+
+
+def add_period(session: Session, viewer: Viewer | None, name: str, starts: str, ends: str, due: str,
+               school: str | None = None) -> tuple[ReportingPeriod, bool]:
+    """Add a reporting period, or change the dates of the one with the same school, name and start (idempotent).
+    Returns (period, created)."""
+    name, school_name = _clean(name, school)
+    start, end, report = _dates(starts, ends, due)
+    assert report is not None
+    if not may_edit_calendar(session, viewer, school_name):
+        abort(403, description="The reporting calendar is kept by district administrators (and school "
+                               "administrators for their school).")
+    period = session.scalars(select(ReportingPeriod).where(ReportingPeriod.school == school_name,
+                                                           ReportingPeriod.name == name,
+                                                           ReportingPeriod.starts_on == start)).one_or_none()
+    created = period is None
+    if period is None:
+        period = ReportingPeriod(school=school_name, name=name, starts_on=start, ends_on=end, report_due_on=report)
+        session.add(period)
+    else:
+        period.ends_on, period.report_due_on = end, report
+    session.flush()
+    audit_log.record_admin(session, viewer.person_id if viewer else None, "cli" if viewer is None else "web",
+                           "calendar.period", target_type="reporting_period", target_id=period.id,
+                           summary=f"{'Added' if created else 'Changed'} reporting period {name} "
+                                   f"({school_name or 'district-wide'}), reports due {report.isoformat()}",
+                           details={"starts_on": start.isoformat(), "ends_on": end.isoformat(),
+                                    "report_due_on": report.isoformat(), "school": school_name})
+    return period, created
+
+
+def add_closure(session: Session, viewer: Viewer | None, name: str, starts: str, ends: str,
+                school: str | None = None) -> tuple[SchoolClosure, bool]:
+    name, school_name = _clean(name, school)
+    start, end, _ = _dates(starts, ends)
+    if not may_edit_calendar(session, viewer, school_name):
+        abort(403, description="School closures are kept by district administrators (and school administrators "
+                               "for their school).")
+    closure = session.scalars(select(SchoolClosure).where(SchoolClosure.school == school_name,
+                                                          SchoolClosure.name == name,
+                                                          SchoolClosure.starts_on == start)).one_or_none()
+    created = closure is None
+    if closure is None:
+        closure = SchoolClosure(school=school_name, name=name, starts_on=start, ends_on=end)
+        session.add(closure)
+    else:
+        closure.ends_on = end
+    session.flush()
+    audit_log.record_admin(session, viewer.person_id if viewer else None, "cli" if viewer is None else "web",
+                           "calendar.closure", target_type="school_closure", target_id=closure.id,
+                           summary=f"{'Added' if created else 'Changed'} closure {name} ({school_name or 'district-wide'})",
+                           details={"starts_on": start.isoformat(), "ends_on": end.isoformat(), "school": school_name})
+    return closure, created
+
+
+def calendar_entries(session: Session, school: str | None = None) -> list[CalendarEntry]:
+    """Every period and closure (of one school and the district when ``school`` is given), by date."""
+    out: list[CalendarEntry] = []
+    p_query = select(ReportingPeriod)
+    c_query = select(SchoolClosure)
+    if school is not None:
+        p_query = p_query.where(ReportingPeriod.school.in_(["", school]))
+        c_query = c_query.where(SchoolClosure.school.in_(["", school]))
+    for p in session.scalars(p_query):
+        out.append(CalendarEntry(p.id, "period", p.school, p.name, p.starts_on, p.ends_on, p.report_due_on))
+    for c in session.scalars(c_query):
+        out.append(CalendarEntry(c.id, "closure", c.school, c.name, c.starts_on, c.ends_on, None))
+    return sorted(out, key=lambda e: (e.starts_on, e.kind, e.school, e.name))

@@ -1,0 +1,219 @@
+"""The teacher's course panel: the students in this teacher's sections who have an active plan, their
+accommodations, and what still needs the teacher's acknowledgement (IDEA 34 CFR 300.323(d)).
+
+A bounded number of queries whatever the class size; one bulk AccessEvent insert for everyone shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from flask import abort
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from lti_app.auth import Viewer
+from lti_app.domain.access import TEACHING_ROLES
+from lti_app.domain.plan_diff import Item, PlanDiff, diff
+from lti_app.models import (
+    Accommodation,
+    Acknowledgement,
+    Course,
+    Enrollment,
+    Person,
+    Plan,
+    PlanVersion,
+    Section,
+    Student,
+    StudentLink,
+)
+from lti_app.services.access import policy as access
+from lti_app.services.access import students
+
+CATEGORY_LABELS = {"presentation": "Presentation", "response": "Response", "setting": "Setting",
+                   "timing": "Timing and scheduling"}
+PLAN_TYPES = ("IEP", "504", "ELL", "health", "behaviour", "MTSS")
+
+
+@dataclass(frozen=True)
+class SectionRef:
+    """What the panel shows of a student's section (read with the enrollments, in the same statement)."""
+
+    id: int
+    lms_section_id: str
+    name: str
+
+
+@dataclass
+class PanelRow:
+    student: Student
+    plan: Plan
+    version: PlanVersion
+    section: SectionRef
+    case_manager: str
+    basis: str
+    acknowledged_at: dt.datetime | None
+    accommodations: list[Accommodation] = field(default_factory=list)
+    changes: PlanDiff | None = None
+    """When the row needs acknowledging and an earlier version was in force: what this version changed."""
+    previous: PlanVersion | None = None
+
+    @property
+    def needs_ack(self) -> bool:
+        return self.acknowledged_at is None
+
+    def grouped(self) -> list[tuple[str, list[Accommodation]]]:
+        groups: dict[str, list[Accommodation]] = {}
+        for a in self.accommodations:
+            groups.setdefault(a.category, []).append(a)
+        return [(CATEGORY_LABELS.get(k, k), groups[k]) for k in CATEGORY_LABELS if k in groups]
+
+
+@dataclass(frozen=True)
+class CourseHeading:
+    """What the panel shows of the course itself."""
+
+    id: int
+    title: str
+
+
+@dataclass
+class PanelView:
+    course: CourseHeading
+    rows: list[PanelRow]
+    total_with_plans: int
+    needing_ack: int
+    filters: dict[str, str]
+
+
+# Built once: the panel opens every launch, and building and keying these statements cost as much as running them.
+_TEACHING = (
+    select(Course.id, Course.title, Section.id, Section.lms_section_id, Enrollment.created_at)
+    .join(Enrollment, Enrollment.section_id == Section.id).join(Course, Course.id == Enrollment.course_id)
+    .where(Enrollment.person_id == bindparam("person_id"), Enrollment.course_id == bindparam("course_id"),
+           Enrollment.state == "active", Enrollment.role.in_(TEACHING_ROLES)))
+_STUDENTS = (select(Enrollment.person_id, Section.id, Section.lms_section_id, Section.name)
+             .join(Section, Section.id == Enrollment.section_id)
+             .where(Enrollment.course_id == bindparam("course_id"), Enrollment.role == "student",
+                    Enrollment.state == "active"))
+_STUDENTS_IN_SECTIONS = _STUDENTS.where(or_(Enrollment.section_id.in_(bindparam("section_ids", expanding=True)),
+                                            Section.lms_section_id == ""))
+
+
+def _course_and_teaching(session: Session, viewer: Viewer, course_id: int) -> tuple[CourseHeading | None,
+                                                                                 list[tuple[int, str, dt.datetime]]]:
+    """The course and this viewer's active teaching enrollments in it, (section id, LMS section id, enrollment
+    start), in one statement. No enrollment: (None, [])."""
+    rows = session.connection().execute(_TEACHING, {"person_id": viewer.person_id, "course_id": course_id}).all()
+    if not rows:
+        return None, []
+    return CourseHeading(rows[0][0], rows[0][1]), [(section_id, lms_id, started)
+                                                   for _, _, section_id, lms_id, started in rows]
+
+
+def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type: str = "", needs_ack: bool = False,
+                 query: str = "") -> PanelView:
+    if viewer.course_id is None:
+        abort(400, description="Open Caseload from a course to see its accommodations.")
+    course, mine = _course_and_teaching(session, viewer, viewer.course_id)
+    if course is None or not mine:
+        abort(403, description="You are not an active teacher or TA of this course in Caseload's roster, so no "
+                               "student information is shown. If you were just added, launch again in a minute.")
+    course_wide = any(lms_id == "" for _, lms_id, _ in mine)
+    my_section_ids = [section_id for section_id, _, _ in mine]
+    started = min(created for _, _, created in mine)
+    conn = session.connection()
+    if course_wide:
+        enrolled = conn.execute(_STUDENTS, {"course_id": course.id}).all()
+    else:
+        enrolled = conn.execute(_STUDENTS_IN_SECTIONS, {"course_id": course.id, "section_ids": my_section_ids}).all()
+    students.link_persons(session, [row.person_id for row in enrolled])
+    section_of = {row.person_id: SectionRef(row.id, row.lms_section_id, row.name) for row in enrolled}
+    # Each lookup below is skipped when the one before found nothing (an empty IN list matches no row).
+    links = dict(session.execute(select(StudentLink.person_id, StudentLink.student_id)
+                                 .where(StudentLink.person_id.in_(list(section_of)))).all()) if section_of else {}
+    student_section = {sid: section_of[pid] for pid, sid in links.items()}
+    plans = session.scalars(
+        select(Plan).where(Plan.student_id.in_(list(student_section)), Plan.status == "active")
+        .options(selectinload(Plan.student),
+                 selectinload(Plan.versions).selectinload(PlanVersion.accommodations))).all() if student_section else []
+    manager_ids = {p.case_manager_id for p in plans if p.case_manager_id}
+    managers = dict(session.execute(select(Person.id, Person.name).where(Person.id.in_(manager_ids))).all()
+                    ) if manager_ids else {}
+    active_versions = {p.id: next((v for v in p.versions if v.status == "active"), None) for p in plans}
+    version_ids = [v.id for v in active_versions.values() if v]
+    acks = {(a.plan_version_id, a.section_id): a.acknowledged_at for a in session.scalars(
+        select(Acknowledgement).where(Acknowledgement.staff_person_id == viewer.person_id,
+                                      Acknowledgement.plan_version_id.in_(version_ids)))} if version_ids else {}
+    rows: list[PanelRow] = []
+    for plan in plans:
+        version = active_versions[plan.id]
+        if version is None:
+            continue
+        section = student_section[plan.student_id]
+        ack = acks.get((version.id, section.id))
+        if ack is not None and ack < started:
+            ack = None  # acknowledged before this teacher's current enrollment began: re-opened
+        where = course.title + ("" if section.lms_section_id == "" else f" ({section.name})")
+        row = PanelRow(plan.student, plan, version, section, managers.get(plan.case_manager_id or -1, "—"),
+                       f"teacher enrollment in {where}", ack, list(version.accommodations))
+        if ack is None:
+            row.previous, row.changes = _what_changed(plan, version)
+        rows.append(row)
+    rows.sort(key=lambda r: (r.student.family_name.lower(), r.student.given_name.lower(), r.plan.plan_type))
+    total, needing = len({r.student.id for r in rows}), sum(1 for r in rows if r.needs_ack)
+    shown = rows
+    if category:
+        shown = [r for r in shown if any(a.category == category for a in r.accommodations)]
+    if plan_type:
+        shown = [r for r in shown if r.plan.plan_type == plan_type]
+    if needs_ack:
+        shown = [r for r in shown if r.needs_ack]
+    if query:
+        q = query.lower().strip()
+        shown = [r for r in shown if q in r.student.display_name.lower() or q in r.student.family_name.lower()]
+    access.record_many(session, viewer, {r.student.id: r.basis for r in shown}, "view", f"course panel {course.id}")
+    return PanelView(course, shown, total, needing,
+                     {"category": category, "plan_type": plan_type, "needs_ack": "1" if needs_ack else "", "q": query})
+
+
+def _what_changed(plan: Plan, version: PlanVersion) -> tuple[PlanVersion | None, PlanDiff | None]:
+    """The version in force before this one (versions are already loaded) and the accommodations it changed."""
+    earlier = [v for v in plan.versions if v.version_no < version.version_no and v.status == "superseded"]
+    previous = max(earlier, key=lambda v: v.version_no, default=None)
+    if previous is None:
+        return None, None
+    return previous, diff([Item.of(a) for a in previous.accommodations], [Item.of(a) for a in version.accommodations])
+
+
+def acknowledge(session: Session, viewer: Viewer, items: list[tuple[int, int, int]]) -> tuple[int, list[str]]:
+    """Acknowledge (student, plan_version, section) triples shown on the panel. Stale items (the plan changed
+    since the page was rendered) are refused with a message and nothing is written for them."""
+    from lti_app.domain.access import Action
+
+    problems: list[str] = []
+    valid: list[tuple[int, int, int]] = []
+    for student_id, version_id, section_id in items:
+        access.authorize(session, viewer, student_id, Action.ACKNOWLEDGE, f"acknowledge version {version_id}")
+        version = session.get(PlanVersion, version_id)
+        if version is None or version.status != "active" or version.plan.student_id != student_id:
+            name = session.get(Student, student_id)
+            problems.append(f"{name.display_name if name else 'A student'}'s plan changed after this page was "
+                            "opened. Review the updated accommodations, then acknowledge again.")
+            continue
+        valid.append((student_id, version_id, section_id))
+    if problems:
+        return 0, problems
+    now = dt.datetime.now(dt.UTC)
+    made = 0
+    for student_id, version_id, section_id in valid:
+        existing = session.scalars(select(Acknowledgement).where(
+            Acknowledgement.staff_person_id == viewer.person_id, Acknowledgement.plan_version_id == version_id,
+            Acknowledgement.section_id == section_id)).one_or_none()
+        if existing is None:
+            session.add(Acknowledgement(staff_person_id=viewer.person_id, student_id=student_id,
+                                        plan_version_id=version_id, section_id=section_id, acknowledged_at=now))
+        else:
+            existing.acknowledged_at = now
+        made += 1
+    return made, []

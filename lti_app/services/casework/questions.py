@@ -1,0 +1,89 @@
+""""Ask the case manager": a teacher's question lands in the case manager's queue; the answer shows on the
+student's card. Question and answer text are encrypted at rest like notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import abort
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_app.auth import Viewer
+from lti_app.crypto import cipher
+from lti_app.db import utcnow
+from lti_app.domain.access import Action
+from lti_app.models import Person, Plan, Question, Student
+from lti_app.services.access import policy as access
+from lti_app.services.casework.notes import MAX_NOTE_CHARS, NoteInvalid
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    id: int
+    student_id: int
+    student_name: str
+    asked_by: str
+    body: str
+    status: str
+    answer: str | None
+    created_at: object
+
+
+def ask(session: Session, viewer: Viewer, student_id: int, body: str) -> Question:
+    access.authorize(session, viewer, student_id, Action.ASK_QUESTION, "ask the case manager")
+    text = body.strip()
+    if not text:
+        raise NoteInvalid("Write your question first.")
+    if len(text) > MAX_NOTE_CHARS:
+        raise NoteInvalid(f"Questions are limited to {MAX_NOTE_CHARS:,} characters.")
+    manager = session.scalar(select(Plan.case_manager_id).where(Plan.student_id == student_id, Plan.status == "active",
+                                                                Plan.case_manager_id.is_not(None)).limit(1))
+    if manager is None:
+        raise NoteInvalid("This student's plan has no case manager assigned yet; contact the school's support office.")
+    question = Question(student_id=student_id, asked_by_id=viewer.person_id, case_manager_id=manager,
+                        course_id=viewer.course_id, body_encrypted=cipher().encrypt(text), status="open")
+    session.add(question)
+    return question
+
+
+def _views(session: Session, rows: list[Question]) -> list[QuestionView]:
+    people = dict(session.execute(select(Person.id, Person.name).where(
+        Person.id.in_({q.asked_by_id for q in rows if q.asked_by_id}))).all())
+    names = {s.id: s.display_name for s in session.scalars(select(Student).where(
+        Student.id.in_({q.student_id for q in rows})))}
+    return [QuestionView(q.id, q.student_id, names.get(q.student_id, "—"), people.get(q.asked_by_id or -1, "—"),
+                         cipher().decrypt(q.body_encrypted), q.status,
+                         cipher().decrypt(q.answer_encrypted) if q.answer_encrypted else None, q.created_at)
+            for q in rows]
+
+
+def for_student(session: Session, viewer: Viewer, student_id: int) -> list[QuestionView]:
+    rows = list(session.scalars(select(Question).where(Question.student_id == student_id,
+                                                       Question.asked_by_id == viewer.person_id)
+                                .order_by(Question.created_at.desc())))
+    return _views(session, rows)
+
+
+def queue(session: Session, viewer: Viewer, status: str = "open") -> list[QuestionView]:
+    rows = list(session.scalars(select(Question).where(Question.case_manager_id == viewer.person_id,
+                                                       Question.status == status)
+                                .order_by(Question.created_at)))
+    for q in rows:
+        access.record(session, viewer, q.student_id, "view", True, "caseload (case manager)", f"question {q.id}")
+    return _views(session, rows)
+
+
+def answer(session: Session, viewer: Viewer, question_id: int, body: str) -> Question:
+    question = session.get(Question, question_id)
+    if question is None or question.case_manager_id != viewer.person_id:
+        abort(404, description="There is no question for you with this id.")
+    access.authorize(session, viewer, question.student_id, Action.VIEW_RECORD, f"answer question {question.id}")
+    text = body.strip()
+    if not text:
+        raise NoteInvalid("Write an answer first.")
+    if len(text) > MAX_NOTE_CHARS:
+        raise NoteInvalid(f"Answers are limited to {MAX_NOTE_CHARS:,} characters.")
+    question.answer_encrypted = cipher().encrypt(text)
+    question.status, question.answered_by_id, question.answered_at = "answered", viewer.person_id, utcnow()
+    return question

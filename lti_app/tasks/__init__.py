@@ -1,0 +1,54 @@
+"""Celery wiring. With no ``CASELOAD_BROKER_URL`` tasks run eagerly in-process (the embedded default);
+with a broker they run on workers, and beat runs the schedules. The same task code runs either way.
+
+Task functions live in this package, one module per area (``inbox``, ``reconcile``, ``maintenance``), registered
+with ``@shared_task`` under the names in ``lti_app/services/dispatch.py``; each opens its own app context and unit
+of work. Tasks import services; services never import tasks: they enqueue by name through ``services.dispatch``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+TASK_MODULES: tuple[str, ...] = ("lti_app.tasks.reconcile", "lti_app.tasks.maintenance", "lti_app.tasks.inbox")
+
+
+def init_app(app: Flask) -> Celery:
+    settings = app.config["CASELOAD"]
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        result_backend=None,
+        task_ignore_result=True,
+        task_always_eager=settings.eager_tasks,
+        task_eager_propagates=False,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+        include=list(TASK_MODULES),
+    )
+    import importlib
+
+    for module in TASK_MODULES:
+        importlib.import_module(module)  # registers the @shared_task functions
+    from lti_app.services.dispatch import PURGE_LAUNCH_STATE
+    from lti_app.tasks import inbox as inbox_tasks
+    from lti_app.tasks.reconcile import beat_schedule
+
+    celery_app.conf.beat_schedule = {**beat_schedule(settings.reconcile_interval_seconds),
+                                     **inbox_tasks.beat_schedule(settings.inbox_poll_seconds),
+                                     "purge-launch-state": {"task": PURGE_LAUNCH_STATE, "schedule": 3600.0}}
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
