@@ -132,10 +132,10 @@ def test_unknown_kid_refetches_jwks_once(client, lms):
 
 def test_moodle_golden_claims_are_accepted(client, lms, db_session):
     import json
-    from pathlib import Path
 
-    golden = json.loads((Path(__file__).parents[3] / "shared/fixtures/moodle-4.5/id_token_claims_student.json")
-                        .read_text())
+    from tests.support.recorded import MOODLE_4_5
+
+    golden = json.loads((MOODLE_4_5 / "id_token_claims_student.json").read_text())
     login = lms.start_login(client)
     now = int(time.time())
     claims = {**golden, "iss": lms.issuer, "aud": lms.client_id, "nonce": login["nonce"], "iat": now, "exp": now + 60,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -15,8 +14,9 @@ from lti_app.services.roster import primitives as roster
 from lti_app.services.roster import reconcile
 from tests.support import factories as f
 from tests.support.nrps_platform import Fault, NrpsTestPlatform, make_tool_key, member
+from tests.support.recorded import MOODLE_4_5
 
-FIXTURE = Path("/work/shared/fixtures/moodle-4.5/nrps_memberships.json")
+FIXTURE = MOODLE_4_5 / "nrps_memberships.json"
 NAMES = ["Avery Quinlan", "Rowan Ellery", "Sage Whitcombe", "Jules Marlowe", "Indigo Farrant", "Remy Castellan",
          "Tamsin Oakes", "Linden Hale", "Marlo Vance", "Quincy Ashdown"]
 

@@ -30,7 +30,7 @@ def moodle() -> MoodlePlugin:
 def world(db_session: Any) -> dict[str, Any]:
     plat = f.platform(db_session, name="district-moodle", lms="moodle",
                       webhook_secret_encrypted=cipher().encrypt(SECRET))
-    # Moodle's LTI context id is its course id, and ``sub`` is its user id (../shared/fixtures/moodle-4.5).
+    # Moodle's LTI context id is its course id, and ``sub`` is its user id (tests/fixtures/moodle-4.5).
     course = f.course(db_session, plat, "Geometry", lti_context_id="12")
     db_session.commit()
     return {"platform": plat, "course": course}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from lti_app.lti.context import from_claims
 from lti_app.lti.roles import map_role, map_roles
+from tests.support.recorded import MOODLE_4_5
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared/fixtures/moodle-4.5"
+FIXTURES = MOODLE_4_5
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 
 
