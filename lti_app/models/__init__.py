@@ -1,9 +1,11 @@
 """All mapped classes, imported here so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from lti_app.models.alerts import Alert, AlertPlacement, AlertPreference, AlertState, AlertWatch
 from lti_app.models.audit import AccessEvent, AdminEvent, Disclosure
 from lti_app.models.casework import (
     Contact,
     CrisisEntry,
+    EvidenceRevision,
     Meeting,
     Referral,
     ReferralStatusChange,
@@ -12,6 +14,7 @@ from lti_app.models.casework import (
 )
 from lti_app.models.goals import Goal, ProgressPoint, ProgressReport, ProgressReportGoal, ReportingPeriod, SchoolClosure
 from lti_app.models.inbox import InboundEvent, SyncRun
+from lti_app.models.lms_actions import AppliedAccommodation, LmsActionLedger, LmsConnection, LmsQuiz, LmsQuizState
 from lti_app.models.notes import CaseNote, CaseNoteRevision, NoteDraft, Question
 from lti_app.models.plans import Accommodation, Acknowledgement, Plan, PlanVersion, Student, StudentLink
 from lti_app.models.roster import Course, Enrollment, Person, RoleGrant, Section
@@ -26,10 +29,12 @@ from lti_app.models.tenancy import (
 )
 
 __all__ = [
+    "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
     "AccessEvent", "Accommodation", "Acknowledgement", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
     "Platform", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section", "Student",
     "StudentLink", "SyncRun", "ToolKey", "UsedNonce", "AdminEvent",
-    "Contact", "CrisisEntry", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement", "ServiceSession",
+    "Contact", "CrisisEntry", "EvidenceRevision", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement", "ServiceSession",
     "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",
+    "AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsQuiz", "LmsQuizState",
 ]

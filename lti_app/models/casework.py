@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_app.db import Base, UTCDateTime, utcnow
@@ -49,11 +49,13 @@ class ServiceRequirement(Base):
 
 
 class ServiceSession(Base):
-    """One scheduled session of a service. Only ``delivered`` minutes count; ``provider_absent`` owes a make-up."""
+    """One scheduled session of a service. Only ``delivered`` minutes count; ``provider_absent`` owes a make-up.
+    Evidence: corrected by revisions (``EvidenceRevision``), removed only softly (``deleted_at``)."""
 
     __tablename__ = "service_sessions"
     __table_args__ = (
         CheckConstraint("minutes > 0", name="minutes_positive"),
+        CheckConstraint("kind IN ('session', 'make_up')", name="kind"),
         Index("ix_service_sessions_requirement_held", "requirement_id", "held_on"),
         Index("ix_service_sessions_student_held", "student_id", "held_on"),
     )
@@ -69,6 +71,11 @@ class ServiceSession(Base):
     note_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     logged_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(10), default="session", server_default="session")
+    """session (counts in its week or month) | make_up (pays down minutes owed, ``domain/service_minutes``)."""
+    revision_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Removed (soft): kept for the record, left out of the minutes; who and why are in its revisions."""
 
     requirement: Mapped[ServiceRequirement] = relationship(back_populates="sessions")
 
@@ -94,6 +101,9 @@ class Contact(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revision_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Removed (soft): kept for the record; who and why are in its revisions."""
 
 
 class Meeting(Base):
@@ -115,6 +125,9 @@ class Meeting(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revision_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Removed (soft): kept for the record; who and why are in its revisions."""
 
 
 class Referral(Base):
@@ -175,3 +188,39 @@ class CrisisEntry(Base):
     """What was done (who was called, safety plan)."""
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EvidenceRevision(Base):
+    """Every saved state of a piece of evidence (a progress data point, a service session, a guardian contact, a
+    meeting), copy-on-write like ``CaseNoteRevision``: a correction adds a revision with who, when and why; a removal
+    adds a last revision (``action`` remove, with its reason) and stamps the row's ``deleted_at``. Nothing is
+    overwritten without a trace and nothing is hard-deleted (FERPA 34 CFR 99.10 inspection covers the history).
+
+    ``state`` is the entry's fields after the change, as encrypted JSON (it holds the same free text the entry
+    encrypts). Revision 1 is the entry as first recorded; entries older than revisions get it written from their
+    stored state at their first correction."""
+
+    __tablename__ = "evidence_revisions"
+    __table_args__ = (
+        UniqueConstraint("entity", "entity_id", "revision_no"),
+        CheckConstraint("entity IN ('progress_point', 'service_session', 'contact', 'meeting')", name="entity"),
+        CheckConstraint("action IN ('create', 'edit', 'remove')", name="action"),
+        Index("ix_evidence_revisions_student_id", "student_id"),
+    )
+
+    json_columns = ("state",)
+    """Read by the export: these decrypted columns are JSON and are exported as objects."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(20))
+    """progress_point | service_session | contact | meeting."""
+    entity_id: Mapped[int] = mapped_column(Integer)
+    revision_no: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(10))
+    """create | edit | remove."""
+    state_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    reason_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Why it was corrected or removed (required for edit and remove)."""
+    edited_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    edited_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -93,6 +93,9 @@ class ProgressPoint(Base):
     """An optional short note ("probe given after a fire drill"), encrypted with the data keys."""
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revision_no: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Removed (soft): kept for the record, left out of charts; who and why are in its ``EvidenceRevision`` rows."""
 
     goal: Mapped[Goal] = relationship(back_populates="points")
 
