@@ -1,6 +1,7 @@
 """All mapped classes, imported here so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from lti_app.models.alerts import Alert, AlertPlacement, AlertPreference, AlertState, AlertWatch
+from lti_app.models.alerts import Alert, AlertPlacement, AlertPreference, AlertState, AlertWatch
 from lti_app.models.audit import AccessEvent, AdminEvent, Disclosure
 from lti_app.models.casework import (
     Contact,
@@ -29,6 +30,7 @@ from lti_app.models.tenancy import (
 )
 
 __all__ = [
+    "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
     "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
     "AccessEvent", "Accommodation", "Acknowledgement", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
