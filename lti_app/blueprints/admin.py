@@ -16,18 +16,20 @@ import io
 import json
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, make_response, redirect, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, make_response, redirect, render_template, request
 from sqlalchemy import func, or_, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lti_app import clock
 from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
 from lti_app.db import get_session, utcnow
-from lti_app.domain.vocab import AdminAction, LaunchRole
+from lti_app.domain.access import Action
+from lti_app.domain.vocab import AdminAction
 from lti_app.errors import render_error
 from lti_app.ids import parse_id
 from lti_app.models import Deployment, Disclosure, Person, Plan, Platform, RoleGrant, Student
 from lti_app.services.access import audit_log, grants, roles
+from lti_app.services.access import policy as access
 from lti_app.services.casework import export, importer, retention
 from lti_app.services.platforms.dynamic_registration import issue_registration_link, recent_invites
 
@@ -55,6 +57,30 @@ def _admin() -> Viewer:
     return viewer
 
 
+DISTRICT_ONLY = ("This page is district-wide (every platform's students), so it is for district administrators. An "
+                 "LMS or school administrator reaches the students of the platform they launched from; ask your "
+                 "district's Caseload administrator for a district administrator grant if you need more.")
+
+
+def _district_admin() -> Viewer:
+    """District-wide pages (the district access log, who may see records, disclosures, the change log, retention):
+    a district administrator grant, never an LMS administrator role alone (issue #14: an administrator of one
+    registered platform must not read or purge another platform's students)."""
+    viewer = _admin()
+    if not roles.is_district_admin(get_session(), viewer.person_id):
+        abort(403, description=DISTRICT_ONLY)
+    return viewer
+
+
+@bp.context_processor
+def _admin_scope() -> dict[str, Any]:
+    def district_admin() -> bool:
+        viewer = g.get("viewer")
+        return viewer is not None and roles.is_district_admin(get_session(), viewer.person_id)
+
+    return {"district_admin": district_admin}
+
+
 def _granter(viewer: Viewer) -> grants.Granter:
     granter = grants.granter_for(get_session(), viewer)
     if granter is None:  # an admin by launch role only cannot be None; kept for safety
@@ -63,8 +89,9 @@ def _granter(viewer: Viewer) -> grants.Granter:
 
 
 def _may_purge(viewer: Viewer) -> bool:
-    """Purging is district-wide and irreversible: district administrators and LMS administrators only."""
-    return viewer.has_role(LaunchRole.ADMIN.value) or roles.is_district_admin(get_session(), viewer.person_id)
+    """Purging is district-wide and irreversible: district administrators only (an LMS administrator's launch role
+    is one platform's authority, and the purge reaches every platform's students)."""
+    return roles.is_district_admin(get_session(), viewer.person_id)
 
 
 def _notice() -> str | None:
@@ -248,7 +275,7 @@ def grant_restricted(grant_id: int) -> Any:
 @bp.get("/access-log")
 @require_viewer
 def access_log() -> Any:
-    _admin()
+    _district_admin()
     session = get_session()
     page = _page_arg()
     error = None
@@ -269,7 +296,7 @@ def _cell(value: str) -> str:
 @bp.get("/who-may-see")
 @require_viewer
 def who_may_see() -> Any:
-    _admin()
+    _district_admin()
     rows = grants.who_may_see(get_session())
     if request.args.get("format") == "csv":
         out = io.StringIO()
@@ -288,7 +315,7 @@ def who_may_see() -> Any:
 @bp.get("/disclosures")
 @require_viewer
 def disclosures() -> Any:
-    _admin()
+    _district_admin()
     page = _page_arg()
     rows, total = export.list_disclosures(get_session(), limit=PAGE, offset=(page - 1) * PAGE)
     return render_template("admin/disclosures.html", rows=rows, page=audit_log.Page(tuple(rows), page, total, PAGE))
@@ -297,7 +324,7 @@ def disclosures() -> Any:
 @bp.get("/changes")
 @require_viewer
 def changes() -> Any:
-    _admin()
+    _district_admin()
     return render_template("admin/changes.html", result=audit_log.changes(get_session(), page=_page_arg()))
 
 
@@ -361,7 +388,7 @@ def _before_arg() -> tuple[dt.date, str | None]:
 @bp.get("/retention")
 @require_viewer
 def retention_page() -> Any:
-    viewer = _admin()
+    viewer = _district_admin()
     before, error = _before_arg()
     result = retention.run(get_session(), before, dry_run=True)
     return render_template("admin/retention.html", result=result, error=error, notice=_notice(),
@@ -373,9 +400,9 @@ def retention_page() -> Any:
 @bp.post("/retention")
 @require_viewer
 def retention_apply() -> Any:
-    viewer = _admin()
+    viewer = _district_admin()
     if not _may_purge(viewer):
-        abort(403, description="Purging records is for district administrators and LMS administrators.")
+        abort(403, description="Purging records is for district administrators.")
     before, error = _before_arg()
     if error or request.form.get("confirm") != "on":
         abort(400, description=error or "Tick the box that confirms no request to inspect these records is "
@@ -389,28 +416,41 @@ def retention_apply() -> Any:
 @bp.get("/students")
 @require_viewer
 def students() -> Any:
-    """Find a student's record to export (names and SIS ids only; opening the export form is logged)."""
-    _admin()
+    """Find a student's record to export (names and SIS ids only; opening the export form is logged). District
+    administrators search every student; other administrators the students of the platform they launched from."""
+    viewer = _admin()
     query = request.args.get("q", "").strip()[:100]
     rows: list[Student] = []
     if query:
         pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = list(get_session().scalars(
-            select(Student).where(or_(func.lower(Student.given_name + " " + Student.family_name).like(pattern, escape="\\"),
-                                      func.lower(func.coalesce(Student.preferred_name, "")).like(pattern, escape="\\"),
-                                      func.lower(func.coalesce(Student.sis_id, "")) == query.lower()))
-            .order_by(Student.family_name, Student.given_name, Student.id).limit(50)))
+        stmt = select(Student).where(or_(
+            func.lower(Student.given_name + " " + Student.family_name).like(pattern, escape="\\"),
+            func.lower(func.coalesce(Student.preferred_name, "")).like(pattern, escape="\\"),
+            func.lower(func.coalesce(Student.sis_id, "")) == query.lower()))
+        if not roles.is_district_admin(get_session(), viewer.person_id):
+            stmt = stmt.where(Student.id.in_(roles.platform_student_ids(viewer.platform_id)))
+        rows = list(get_session().scalars(stmt.order_by(Student.family_name, Student.given_name, Student.id).limit(50)))
     return render_template("admin/students.html", query=query, rows=rows)
 
 
 def _export_form(student_id: int, error: str | None = None, status: int = 200) -> Any:
+    """The export form. Logged once: an allowed opening as a ``view`` of the record ("export form"); a refusal as
+    a refused ``export`` with its basis (it was logged as an allowed view before, then refused)."""
     session = get_session()
     viewer = current_viewer()
-    student, decision, may_export = export.export_form_decision(session, viewer, student_id)
-    session.commit()  # the view of the form is in the access log
-    if not may_export:
+    decision = access.decide_only(session, viewer, student_id, Action.EXPORT)
+    if decision is None or not decision.allowed:
+        basis = decision.basis if decision is not None else "no such student record"
+        access.record(session, viewer, student_id if decision is not None else None, Action.EXPORT.value, False,
+                      basis, "export form" + ("" if decision is not None else f" (student id {student_id})"))
+        session.commit()
+        if decision is None or decision.relationship == "none":
+            abort(404, description=access.NOT_VISIBLE)
         abort(403, description="Exports of a student's record are made by the student's case manager or an "
                                "administrator.")
+    access.record(session, viewer, student_id, Action.VIEW_RECORD.value, True, decision.basis, "export form")
+    student = session.get(Student, student_id)
+    session.commit()  # the view of the form is in the access log
     back = "admin.students" if roles.is_admin(session, viewer) else "casework.home"
     return render_template("admin/export_form.html", student=student, legal_bases=export.LEGAL_BASES, back=back,
                            may_restricted=decision.may_read_tier("restricted"), error=error,

@@ -11,6 +11,7 @@ from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain.access import Action
+from lti_app.ids import parse_id
 from lti_app.models import Plan, PlanVersion, Student
 from lti_app.services.access import policy as access
 from lti_app.services.access.students import student_for_person
@@ -49,11 +50,14 @@ def ack() -> Any:
     session = get_session()
     items = []
     for raw in request.form.getlist("item"):
-        try:
-            sid, vid, sec = (int(x) for x in raw.split(":"))
-        except ValueError:
+        parts = [parse_id(x) for x in raw.split(":")]
+        if len(parts) != 3 or any(p is None for p in parts):
+            # parse_id: ids out of an integer column's range are a 400 here, never a database error (500)
             abort(400, description="The acknowledgement form is malformed. Reload the page and try again.")
+        sid, vid, sec = (int(p) for p in parts if p is not None)
         items.append((sid, vid, sec))
+    if len(items) > 500:
+        abort(400, description="Too many acknowledgements in one form. Reload the page and try again.")
     if not items:
         abort(400, description="Nothing was selected to acknowledge.")
     made, problems = panel.acknowledge(session, viewer, items)

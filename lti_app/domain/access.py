@@ -5,10 +5,16 @@ and gives the basis (FERPA 34 CFR 99.31(a)(1) "legitimate educational interest",
 - A teacher or TA has access exactly while an ACTIVE enrollment links them to the student: both active in
   the same course, in the same section unless one enrollment is course-wide (the LMS did not say the section).
   Ended, inactive or deleted enrollments give nothing; another course or platform gives nothing.
-- The student's case manager (``Plan.case_manager_id``) has the whole record ("caseload").
+- The student's case manager (``Plan.case_manager_id``) has the whole record ("caseload") while they hold an
+  active case manager grant: the plan names the person, the grant gives the authority, so revoking the grant ends
+  the caseload access at once even before the plans are reassigned.
 - Support staff (case managers of other students, counselors, related-service providers) see records as
   the school's support team; they may not edit plans that are not on their caseload.
-- Administrators (LMS institution admins, school/district admin grants) see records with basis "administrator".
+- Administrators see records with basis "administrator": a district-administrator grant reaches every student
+  of the installation; an LMS administrator (institution/system Administrator launch role) and a school
+  administrator grant reach only students who have a record on the platform they launched from (a person of that
+  platform linked to the student). An administrator of one district's LMS never reads another platform's
+  students.
 - Plans: only the plan's own case manager edits it (``decide_plan``); the student's case manager or an
   administrator may open a new plan; only administrators assign or change a plan's case manager.
 - Casework (services, contacts, meetings, referrals, crisis entries): the student's case manager changes it;
@@ -69,6 +75,8 @@ class ActorFacts:
     grants: frozenset[str]
     can_see_restricted: bool
     enrollments: tuple[EnrollmentFact, ...]
+    platform_id: int | None = None
+    """The platform the actor launched from: the reach of an LMS or school administrator."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class StudentFacts:
     student_id: int
     case_manager_ids: frozenset[int]
     enrollments: tuple[EnrollmentFact, ...]
+    platform_ids: frozenset[int] = frozenset()
+    """Platforms with a person linked to this student (by link or SIS id): where the record "lives"."""
 
 
 @dataclass(frozen=True)
@@ -132,12 +142,15 @@ def decide(actor: ActorFacts, student: StudentFacts, action: Action) -> Decision
             return Decision(False, f"{basis} does not allow '{action.value}'", relationship, _tiers(tiers, restricted_ok))
         return Decision(True, basis, relationship, _tiers(tiers, restricted_ok))
 
-    is_admin = "admin" in actor.launch_roles or bool(actor.grants & ADMIN_GRANTS)
+    local_admin = "admin" in actor.launch_roles or "school_admin" in actor.grants
+    on_platform = actor.platform_id is not None and actor.platform_id in student.platform_ids
+    is_admin = "district_admin" in actor.grants or (local_admin and on_platform)
     admin_plan_action = action is Action.ASSIGN_CASE_MANAGER or (
         action is Action.CREATE_PLAN and actor.person_id not in student.case_manager_ids)
     if is_admin and admin_plan_action:
         return allow("admin", "administrator", _ADMIN_ACTIONS, {"team", "case_team"})
-    if actor.person_id in student.case_manager_ids:
+    named_manager = actor.person_id in student.case_manager_ids
+    if named_manager and "case_manager" in actor.grants:
         return allow("case_manager", "caseload (case manager)", _CASE_MANAGER_ACTIONS, {"team", "case_team"})
     link = teaching_link(actor, student)
     if link is not None:
@@ -157,6 +170,11 @@ def decide(actor: ActorFacts, student: StudentFacts, action: Action) -> Decision
                      {"team", "case_team"})
     if is_admin:
         return allow("admin", "administrator", _ADMIN_ACTIONS, {"team", "case_team"})
+    if named_manager:
+        return Decision(False, "named case manager on the plan, but without an active case manager grant", "none")
+    if local_admin:
+        return Decision(False, "administrator of another platform: this student has no record on the platform you "
+                               "administer (district-wide access needs a district administrator grant)", "none")
     return Decision(False, "no active enrollment, caseload or grant links this person to the student", "none")
 
 

@@ -64,6 +64,10 @@ class LaunchRole(StrEnum):
     DESIGNER = "designer"
     STUDENT = "student"
     OBSERVER = "observer"
+    STAFF = "staff"
+    """Staff of the school without a teaching or admin role in this launch: institution Faculty, Staff or
+    Instructor (Canvas account navigation), a course-level ``membership#Administrator``. Makes the person a staff
+    Person (grants can be given to them); gives no access to any student by itself."""
 
 
 class GrantRole(StrEnum):

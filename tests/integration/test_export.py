@@ -88,7 +88,8 @@ def test_json_export_that_leaves_the_school_writes_the_disclosure_ledger(app, cl
     assert "99.31(a)(2)" in disclosure.legal_basis
     assert disclosure.records.startswith("support record; 1 plan(s), 2 version(s), 3 accommodation(s)")
     # The ledger is listed for admins, and the next export of the record shows it (99.32(c)).
-    ledger = _plain(client.get("/admin/disclosures", query_string={"t": token}))
+    district = token_for(world["district_admin"], roles=("teacher",))  # the ledger page is district-wide
+    ledger = _plain(client.get("/admin/disclosures", query_string={"t": district}))
     assert "Harbor View Middle School, records office" in ledger and "Student is transferring" in ledger
     again = json.loads(_export(client, app, token, world["ava"].id, format="json", leaves_school="no").get_data())
     assert [d["recipient"] for d in again["disclosures"]] == ["Harbor View Middle School, records office"]
@@ -139,8 +140,14 @@ def test_teachers_forged_ids_and_unrelated_staff_are_refused_and_logged(app, cli
     assert client.get(f"/admin/students/{world['ava'].id}/export", query_string={"t": unrelated}).status_code == 404
     admin = token_for(world["lms_admin"], roles=("admin",))
     assert _export(client, app, admin, 987654, format="json").status_code == 404
-    refused = [(e.actor_id, e.allowed) for e in _events(db_session)]
-    assert refused == [(world["teacher"].id, False), (world["lms_admin"].id, False)]
+    # Issue #14: opening the form without the right to export is logged as a refused export (it was logged as an
+    # allowed view before); the forged id is logged as refused too.
+    refused = [(e.actor_id, e.allowed, e.context) for e in _events(db_session)]
+    assert refused == [(world["teacher"].id, False, "export form"), (world["teacher"].id, False, "export (json)"),
+                       (world["teacher2"].id, False, "export form"),
+                       (world["lms_admin"].id, False, "export (json) (student id 987654)")]
+    assert not any(e.allowed for e in _events(db_session, "view") if e.actor_id in (world["teacher"].id,
+                                                                                     world["teacher2"].id))
     assert client.get("/admin/students", query_string={"t": teacher, "q": "ava"}).status_code == 403
 
 

@@ -139,18 +139,22 @@ def test_retention_page_lists_and_district_admin_purges_with_confirmation(app, c
     assert "Due for purging (0)" in text and "Retention purge of 1 departed student record(s)" in text
 
 
-def test_school_admins_see_the_list_but_cannot_purge(app, client, db_session, world, token_for):
-    token = token_for(world["school_admin"], roles=("teacher",))
-    text = _plain(client.get("/admin/retention", query_string={"t": token}))
-    assert "Ava Quinlan" in text and "Purging is done by a district administrator" in text
-    resp = client.post("/admin/retention", data={"t": token, "csrf_token": admin_world.csrf_for(app, token),
-                                                 "confirm": "on"})
-    assert resp.status_code == 403
+def test_only_district_admins_see_or_run_the_district_wide_purge(app, client, db_session, world, token_for):
+    # Issue #14: the purge reaches every platform's students, so an LMS administrator (one platform's authority)
+    # and a school administrator neither list nor purge (LMS administrators could purge before).
+    for who, roles in [("school_admin", ("teacher",)), ("lms_admin", ("admin",))]:
+        token = token_for(world[who], roles=roles)
+        text = _plain(client.get("/admin/retention", query_string={"t": token}))
+        assert "Ava Quinlan" not in text and "district administrators" in text
+        resp = client.post("/admin/retention", data={"t": token, "csrf_token": admin_world.csrf_for(app, token),
+                                                     "confirm": "on"})
+        assert resp.status_code == 403, who
     assert _count(db_session, CaseNote) == 3
+    assert _count(db_session, Student, purged_at=None) == 2
 
 
 def test_a_cutoff_later_than_the_policy_is_refused(app, client, db_session, world, token_for):
-    token = token_for(world["lms_admin"], roles=("admin",))
+    token = token_for(world["district_admin"], roles=("teacher",))
     later = clock.today().isoformat()
     text = _plain(client.get("/admin/retention", query_string={"t": token, "before": later}))
     assert "later than the retention policy allows" in text and "Ben Hollis" not in text

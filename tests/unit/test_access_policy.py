@@ -14,11 +14,11 @@ def enr(role, course=1, section=11, course_wide=False, active=True):
     return EnrollmentFact(course, section, course_wide, role, active, "Algebra I", "Period 1")
 
 
-def actor(roles=("teacher",), grants=(), restricted=False, enrollments=()):
-    return ActorFacts(7, frozenset(roles), frozenset(grants), restricted, tuple(enrollments))
+def actor(roles=("teacher",), grants=(), restricted=False, enrollments=(), platform_id=1):
+    return ActorFacts(7, frozenset(roles), frozenset(grants), restricted, tuple(enrollments), platform_id=platform_id)
 
 
-STUDENT = StudentFacts(100, frozenset({50}), (ALG_P1,))
+STUDENT = StudentFacts(100, frozenset({50}), (ALG_P1,), platform_ids=frozenset({1}))
 
 T_SAME_SECTION = actor(enrollments=[enr("teacher")])
 T_COURSE_WIDE = actor(enrollments=[enr("teacher", section=10, course_wide=True)])
@@ -34,6 +34,11 @@ CM_RESTRICTED = ActorFacts(50, frozenset({"teacher"}), frozenset({"case_manager"
 OTHER_CM = actor(grants=("case_manager",))
 COUNSELOR = actor(roles=(), grants=("counselor",), restricted=True)
 ADMIN = actor(roles=("admin",))
+ADMIN_OF_OTHER_PLATFORM = actor(roles=("admin",), platform_id=2)
+SCHOOL_ADMIN_OTHER_PLATFORM = actor(roles=("staff",), grants=("school_admin",), platform_id=2)
+DISTRICT_ADMIN_OTHER_PLATFORM = actor(roles=("staff",), grants=("district_admin",), platform_id=2)
+CM_REVOKED = ActorFacts(50, frozenset({"teacher"}), frozenset(), False, ())
+COURSE_ADMIN_ONLY = actor(roles=("staff",))
 ADMIN_GRANT = actor(roles=(), grants=("district_admin",), restricted=True)
 NOBODY = actor(roles=("teacher",), enrollments=[])
 
@@ -75,6 +80,15 @@ TABLE = [
     (ADMIN, A.VIEW_RESTRICTED, False, "admin"),
     (ADMIN, A.EDIT_PLAN, False, "admin"),
     (ADMIN_GRANT, A.VIEW_RESTRICTED, True, "admin"),
+    (ADMIN_OF_OTHER_PLATFORM, A.VIEW_RECORD, False, "none"),
+    (ADMIN_OF_OTHER_PLATFORM, A.VIEW_NOTES, False, "none"),
+    (ADMIN_OF_OTHER_PLATFORM, A.EXPORT, False, "none"),
+    (ADMIN_OF_OTHER_PLATFORM, A.ASSIGN_CASE_MANAGER, False, "none"),
+    (SCHOOL_ADMIN_OTHER_PLATFORM, A.VIEW_RECORD, False, "none"),
+    (DISTRICT_ADMIN_OTHER_PLATFORM, A.VIEW_RECORD, True, "admin"),
+    (CM_REVOKED, A.VIEW_RECORD, False, "none"),
+    (CM_REVOKED, A.VIEW_NOTES, False, "none"),
+    (COURSE_ADMIN_ONLY, A.VIEW_RECORD, False, "none"),
     (NOBODY, A.VIEW_RECORD, False, "none"),
 ]
 
@@ -109,3 +123,20 @@ def test_note_tiers_by_relationship():
 
 def test_student_with_teacher_role_elsewhere_still_gets_nothing_as_student():
     assert not decide(STUDENT_ACTOR, STUDENT, A.VIEW_RECORD).allowed
+
+
+def test_lms_admin_of_one_platform_does_not_reach_a_student_recorded_only_on_another():
+    decision = decide(ADMIN_OF_OTHER_PLATFORM, STUDENT, A.VIEW_RECORD)
+    assert "another platform" in decision.basis and "district administrator grant" in decision.basis
+
+
+def test_student_without_any_lms_record_is_reached_by_district_admins_only():
+    sis_only = StudentFacts(101, frozenset(), (), platform_ids=frozenset())
+    assert not decide(ADMIN, sis_only, A.VIEW_RECORD).allowed
+    assert decide(ADMIN_GRANT, sis_only, A.VIEW_RECORD).allowed
+
+
+def test_a_revoked_case_manager_grant_ends_caseload_access_with_a_true_basis():
+    decision = decide(CM_REVOKED, STUDENT, A.VIEW_RECORD)
+    assert not decision.allowed and "without an active case manager grant" in decision.basis
+    assert decide(CASE_MANAGER, STUDENT, A.VIEW_RECORD).basis == "caseload (case manager)"

@@ -8,11 +8,11 @@ import pytest
 from lti_app.domain.access import Action, ActorFacts, EnrollmentFact, StudentFacts, decide
 
 SECTION = EnrollmentFact(1, 11, False, "student", True, "Algebra I", "Period 1")
-STUDENT = StudentFacts(100, frozenset({50}), (SECTION,))
+STUDENT = StudentFacts(100, frozenset({50}), (SECTION,), platform_ids=frozenset({1}))
 
 
 def actor(pid=7, roles=("teacher",), grants=(), restricted=False, enrollments=()):
-    return ActorFacts(pid, frozenset(roles), frozenset(grants), restricted, tuple(enrollments))
+    return ActorFacts(pid, frozenset(roles), frozenset(grants), restricted, tuple(enrollments), platform_id=1)
 
 
 CASE_MANAGER = actor(50, grants=("case_manager",))

@@ -45,7 +45,16 @@ def test_moodle_login_initiation_hint_is_a_json_string():
     ("http://purl.imsglobal.org/vocab/lis/v2/membership#ContentDeveloper", "designer"),
     ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator", "admin"),
     ("http://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin", "admin"),
-    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty", None),
+    # Institution staff roles make a staff person (issue #14: account-navigation staff can be granted roles).
+    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Faculty", "staff"),
+    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Staff", "staff"),
+    ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor", "staff"),
+    ("http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator", "admin"),
+    ("http://purl.imsglobal.org/vocab/lis/v2/system/person#User", None),
+    # A course-level Administrator (LTI Core §A.2.3 context role) is course staff, never an LMS administrator.
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator", "staff"),
+    ("http://purl.imsglobal.org/vocab/lis/v2/membership/Administrator#Support", "staff"),
+    ("Administrator", "staff"),
     ("http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student", None),
     ("urn:lti:role:ims/lis/Learner", None),
 ])
@@ -74,3 +83,15 @@ def test_canvas_custom_fields_and_unsubstituted_variables():
 def test_account_navigation_launch_has_no_context():
     ctx = from_claims({"sub": "x", CLAIM + "roles": []}, platform_id=1)
     assert ctx.context_id is None and ctx.placement == "account_navigation"
+
+
+def test_moodle_site_admin_launching_from_an_activity_is_admin_and_teacher():
+    # What Moodle 4.5's lti_get_ims_role sends a site administrator in an activity (mod/lti/locallib.php).
+    roles = map_roles(["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
+                       "http://purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+                       "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"])
+    assert roles == ("admin", "teacher")
+
+
+def test_course_administrator_role_alone_is_staff_not_lms_admin():
+    assert map_roles(["http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator"]) == ("staff",)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain.access import Action, ActorFacts, Decision, EnrollmentFact, StudentFacts, decide
-from lti_app.models import AccessEvent, Course, Enrollment, Plan, RoleGrant, Section, Student, StudentLink
+from lti_app.models import AccessEvent, Course, Enrollment, Person, Plan, RoleGrant, Section, Student, StudentLink
 
 log = logging.getLogger(__name__)
 NOT_VISIBLE = ("There is no student record here that you may see. If you think you should have access, ask the "
@@ -40,7 +40,8 @@ def actor_facts(session: Session, viewer: Viewer) -> ActorFacts:
                                                           RoleGrant.revoked_at.is_(None))))
     return ActorFacts(person_id=viewer.person_id, launch_roles=frozenset(viewer.roles),
                       grants=frozenset(g.role for g in grants), can_see_restricted=any(g.can_see_restricted for g in grants),
-                      enrollments=tuple(_enrollment_facts(session, [viewer.person_id])[viewer.person_id]))
+                      enrollments=tuple(_enrollment_facts(session, [viewer.person_id])[viewer.person_id]),
+                      platform_id=viewer.platform_id)
 
 
 def student_facts(session: Session, student_id: int) -> StudentFacts:
@@ -51,7 +52,9 @@ def student_facts(session: Session, student_id: int) -> StudentFacts:
     managers = frozenset(m for m in session.scalars(
         select(Plan.case_manager_id).where(Plan.student_id == student_id, Plan.status == "active")) if m)
     facts = _enrollment_facts(session, person_ids)
-    return StudentFacts(student_id, managers, tuple(f for pid in person_ids for f in facts[pid]))
+    platform_ids = frozenset(session.scalars(select(Person.platform_id).where(Person.id.in_(person_ids)))
+                             ) if person_ids else frozenset()
+    return StudentFacts(student_id, managers, tuple(f for pid in person_ids for f in facts[pid]), platform_ids)
 
 
 def record(session: Session, viewer: Viewer, student_id: int | None, action: str, allowed: bool, basis: str,
@@ -68,6 +71,14 @@ def record_many(session: Session, viewer: Viewer, bases: dict[int, str], action:
     session.execute(insert(AccessEvent), [
         {"actor_id": viewer.person_id, "student_id": sid, "action": action, "allowed": True, "basis": basis[:500],
          "context": context[:500], "at": now} for sid, basis in bases.items()])
+
+
+def decide_only(session: Session, viewer: Viewer, student_id: int, action: Action) -> Decision | None:
+    """The decision without writing the log (None: no such student). For a view that logs one row for a page
+    that asks two questions (the export form: may they export? then the row says what was shown or refused)."""
+    if session.get(Student, student_id) is None:
+        return None
+    return decide(actor_facts(session, viewer), student_facts(session, student_id), action)
 
 
 def check(session: Session, viewer: Viewer, student_id: int, action: Action, context: str) -> Decision:
@@ -96,8 +107,6 @@ def authorize(session: Session, viewer: Viewer, student_id: int, action: Action 
 
 def who_viewed(session: Session, student_id: int, limit: int = 200) -> list[tuple[AccessEvent, str | None]]:
     """The record's own access log (FERPA 34 CFR 99.32, IDEA 300.614), newest first, with the actor's name."""
-    from lti_app.models import Person
-
     rows = session.execute(
         select(AccessEvent, Person.name).outerjoin(Person, Person.id == AccessEvent.actor_id)
         .where(AccessEvent.student_id == student_id)

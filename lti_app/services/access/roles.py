@@ -3,12 +3,12 @@ takes effect at once (they are never baked into the app token)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, select, union
 from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
 from lti_app.domain.vocab import GrantRole, LaunchRole
-from lti_app.models import Platform, RoleGrant
+from lti_app.models import Person, Platform, RoleGrant, Student, StudentLink
 
 ADMIN_GRANTS = frozenset({GrantRole.SCHOOL_ADMIN.value, GrantRole.DISTRICT_ADMIN.value})
 SUPPORT_GRANTS = frozenset({GrantRole.CASE_MANAGER.value, GrantRole.COUNSELOR.value, GrantRole.PROVIDER.value})
@@ -53,3 +53,15 @@ def visible_platform_ids(session: Session, platform_id: int, person_id: int) -> 
     if is_district_admin(session, person_id):
         return list(session.scalars(select(Platform.id).order_by(Platform.name)))
     return [platform_id]
+
+
+def platform_student_ids(platform_id: int) -> Select:  # type: ignore[type-arg]
+    """Ids of the support records with a person on this platform (an explicit link, or a SIS id not linked yet):
+    the students an LMS or school administrator of that platform reaches (the policy's ``platform_ids`` rule)."""
+    linked = (select(StudentLink.student_id.label("student_id")).join(Person, Person.id == StudentLink.person_id)
+              .where(Person.platform_id == platform_id))
+    by_sis = (select(Student.id.label("student_id"))
+              .join(Person, and_(Person.sis_id == Student.sis_id, Person.sis_id.is_not(None), Person.sis_id != ""))
+              .where(Person.platform_id == platform_id))
+    ids = union(linked, by_sis).subquery("platform_students")
+    return select(ids.c.student_id)

@@ -52,6 +52,12 @@ def validate(note_type: str, recorded_on: str, body: str, visibility: str, decis
         raise NoteInvalid("Choose who may read the note.")
     if visibility == "restricted" and "restricted" not in decision.note_tiers:
         raise NoteInvalid("Only staff allowed to see restricted notes can write one. Choose team or case team.")
+    if visibility not in decision.note_tiers:
+        # A note is written only in a tier its author can read back: a teacher (tier "team") who wrote a "case team"
+        # note could neither see nor correct it afterwards, and edits keep the author's own tier the same way.
+        allowed = ", ".join(TIER_LABELS[t].split(" (")[0].lower() for t in ("team", "case_team", "restricted")
+                            if t in decision.note_tiers)
+        raise NoteInvalid(f"You can only write notes you can read back: choose {allowed or 'team'}.")
     try:
         day = dt.date.fromisoformat(recorded_on)
     except ValueError:

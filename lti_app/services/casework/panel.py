@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_app.auth import Viewer
-from lti_app.domain.access import TEACHING_ROLES
+from lti_app.domain.access import TEACHING_ROLES, Decision, StudentFacts, decide
 from lti_app.domain.plan_diff import Item, PlanDiff, diff
 from lti_app.models import (
     Accommodation,
@@ -188,13 +188,39 @@ def _what_changed(plan: Plan, version: PlanVersion) -> tuple[PlanVersion | None,
 
 def acknowledge(session: Session, viewer: Viewer, items: list[tuple[int, int, int]]) -> tuple[int, list[str]]:
     """Acknowledge (student, plan_version, section) triples shown on the panel. Stale items (the plan changed
-    since the page was rendered) are refused with a message and nothing is written for them."""
-    from lti_app.domain.access import Action
+    since the page was rendered) are refused with a message and nothing is written for them.
+
+    An acknowledgement names a section (IDEA 34 CFR 300.323(d): each teacher is informed of the accommodations for
+    the child they teach), so the section must be one where this teacher teaches the student now: the student's
+    active enrollment in that section, and the teacher's active enrollment in the same section or course-wide. Any
+    other section is refused (403, logged as a refused acknowledgement) and nothing is written."""
+    from lti_app.domain.access import Action, teaching_link
 
     problems: list[str] = []
     valid: list[tuple[int, int, int]] = []
+    actor = access.actor_facts(session, viewer)
     for student_id, version_id, section_id in items:
-        access.authorize(session, viewer, student_id, Action.ACKNOWLEDGE, f"acknowledge version {version_id}")
+        context = f"acknowledge version {version_id} in section {section_id}"
+        if session.get(Student, student_id) is None:
+            access.record(session, viewer, None, Action.ACKNOWLEDGE.value, False, "no such student record",
+                          f"{context} (student id {student_id})")
+            session.commit()
+            abort(404, description=access.NOT_VISIBLE)
+        facts = access.student_facts(session, student_id)
+        decision = decide(actor, facts, Action.ACKNOWLEDGE)
+        in_section = StudentFacts(facts.student_id, facts.case_manager_ids,
+                                  tuple(e for e in facts.enrollments if e.section_id == section_id), facts.platform_ids)
+        if decision.allowed and teaching_link(actor, in_section) is None:
+            decision = Decision(False, f"{decision.basis}, but not in section {section_id}: an acknowledgement is "
+                                       "for a section where you teach the student", decision.relationship)
+            access.record(session, viewer, student_id, Action.ACKNOWLEDGE.value, False, decision.basis, context)
+            session.commit()
+            abort(403, description="You can acknowledge a student's accommodations only for a section where you "
+                                   "teach the student. Reload the course panel and acknowledge from there.")
+        access.record(session, viewer, student_id, Action.ACKNOWLEDGE.value, decision.allowed, decision.basis, context)
+        if not decision.allowed:
+            session.commit()
+            abort(404, description=access.NOT_VISIBLE)
         version = session.get(PlanVersion, version_id)
         if version is None or version.status != "active" or version.plan.student_id != student_id:
             name = session.get(Student, student_id)

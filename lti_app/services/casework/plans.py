@@ -69,7 +69,7 @@ def _student_facts(session: Session, student_id: int) -> StudentFacts:
     drafting = frozenset(m for m in session.scalars(
         select(Plan.case_manager_id).where(Plan.student_id == student_id, Plan.status == PlanStatus.DRAFT.value))
         if m)
-    return StudentFacts(facts.student_id, facts.case_manager_ids | drafting, facts.enrollments)
+    return StudentFacts(facts.student_id, facts.case_manager_ids | drafting, facts.enrollments, facts.platform_ids)
 
 
 def _refusal(action: Action, decision: Decision) -> str:

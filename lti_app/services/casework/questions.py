@@ -4,9 +4,10 @@ student's card. Question and answer text are encrypted at rest like notes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import abort
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
@@ -65,20 +66,48 @@ def for_student(session: Session, viewer: Viewer, student_id: int) -> list[Quest
     return _views(session, rows)
 
 
+def _current_caseload() -> Any:
+    """Students whose active plan names this case manager now: a question belongs to the student's *current* case
+    manager, so an open question moves with the student when the plan is reassigned."""
+    return select(Plan.student_id).where(Plan.case_manager_id == bindparam("manager_id"), Plan.status == "active")
+
+
 def queue(session: Session, viewer: Viewer, status: str = "open") -> list[QuestionView]:
-    rows = list(session.scalars(select(Question).where(Question.case_manager_id == viewer.person_id,
-                                                       Question.status == status)
-                                .order_by(Question.created_at)))
+    """The viewer's questions: those about students on their current caseload. Each one shown goes through the
+    access policy and is logged with its real basis; one the policy refuses (a revoked case manager grant) is
+    logged as a refusal and not shown."""
+    rows = list(session.scalars(
+        select(Question).where(Question.student_id.in_(_current_caseload().params(manager_id=viewer.person_id)),
+                               Question.status == status)
+        .order_by(Question.created_at)))
+    shown: list[Question] = []
+    decisions: dict[int, bool] = {}
     for q in rows:
-        access.record(session, viewer, q.student_id, "view", True, "caseload (case manager)", f"question {q.id}")
-    return _views(session, rows)
+        if q.student_id not in decisions:
+            decisions[q.student_id] = access.check(session, viewer, q.student_id, Action.VIEW_RECORD,
+                                                   f"questions queue: question {q.id}").allowed
+        if decisions[q.student_id]:
+            shown.append(q)
+    return _views(session, shown)
 
 
 def answer(session: Session, viewer: Viewer, question_id: int, body: str) -> Question:
+    """Answer an open question about a student on the viewer's current caseload (checked by the policy, logged)."""
     question = session.get(Question, question_id)
-    if question is None or question.case_manager_id != viewer.person_id:
-        abort(404, description="There is no question for you with this id.")
-    access.authorize(session, viewer, question.student_id, Action.VIEW_RECORD, f"answer question {question.id}")
+    current = question is not None and session.scalar(
+        _current_caseload().where(Plan.student_id == question.student_id).params(manager_id=viewer.person_id)
+        .limit(1)) is not None
+    if question is None or not current or question.status != "open":
+        abort(404, description="There is no open question for you with this id (questions go to the student's "
+                               "current case manager).")
+    decision = access.authorize(session, viewer, question.student_id, Action.VIEW_RECORD,
+                                f"answer question {question.id}")
+    if decision.relationship != "case_manager":
+        session.rollback()
+        access.record(session, viewer, question.student_id, Action.VIEW_RECORD.value, False,
+                      f"{decision.basis}; answering needs the student's case manager", f"answer question {question_id}")
+        session.commit()
+        abort(404, description="There is no open question for you with this id.")
     text = body.strip()
     if not text:
         raise NoteInvalid("Write an answer first.")
@@ -86,4 +115,5 @@ def answer(session: Session, viewer: Viewer, question_id: int, body: str) -> Que
         raise NoteInvalid(f"Answers are limited to {MAX_NOTE_CHARS:,} characters.")
     question.answer_encrypted = cipher().encrypt(text)
     question.status, question.answered_by_id, question.answered_at = "answered", viewer.person_id, utcnow()
+    question.case_manager_id = viewer.person_id  # who it belonged to when answered
     return question

@@ -27,7 +27,11 @@ _ENROLLMENT_ROLE = {
     LaunchRole.STUDENT.value: EnrollmentRole.STUDENT.value,
     LaunchRole.OBSERVER.value: EnrollmentRole.OBSERVER.value,
 }
-STAFF_ROLES = (LaunchRole.ADMIN.value, LaunchRole.TEACHER.value, LaunchRole.TA.value, LaunchRole.DESIGNER.value)
+STAFF_ROLES = (LaunchRole.ADMIN.value, LaunchRole.TEACHER.value, LaunchRole.TA.value, LaunchRole.DESIGNER.value,
+               LaunchRole.STAFF.value)
+"""Launch roles that make the person a staff Person (a student Person cannot be given a grant). ``staff`` covers
+institution Faculty/Staff/Instructor and a course's ``membership#Administrator`` (``lti.roles``): staff who only
+ever launch from account navigation can be given a grant before they launch from a course."""
 
 
 @dataclass(frozen=True)
