@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, abort, redirect, render_template, request
 from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
-from lti_app.domain.deadlines import KIND_LABELS
+from lti_app.domain.deadlines import KIND_LABELS, LATE_REASON_LABELS
 from lti_app.services.access import roles
 from lti_app.services.casework import deadlines as service
 
@@ -71,7 +71,8 @@ def _student_page(student_id: int, errors: list[str] | None = None, form: dict[s
     session.commit()
     return render_template("goals/student_deadlines.html", data=data, student=data.student, today=today,
                            errors=errors or [], form=form or {}, form_plan=form_plan, done=_done(),
-                           labels=service.INPUT_LABELS, current_tab="goals.goals_home"), status
+                           labels=service.INPUT_LABELS, current_tab="goals.goals_home", kinds=KIND_LABELS,
+                           late_reasons=service.LATE_REASONS, reason_labels=LATE_REASON_LABELS), status
 
 
 @bp.get("/students/<int:student_id>/deadlines")

@@ -20,7 +20,8 @@ from lti_app.domain.access import Action, Decision
 from lti_app.domain.casework_rules import REFERRAL_TRANSITIONS, CaseworkInvalid
 from lti_app.models import Contact, CrisisEntry, Meeting, Plan, Referral, ServiceRequirement, Student
 from lti_app.services.access import policy as access
-from lti_app.services.casework import casework_access, casework_log, service_minutes
+from lti_app.services.casework import casework_access, casework_log, evidence, service_minutes
+from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework.notes import NOTE_TYPE_LABELS
 
 bp = Blueprint("workspace", __name__, url_prefix="/casework/students/<int:student_id>")
@@ -33,7 +34,8 @@ LABELS = {"services": service_minutes.SERVICE_LABELS, "attendance": service_minu
           "periods": service_minutes.PERIOD_LABELS, "methods": casework_log.METHOD_LABELS,
           "directions": casework_log.DIRECTION_LABELS, "meetings": casework_log.MEETING_LABELS,
           "meeting_status": casework_log.MEETING_STATUS_LABELS, "referrals": casework_log.REFERRAL_LABELS,
-          "referral_status": casework_log.REFERRAL_STATUS_LABELS, "note_types": NOTE_TYPE_LABELS}
+          "referral_status": casework_log.REFERRAL_STATUS_LABELS, "note_types": NOTE_TYPE_LABELS,
+          "late_reasons": dict(deadline_service.LATE_REASONS)}
 
 
 def _done() -> str | None:

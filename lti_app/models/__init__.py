@@ -17,7 +17,15 @@ from lti_app.models.goals import Goal, ProgressPoint, ProgressReport, ProgressRe
 from lti_app.models.inbox import InboundEvent, SyncRun
 from lti_app.models.lms_actions import AppliedAccommodation, LmsActionLedger, LmsConnection, LmsQuiz, LmsQuizState
 from lti_app.models.notes import CaseNote, CaseNoteRevision, NoteDraft, Question
-from lti_app.models.plans import Accommodation, Acknowledgement, Plan, PlanVersion, Student, StudentLink
+from lti_app.models.plans import (
+    Accommodation,
+    Acknowledgement,
+    DeadlineCompletion,
+    Plan,
+    PlanVersion,
+    Student,
+    StudentLink,
+)
 from lti_app.models.roster import Course, Enrollment, Person, RoleGrant, Section
 from lti_app.models.tenancy import (
     Deployment,
@@ -31,8 +39,7 @@ from lti_app.models.tenancy import (
 
 __all__ = [
     "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
-    "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
-    "AccessEvent", "Accommodation", "Acknowledgement", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
+    "AccessEvent", "Accommodation", "Acknowledgement", "DeadlineCompletion", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
     "Platform", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section", "Student",
     "StudentLink", "SyncRun", "ToolKey", "UsedNonce", "AdminEvent",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lti_app.db import Base, JSONType, UTCDateTime, utcnow
@@ -78,6 +78,14 @@ class Plan(Base):
     reevaluation_waived_on: Mapped[dt.date | None] = mapped_column(Date)
     """Parent and district agreed a reevaluation is unnecessary (34 CFR 300.303(b)(2)); the agreement date."""
     last_504_review_on: Mapped[dt.date | None] = mapped_column(Date)
+    reevaluation_waiver_covers: Mapped[dt.date | None] = mapped_column(Date)
+    """The due date of the one reevaluation the waiver agreement covers; the next is due three years after it
+    (``domain.deadlines.reevaluation_schedule``)."""
+    eligibility_determined_on: Mapped[dt.date | None] = mapped_column(Date)
+    """The child was determined eligible (needs special education): the initial IEP meeting is due within 30 days
+    (34 CFR 300.323(c)(1))."""
+    transition_plan_on: Mapped[dt.date | None] = mapped_column(Date)
+    """The IEP meeting that adopted measurable postsecondary goals and transition services (34 CFR 300.320(b))."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     student: Mapped[Student] = relationship(back_populates="plans")
@@ -141,3 +149,35 @@ class Acknowledgement(Base):
     plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"))
     section_id: Mapped[int] = mapped_column(ForeignKey("sections.id", ondelete="CASCADE"))
     acknowledged_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeadlineCompletion(Base):
+    """How one compliance deadline was met: due on, held on, days late and why. Kept per occurrence and never
+    overwritten by the next one, so a district can report timeliness (SPP/APR Indicator 11 for initial evaluations,
+    34 CFR 300.301(d) exceptions) years later. Written by ``services/casework/deadlines.py`` when a date is recorded
+    or a meeting is marked held."""
+
+    __tablename__ = "deadline_completions"
+    __table_args__ = (
+        CheckConstraint("days_late >= 0", name="days_late_not_negative"),
+        CheckConstraint("days_late = 0 OR late_reason IS NOT NULL", name="late_has_reason"),
+        Index("ix_deadline_completions_plan_kind", "plan_id", "kind"),
+        Index("ix_deadline_completions_student_id", "student_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    """``DeadlineKind``: initial_evaluation, annual_review, reevaluation, initial_iep_meeting, review_504..."""
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    completed_on: Mapped[dt.date] = mapped_column(Date)
+    days_late: Mapped[int] = mapped_column(Integer, default=0)
+    """Calendar days after ``due_on`` (0: on time)."""
+    late_reason: Mapped[str | None] = mapped_column(String(40))
+    """``LateReason`` code, required when late."""
+    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("meetings.id", ondelete="SET NULL"))
+    """The meeting whose "held" recorded it (None: entered as a date on the deadlines page)."""
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

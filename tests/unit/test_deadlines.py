@@ -157,12 +157,14 @@ def test_stored_dates_are_used_when_the_inputs_are_unknown():
 
 # --- waived reevaluation ---------------------------------------------------------------------------------------
 
-def test_waived_reevaluation_is_reported_as_waived_not_overdue():
+def test_300_303_b_2_waived_reevaluation_is_reported_as_waived_and_the_next_one_stays_due():
+    # Before issue #11 a waiver hid the reevaluation for good (next_open was None); the agreement covers one.
     plan = iep(last_evaluation_on=D(2023, 1, 10), reevaluation_waived_on=D(2025, 11, 3))
-    (item,) = by_kind(plan_deadlines(plan, D(2026, 11, 24), POLICY), DeadlineKind.REEVALUATION)
+    item, following = by_kind(plan_deadlines(plan, D(2026, 11, 24), POLICY), DeadlineKind.REEVALUATION)
     assert item.status is DeadlineStatus.WAIVED and item.due_on == D(2026, 1, 10)
     assert item.label == "reevaluation waived by agreement on 3 Nov 2025"
-    assert next_open(plan_deadlines(plan, D(2026, 11, 24), POLICY)) is None
+    assert following.due_on == D(2029, 1, 10) and following.status is DeadlineStatus.LATER
+    assert next_open(plan_deadlines(plan, D(2026, 11, 24), POLICY)) == following
 
 
 @pytest.mark.parametrize(("values", "waived", "field"), [
@@ -192,18 +194,23 @@ def test_504_review_from_last_review_then_stored_then_effective_date():
     today = D(2026, 11, 24)
     reviewed = plan_deadlines(iep(**base, last_504_review_on=D(2026, 3, 31), annual_review_due=D(2027, 6, 1)),
                               today, DeadlinePolicy(review_504_months=6))
-    assert [(d.kind, d.due_on) for d in reviewed] == [(DeadlineKind.REVIEW_504, D(2026, 9, 30))]
+    # Since issue #11 a 504 plan also has its periodic reevaluation (34 CFR 104.35(d)), three years from the start.
+    assert [(d.kind, d.due_on) for d in reviewed] == [(DeadlineKind.REVIEW_504, D(2026, 9, 30)),
+                                                      (DeadlineKind.REEVALUATION_504, D(2029, 1, 15))]
     assert reviewed[0].status is DeadlineStatus.OVERDUE and reviewed[0].label == "504 review"
-    stored = plan_deadlines(iep(**base, annual_review_due=D(2027, 6, 1)), today, policy)
+    stored = by_kind(plan_deadlines(iep(**base, annual_review_due=D(2027, 6, 1)), today, policy),
+                     DeadlineKind.REVIEW_504)
     assert [d.due_on for d in stored] == [D(2027, 6, 1)]
-    fresh = plan_deadlines(iep(**base), today, policy)
+    fresh = by_kind(plan_deadlines(iep(**base), today, policy), DeadlineKind.REVIEW_504)
     assert [(d.due_on, d.status) for d in fresh] == [(D(2027, 1, 15), DeadlineStatus.LATER)]
 
 
-def test_a_504_plan_has_no_reevaluation_or_annual_iep_review():
+def test_a_504_plan_has_no_iep_reevaluation_or_annual_iep_review():
+    # The 504 plan's own periodic reevaluation (34 CFR 104.35(d)) is its only deadline here (no review date known).
     plan = iep(plan_type="504", last_evaluation_on=D(2020, 1, 1), last_meeting_on=D(2020, 1, 1))
-    kinds = {d.kind for d in plan_deadlines(plan, D(2026, 11, 24), POLICY)}
-    assert kinds == set()
+    deadlines = plan_deadlines(plan, D(2026, 11, 24), POLICY)
+    assert [(d.kind, d.due_on, d.status) for d in deadlines] == [
+        (DeadlineKind.REEVALUATION_504, D(2023, 1, 1), DeadlineStatus.OVERDUE)]
 
 
 def test_ended_plans_have_no_deadlines():

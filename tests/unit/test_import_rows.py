@@ -79,7 +79,7 @@ def test_plan_only_rows_and_aliases_are_accepted():
     ({"date_of_birth": "2030-01-01"}, "line 2, date_of_birth: 2030-01-01 is not in the past."),
     ({"end_on": "2026-08-01"}, "line 2, end_on: 2026-08-01 is before effective_on 2026-09-01."),
     ({"annual_review_due": "2026-09-01"}, "line 2, annual_review_due: 2026-09-01 is not after effective_on"),
-    ({"annual_review_due": "2027-12-01"}, "more than 12 months after effective_on"),
+    ({"annual_review_due": "2027-12-01"}, "more than one year after effective_on"),
     ({"effective_on": "2009-09-01", "annual_review_due": ""}, "is not after the date of birth 2010-04-17"),
     ({"departed_on": "2027-01-01"}, "line 2, departed_on: 2027-01-01 is in the future"),
     ({"plan_status": "ended"}, "line 2, end_on: is required for an ended plan."),

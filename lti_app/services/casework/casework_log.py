@@ -39,7 +39,8 @@ from lti_app.models import (
     ServiceSession,
 )
 from lti_app.services.access import policy as access
-from lti_app.services.casework import casework_access, notes
+from lti_app.services.casework import casework_access, evidence, notes
+from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework.service_minutes import ATTENDANCE_LABELS, SERVICE_LABELS
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ MEETING_LABELS = {"iep_annual": "Annual IEP meeting", "iep_initial": "Initial IE
                   "parent_conference": "Parent conference", "other": "Other meeting"}
 MEETING_STATUS_LABELS = {"scheduled": "Scheduled", "held": "Held", "cancelled": "Cancelled"}
 REFERRAL_LABELS = {"counseling": "Counseling", "therapy": "Therapy", "tutoring": "Tutoring",
+                  "eligibility": "Eligibility determination",
                    "outside_agency": "Outside agency", "evaluation": "Evaluation"}
 REFERRAL_STATUS_LABELS = {"pending": "Pending", "accepted": "Accepted", "declined": "Declined", "done": "Done"}
 
@@ -207,6 +209,22 @@ class StatusChangeView:
 class ReferralView:
     id: int
     referral_type: str
+    revision_no: int = 1
+    deleted_at: dt.datetime | None = None
+
+
+def _meeting_held(session: Session, viewer: Viewer, row: Meeting, data: Mapping[str, str], today: dt.date) -> None:
+    """One entry, not two: a held annual review, reevaluation, eligibility or 504 review moves the plan's deadline
+    date (``services/casework/deadlines.record_meeting_held``); late, it needs the reason (``late_reason``)."""
+    from lti_app.domain.casework_rules import CaseworkInvalid as Invalid
+
+    if row.status != "held":
+        return
+    try:
+        deadline_service.record_meeting_held(session, viewer, row.student_id, row.meeting_type, row.meets_on, row.id,
+                                             data.get("late_reason"), today)
+    except deadline_service.InputsInvalid as exc:
+        raise Invalid([(p.field, p.message) for p in exc.problems]) from None
     referred_to: str
     reason: str
     referred_on: dt.date
@@ -219,6 +237,7 @@ class ReferralView:
 
 def create_referral(session: Session, viewer: Viewer, student_id: int, data: Mapping[str, str],
                     today: dt.date | None = None) -> Referral:
+    _meeting_held(session, viewer, row, data, _today(today))
     casework_access.authorize(session, viewer, student_id, Action.EDIT_CASEWORK, "add referral")
     form = referral_input(data, _today(today))
     now = utcnow()
@@ -237,6 +256,23 @@ def change_referral(session: Session, viewer: Viewer, referral_id: int, data: Ma
     assert isinstance(row, Referral)
     casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"referral {row.id}: status")
     status, note = referral_change(row.status, data)
+    if evidence.unchanged(before, row):
+        raise CaseworkInvalid([("participants", "Nothing was changed: correct a value, or leave the meeting as it is.")])
+    evidence.after_change(session, viewer, row, row.student_id, reason)
+    _meeting_held(session, viewer, row, data, _today(today))
+    return row
+
+
+def remove_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapping[str, str]) -> Meeting:
+    """Remove a meeting recorded by mistake, softly: kept in the history with who, when and why."""
+    row = _get(session, Meeting, meeting_id, "meeting")
+    assert isinstance(row, Meeting)
+    casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"remove meeting {row.id}")
+    _not_removed(row, "meeting")
+    reason = change_reason(data, removal=True)
+    evidence.before_change(session, row, row.student_id)
+    row.updated_at = utcnow()
+    evidence.after_change(session, viewer, row, row.student_id, reason, action="remove")
     now = utcnow()
     row.status, row.status_changed_at = status, now
     session.add(ReferralStatusChange(referral_id=row.id, status=status, changed_by_id=viewer.person_id, changed_at=now,

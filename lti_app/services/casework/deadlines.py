@@ -5,6 +5,7 @@ do the rest. Also: recording a plan's deadline inputs (which recomputes ``Plan.a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
@@ -15,9 +16,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
+from lti_app.db import utcnow
 from lti_app.domain import deadlines as rules
 from lti_app.domain.access import Action, decide, decide_plan
-from lti_app.models import Goal, Plan, ProgressReport, ReportingPeriod, RoleGrant, SchoolClosure, Student
+from lti_app.models import (
+    DeadlineCompletion,
+    Goal,
+    Plan,
+    ProgressReport,
+    ReportingPeriod,
+    RoleGrant,
+    SchoolClosure,
+    Student,
+)
 from lti_app.services.access import audit_log, roles
 from lti_app.services.access import policy as access
 from lti_app.settings import Settings
@@ -26,13 +37,22 @@ log = logging.getLogger(__name__)
 
 OPEN_PLAN_STATUSES = ("active", "draft")
 """Draft plans count: the initial evaluation runs before the first IEP is active."""
-INPUT_FIELDS = ("evaluation_consent_on", "last_evaluation_on", "last_meeting_on", "reevaluation_waived_on",
-                "last_504_review_on")
+INPUT_FIELDS = ("evaluation_consent_on", "last_evaluation_on", "eligibility_determined_on", "last_meeting_on",
+                "reevaluation_waived_on", "transition_plan_on", "last_504_review_on")
 INPUT_LABELS = {"evaluation_consent_on": "Parental consent to evaluate received on",
                 "last_evaluation_on": "Last evaluation completed on",
+                "eligibility_determined_on": "Eligibility determined on",
                 "last_meeting_on": "Last IEP meeting (annual review) held on",
                 "reevaluation_waived_on": "Reevaluation waived by agreement on",
+                "transition_plan_on": "Transition plan (postsecondary goals and services) adopted on",
                 "last_504_review_on": "Last 504 plan review held on"}
+IEP_ONLY = ("eligibility_determined_on", "last_meeting_on", "reevaluation_waived_on", "transition_plan_on")
+HELD_MEETINGS = {"iep_annual": ("IEP", "last_meeting_on"), "iep_initial": ("IEP", "last_meeting_on"),
+                 "reevaluation": ("IEP", "last_evaluation_on"), "eligibility": ("IEP", "eligibility_determined_on"),
+                 "504_review": ("504", "last_504_review_on")}
+"""A meeting of these types, recorded as held, is the date the plan's deadline is met on (one entry, not two).
+IEP amendment meetings are not here: an amendment does not move the annual review (34 CFR 300.324(a)(4))."""
+LATE_REASONS = [(r.value, rules.LATE_REASON_LABELS[r]) for r in rules.LateReason]
 NOT_VISIBLE = ("There is no student record here that you may see. Deadlines are shown to the student's case "
                "manager, the counselors and providers who serve the student, and administrators.")
 
@@ -41,7 +61,8 @@ def policy(settings: Settings | None = None) -> rules.DeadlinePolicy:
     s = settings or current_app.config["CASELOAD"]
     return rules.DeadlinePolicy(initial_evaluation_days=s.initial_evaluation_days,
                                 initial_evaluation_school_days=s.initial_evaluation_counts == "school",
-                                review_504_months=s.review_504_months, upcoming_window_days=s.deadline_window_days)
+                                review_504_months=s.review_504_months, upcoming_window_days=s.deadline_window_days,
+                                transition_age=s.transition_age, reevaluation_504_months=s.reevaluation_504_months)
 
 
 # --- loading facts ---------------------------------------------------------------------------------------------
@@ -74,6 +95,8 @@ def plan_inputs(session: Session, rows: Sequence[tuple[Plan, Student]]) -> list[
         last_evaluation_on=p.last_evaluation_on, last_meeting_on=p.last_meeting_on,
         reevaluation_waived_on=p.reevaluation_waived_on, last_504_review_on=p.last_504_review_on,
         annual_review_due=p.annual_review_due, reevaluation_due=p.reevaluation_due, has_goals=p.id in with_goals,
+        reevaluation_waiver_covers=p.reevaluation_waiver_covers, eligibility_determined_on=p.eligibility_determined_on,
+        date_of_birth=s.date_of_birth, transition_plan_on=p.transition_plan_on,
         finalized_period_ids=frozenset(finals.get(p.id, ()))) for p, s in rows]
 
 
@@ -165,6 +188,8 @@ class StudentDeadlines:
     deadlines: list[rules.Deadline]
     editable: frozenset[int]
     """Plan ids this person may change (the plan's own case manager)."""
+    completions: dict[int, list[rules.Completion]] = dataclasses.field(default_factory=dict)
+    """Per plan, how each deadline was met (newest first): timeliness kept, never overwritten."""
 
 
 def student_deadlines(session: Session, viewer: Viewer, student_id: int, today: dt.date) -> StudentDeadlines:
@@ -186,7 +211,22 @@ def student_deadlines(session: Session, viewer: Viewer, student_id: int, today: 
     editable = frozenset(p.id for p in plans
                          if decide_plan(actor, facts, Action.EDIT_PLAN, p.case_manager_id).allowed)
     items = for_rows(session, [(p, student) for p in plans], today)
-    return StudentDeadlines(student, plans, items, editable)
+    return StudentDeadlines(student, plans, items, editable, completions_of(session, [p.id for p in plans]))
+
+
+def completions_of(session: Session, plan_ids: Sequence[int]) -> dict[int, list[rules.Completion]]:
+    out: dict[int, list[rules.Completion]] = {}
+    if not plan_ids:
+        return out
+    for row in session.scalars(select(DeadlineCompletion).where(DeadlineCompletion.plan_id.in_(list(plan_ids)))
+                               .order_by(DeadlineCompletion.completed_on.desc(), DeadlineCompletion.id.desc())):
+        out.setdefault(row.plan_id, []).append(_completion(row))
+    return out
+
+
+def _completion(row: DeadlineCompletion) -> rules.Completion:
+    return rules.Completion(rules.DeadlineKind(row.kind), row.due_on, row.completed_on, row.days_late,
+                            rules.LateReason(row.late_reason) if row.late_reason else None)
 
 
 class InputsInvalid(ValueError):
@@ -196,12 +236,15 @@ class InputsInvalid(ValueError):
 
 
 def recompute(plan: Plan, deadline_policy: rules.DeadlinePolicy) -> None:
-    """Keep the stored due dates in step with their inputs. An unknown input leaves the stored (imported) date."""
+    """Keep the stored due dates in step with their inputs. An unknown input leaves the stored (imported) date;
+    a waiver in force moves the reevaluation to three years after the one it covers (34 CFR 300.303(b)(2))."""
     if plan.plan_type == "IEP":
         if plan.last_meeting_on is not None:
             plan.annual_review_due = rules.annual_review_due(plan.last_meeting_on)
-        if plan.last_evaluation_on is not None:
-            plan.reevaluation_due = rules.reevaluation_due(plan.last_evaluation_on)
+        schedule = rules.reevaluation_schedule(plan.last_evaluation_on, plan.reevaluation_due,
+                                               plan.reevaluation_waived_on, plan.reevaluation_waiver_covers)
+        if schedule.due_on is not None:
+            plan.reevaluation_due = schedule.due_on
     elif plan.plan_type == "504" and plan.last_504_review_on is not None:
         plan.annual_review_due = rules.review_504_due(plan.last_504_review_on, deadline_policy.review_504_months)
 
@@ -243,18 +286,113 @@ def update_inputs(session: Session, viewer: Viewer, student_id: int, plan_id: in
     values, waived, problems = parse_inputs(form)
     # Fields that do not apply to this plan type are not on its form: keep what is stored.
     if plan.plan_type != "IEP":
-        for name in ("last_meeting_on", "reevaluation_waived_on"):
+        for name in IEP_ONLY:
             values[name] = getattr(plan, name)
         waived = values["reevaluation_waived_on"] is not None
     if plan.plan_type != "504":
         values["last_504_review_on"] = plan.last_504_review_on
-    problems += rules.check_inputs(values, waived, today)
+    apply_dates(session, viewer, plan, values, waived, form.get("late_reason"), today, problems)
+    log.info("deadline inputs updated plan=%s actor=%s", plan.id, viewer.person_id)
+    return plan
+
+
+def apply_dates(session: Session, viewer: Viewer, plan: Plan, values: dict[str, dt.date | None], waived: bool,
+                late_reason: str | None, today: dt.date, problems: list[rules.InputProblem] | None = None,
+                meeting_id: int | None = None) -> list[DeadlineCompletion]:
+    """Record a plan's deadline dates (the deadlines page and meetings held both come here): check everything,
+    work out which reevaluation a new waiver covers and which deadlines the new dates meet, keep each as a
+    completion (days late, reason), then write. Any problem: ``InputsInvalid`` and nothing is written."""
+    problems = list(problems or []) + rules.check_inputs(values, waived, today)
+    student = session.get(Student, plan.student_id)
+    assert student is not None
+    deadline_policy = policy()
+    old = plan_inputs(session, [(plan, student)])[0]
+    waived_on = values.get("reevaluation_waived_on") if waived else None
+    covers: dt.date | None = None
+    if waived_on is not None:
+        if waived_on == plan.reevaluation_waived_on and plan.reevaluation_waiver_covers is not None:
+            covers = plan.reevaluation_waiver_covers
+        else:
+            covers = rules.waiver_covers(values.get("last_evaluation_on"), plan.reevaluation_due,
+                                         plan.reevaluation_waived_on, plan.reevaluation_waiver_covers, waived_on)
+        if covers is None:
+            problems.append(rules.InputProblem("reevaluation_waived_on", "Which reevaluation this agreement covers "
+                                               "is not known: enter the last evaluation date too."))
+    changed: dict[str, object] = {k: v for k, v in values.items() if k in INPUT_FIELDS}
+    new = dataclasses.replace(old, **changed, reevaluation_waiver_covers=covers)  # type: ignore[arg-type]
+    rows = list(session.scalars(select(DeadlineCompletion).where(DeadlineCompletion.plan_id == plan.id)))
+    recorded = {(rules.DeadlineKind(r.kind), r.completed_on): r.due_on for r in rows}
+    calendar = load_calendars(session, {student.school}).get(student.school or None) or rules.SchoolCalendar()
+    met = rules.deadlines_met(old, new, deadline_policy, recorded, calendar)
+    kept: list[tuple[rules.Met, rules.Completion]] = []
+    for item in met:
+        done, late_problems = rules.completion(item.kind, item.due_on, item.completed_on, late_reason)
+        problems += late_problems
+        if done is not None:
+            kept.append((item, done))
     if problems:
         raise InputsInvalid(problems)
     for name, value in values.items():
         setattr(plan, name, value)
-    recompute(plan, policy())
-    log.info("deadline inputs updated plan=%s actor=%s", plan.id, viewer.person_id)
+    plan.reevaluation_waiver_covers = covers
+    recompute(plan, deadline_policy)
+    written: list[DeadlineCompletion] = []
+    now = utcnow()
+    for item, done in kept:
+        row = next((r for r in rows if item.corrects is not None and r.kind == item.kind.value
+                    and r.completed_on == item.corrects), None)
+        if row is None:
+            row = DeadlineCompletion(plan_id=plan.id, student_id=plan.student_id, kind=item.kind.value,
+                                     due_on=done.due_on, recorded_at=now)
+            session.add(row)
+        row.completed_on, row.days_late = done.completed_on, done.days_late
+        row.late_reason = done.late_reason.value if done.late_reason else None
+        row.meeting_id = meeting_id if meeting_id is not None else row.meeting_id
+        row.recorded_by_id, row.updated_at = viewer.person_id, now
+        written.append(row)
+        log.info("deadline met plan=%s kind=%s days_late=%s actor=%s", plan.id, item.kind.value, done.days_late,
+                 viewer.person_id)
+    session.flush()
+    return written
+
+
+def record_meeting_held(session: Session, viewer: Viewer, student_id: int, meeting_type: str, held_on: dt.date,
+                        meeting_id: int, late_reason: str | None, today: dt.date) -> Plan | None:
+    """One entry, not two: a meeting of a deadline's type recorded as held moves the plan's date (annual review,
+    reevaluation, eligibility, 504 review), so the deadline stops showing overdue at once and its timeliness is
+    kept. Only for the plan's own case manager (who records the plan's dates); a meeting dated on or before the
+    date already recorded changes nothing. Returns the plan changed, or None."""
+    target = HELD_MEETINGS.get(meeting_type)
+    if target is None:
+        return None
+    plan_type, name = target
+    plan = session.scalars(select(Plan).where(Plan.student_id == student_id, Plan.plan_type == plan_type,
+                                              Plan.status.in_(OPEN_PLAN_STATUSES))
+                           .order_by(Plan.status, Plan.id.desc()).limit(1)).first()
+    if plan is None:
+        return None
+    decision = decide_plan(access.actor_facts(session, viewer), access.student_facts(session, student_id),
+                           Action.EDIT_PLAN, plan.case_manager_id)
+    if not decision.allowed:
+        return None
+    current = getattr(plan, name)
+    if current is not None and held_on <= current:
+        return None
+    values: dict[str, dt.date | None] = {field: getattr(plan, field) for field in INPUT_FIELDS}
+    values[name] = held_on
+    if name == "eligibility_determined_on":
+        consent, evaluated = plan.evaluation_consent_on, plan.last_evaluation_on
+        # The group determines eligibility on the completed evaluation (34 CFR 300.306): the initial evaluation
+        # is complete by then.
+        if consent is not None and consent <= held_on and (evaluated is None or evaluated < consent):
+            values["last_evaluation_on"] = held_on
+    evaluated = values["last_evaluation_on"]
+    waived = values["reevaluation_waived_on"] is not None
+    if waived and evaluated is not None and values["reevaluation_waived_on"] <= evaluated:  # type: ignore[operator]
+        values["reevaluation_waived_on"], waived = None, False   # evaluated after all: the agreement is spent
+    apply_dates(session, viewer, plan, values, waived, late_reason, today, meeting_id=meeting_id)
+    log.info("meeting held updated plan=%s field=%s meeting=%s actor=%s", plan.id, name, meeting_id,
+             viewer.person_id)
     return plan
 
 

@@ -32,6 +32,8 @@ from sqlalchemy.orm import Session
 
 from lti_app import clock
 from lti_app.db import utcnow
+from lti_app.domain import plan_rules
+from lti_app.domain.deadlines import latest_annual_review
 from lti_app.domain.vocab import (
     AccommodationCategory,
     AdminAction,
@@ -252,9 +254,11 @@ def parse_row(line: int, raw: dict[str, str], today: dt.date) -> tuple[Row | Non
             err("end_on", f"{end} is before effective_on {effective}.", "plan")
         if review and review <= effective:
             err("annual_review_due", f"{review} is not after effective_on {effective}.", "plan")
-        if review and plan_type == PlanType.IEP.value and review > effective + dt.timedelta(days=366):
-            err("annual_review_due", f"{review} is more than 12 months after effective_on {effective}; an IEP is "
-                                     "reviewed at least annually (34 CFR 300.324(b)(1)(i)).", "plan")
+        latest_review = latest_annual_review(effective)
+        if review and plan_type == PlanType.IEP.value and latest_review and review > latest_review:
+            err("annual_review_due", f"{review} is more than one year after effective_on {effective} (the latest "
+                                     f"is {latest_review}); an IEP is reviewed at least annually "
+                                     "(34 CFR 300.324(b)(1)(i)).", "plan")
         if reeval and reeval <= effective - dt.timedelta(days=3 * 366):
             err("reevaluation_due", f"{reeval} is more than three years before effective_on {effective}.", "plan")
     if status == PlanStatus.ENDED.value and not v["end_on"]:
@@ -373,6 +377,7 @@ def check_rows(rows: Sequence[Row]) -> tuple[list[Issue], list[Issue]]:
                                                         f"({theirs or '(empty)'!s}) for the same student's "
                                                         f"{p.plan_type} plan.", "plan", **keys))
         if a is not None:
+    per_plan: dict[tuple[str, str], list[plan_rules.AccommodationFacts]] = {}
             aseen = first_accommodation.setdefault((s.sis_id, p.plan_type, a.key), row)
             if aseen is not row:
                 assert aseen.accommodation is not None
@@ -411,6 +416,16 @@ def parse(data: bytes, today: dt.date | None = None) -> Parsed:
         previous_end = reader.line_num
         for record in reader:
             line = previous_end + 1
+            if aseen is row:
+                per_plan.setdefault((s.sis_id, p.plan_type), []).append(plan_rules.AccommodationFacts(
+                    a.text, a.applies_to, a.subjects, a.time_multiplier, a.extra_attempts, row.line))
+    # Accommodations that contradict (two time multipliers for the same tests...) cannot both be in force.
+    for (sis_id, plan_type), items in per_plan.items():
+        for clash in plan_rules.contradictions(items):
+            line = int(clash.second.ref or 0)
+            errors.append(Issue(line, plan_rules.SINGLE_VALUED_COLUMN[clash.parameter],
+                                f"contradicts line {clash.first.ref}: {clash.message}", "plan",
+                                student_key=sis_id, plan_key=plan_type))
             previous_end = reader.line_num
             if not any(cell.strip() for cell in record):
                 continue

@@ -352,7 +352,7 @@ def update_details(session: Session, viewer: Viewer, student_id: int, plan_id: i
     if plan.status == PlanStatus.ENDED.value:
         _fail(session, "This plan has ended; its dates are part of the record and cannot be changed.")
     dates, problems = plan_rules.check_plan_dates(plan.plan_type, effective_on, end_on, annual_review_due,
-                                                  reevaluation_due)
+                                                  reevaluation_due, plan.last_meeting_on)
     if problems or dates is None:
         _fail(session, problems)
     plan.effective_on, plan.end_on = dates.effective_on, dates.end_on
@@ -447,6 +447,8 @@ def add_from_catalogue(session: Session, viewer: Viewer, student_id: int, plan_i
         _fail(session, [Problem("code", "Choose an accommodation from the catalogue.")])
     if any((a.catalogue_code or "").upper() == entry.code for a in draft.accommodations):
         _fail(session, [Problem("code", f"“{entry.name}” is already in this version.")])
+    _check_against_draft(session, draft, plan_rules.AccommodationFacts(entry.text, entry.applies_to, (),
+                                                                       entry.time_multiplier, entry.extra_attempts))
     item = Accommodation(plan_version_id=draft.id, category=entry.category, text=entry.text,
                          applies_to=entry.applies_to, subjects=[], time_multiplier=entry.time_multiplier,
                          extra_attempts=entry.extra_attempts, catalogue_code=entry.code,
@@ -454,6 +456,26 @@ def add_from_catalogue(session: Session, viewer: Viewer, student_id: int, plan_i
     session.add(item)
     session.commit()
     return item
+
+
+def _facts(item: Accommodation) -> plan_rules.AccommodationFacts:
+    return plan_rules.AccommodationFacts(item.text, item.applies_to, tuple(item.subjects or ()),
+                                         item.time_multiplier, item.extra_attempts, item.id)
+
+
+def _contradiction_problems(items: list[plan_rules.AccommodationFacts]) -> list[Problem]:
+    """Accommodations that contradict cannot both be in force (one time multiplier per "applies to"...): the
+    message names both."""
+    return [Problem(plan_rules.SINGLE_VALUED_COLUMN[c.parameter], c.message)
+            for c in plan_rules.contradictions(items)]
+
+
+def _check_against_draft(session: Session, draft: PlanVersion, candidate: plan_rules.AccommodationFacts,
+                         replacing: int | None = None) -> None:
+    others = [_facts(a) for a in draft.accommodations if a.id != replacing]
+    problems = _contradiction_problems(others + [candidate])
+    if problems:
+        _fail(session, problems)
 
 
 def _fields(category: str, text: str, applies_to: str, subjects: str, time_multiplier: str, extra_attempts: str
@@ -473,6 +495,8 @@ def add_free_text(session: Session, viewer: Viewer, student_id: int, plan_id: in
     key = Item(checked.category, checked.text).key
     if any(not a.catalogue_code and Item.of(a).key == key for a in draft.accommodations):
         _fail(session, [Problem("text", "This accommodation is already in this version.")])
+    _check_against_draft(session, draft, plan_rules.AccommodationFacts(
+        checked.text, checked.applies_to, checked.subjects, checked.time_multiplier, checked.extra_attempts))
     item = Accommodation(plan_version_id=draft.id, category=checked.category, text=checked.text,
                          applies_to=checked.applies_to, subjects=list(checked.subjects),
                          time_multiplier=checked.time_multiplier, extra_attempts=checked.extra_attempts,
@@ -489,6 +513,9 @@ def edit_item(session: Session, viewer: Viewer, student_id: int, plan_id: int, i
     checked = _fields(category, text, applies_to, subjects, time_multiplier, extra_attempts)
     if isinstance(checked, list):
         _fail(session, checked)
+    _check_against_draft(session, draft, plan_rules.AccommodationFacts(
+        checked.text, checked.applies_to, checked.subjects, checked.time_multiplier, checked.extra_attempts,
+        item.id), replacing=item.id)
     item.category, item.text, item.applies_to = checked.category, checked.text, checked.applies_to
     item.subjects = list(checked.subjects)
     item.time_multiplier, item.extra_attempts = checked.time_multiplier, checked.extra_attempts
@@ -546,6 +573,7 @@ def activate(session: Session, viewer: Viewer, student_id: int, plan_id: int, ve
         problems.append(Problem("", "Add at least one accommodation before activating this version."))
     if not (draft.summary or "").strip():
         problems.append(Problem("summary", "Say what changed and why in the version summary (teachers see it)."))
+    problems += _contradiction_problems([_facts(a) for a in draft.accommodations])
     current = active_version(plan)
     if current is not None and current.version_no > draft.version_no:
         session.rollback()
