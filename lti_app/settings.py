@@ -107,6 +107,12 @@ class Settings:
     """A 504 plan's review is due this many months after its last review."""
     deadline_window_days: int = 30
     """A compliance deadline is "upcoming" when it falls within this many days (caseload, deadlines pages)."""
+    transition_age: int = 16
+    """The age by which the IEP in effect must include postsecondary goals and transition services (34 CFR
+    300.320(b): 16, or younger where the State says so, e.g. 14). Drives the "transition plan" deadline."""
+    reevaluation_504_months: int = 36
+    """The district's Section 504 reevaluation cycle in months (34 CFR 104.35(d) leaves the period to the district;
+    36 matches IDEA's three years)."""
 
     @property
     def practice_enabled(self) -> bool:
@@ -114,24 +120,6 @@ class Settings:
             return False
         return True if self.practice_lms is None else bool(self.practice_lms)
 
-    transition_age: int = 16
-    """The age by which the IEP in effect must include postsecondary goals and transition services (34 CFR
-    300.320(b): 16, or younger where the State says so, e.g. 14). Drives the "transition plan" deadline."""
-    reevaluation_504_months: int = 36
-    """The district's Section 504 reevaluation cycle in months (34 CFR 104.35(d) leaves the period to the district;
-    36 matches IDEA's three years)."""
-    smtp_url: str = ""
-    """Where alert e-mail goes: ``smtp://host:25`` (plain), ``smtp+starttls://user:password@host:587`` (STARTTLS
-    required) or ``smtps://user:password@host:465`` (TLS from the start). Empty: alerts stay in the in-tool inbox."""
-    mail_from: str = ""
-    """The sender of alert e-mail, for example ``Caseload <caseload@district.example.org>``. Required with
-    smtp_url."""
-    alerts_poll_seconds: int = 60
-    """How often the beat schedule runs the alerts job (schedule changes, answered questions, reminders, e-mail)."""
-    alerts_daily_hour: int = 6
-    """The hour (0-23, district time) from which the day's deadline reminders are made and daily digests sent."""
-    reminder_windows_days: list[int] = field(default_factory=lambda: [7, 30])
-    """Deadline reminders list what is overdue and what is due within each of these many days, comma separated."""
     @property
     def eager_tasks(self) -> bool:
         return not self.broker_url
@@ -173,6 +161,8 @@ _CASTS: dict[str, Any] = {
     "initial_evaluation_counts": lambda v: str(v).strip().lower(),
     "review_504_months": int,
     "deadline_window_days": int,
+    "transition_age": int,
+    "reevaluation_504_months": int,
     "inbox_max_attempts": int,
     "inbox_retry_base_seconds": int,
     "inbox_poll_seconds": int,
@@ -182,13 +172,6 @@ _CASTS: dict[str, Any] = {
 
 def setting_docs() -> list[tuple[str, str, str]]:
     """(environment variable, default, description) for every setting, for the README and the CLI."""
-    "transition_age": int,
-    "reevaluation_504_months": int,
-    "smtp_url": lambda v: str(v).strip(),
-    "mail_from": lambda v: str(v).strip(),
-    "alerts_poll_seconds": int,
-    "alerts_daily_hour": int,
-    "reminder_windows_days": lambda v: sorted({int(x) for x in (v if isinstance(v, list | tuple) else _list(v))}),
     import ast
     import inspect
 
@@ -240,6 +223,9 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
     for name in ("initial_evaluation_days", "review_504_months", "deadline_window_days", "reevaluation_504_months"):
         if getattr(settings, name) < 1:
             raise SettingsError(f"CASELOAD_{name.upper()} must be a positive whole number.")
+    if not 10 <= settings.transition_age <= 16:
+        raise SettingsError("CASELOAD_TRANSITION_AGE must be an age from 10 to 16: IDEA requires transition services "
+                            "in the IEP in effect at 16 at the latest (34 CFR 300.320(b)); States may start earlier.")
     changes: dict[str, Any] = {}
     if not settings.secret_key:
         if production:
@@ -249,12 +235,6 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
             )
         changes["secret_key"] = _INSECURE_DEV_SECRET
     elif production and len(settings.secret_key) < 32:
-    if not 10 <= settings.transition_age <= 16:
-        raise SettingsError("CASELOAD_TRANSITION_AGE must be an age from 10 to 16: IDEA requires transition services "
-                            "in the IEP in effect at 16 at the latest (34 CFR 300.320(b)); States may start earlier.")
-    _validate_alerts(settings)
-    if not 300 <= settings.app_token_max_age <= 43200:
-        raise SettingsError("CASELOAD_APP_TOKEN_MAX_AGE must be between 300 and 43200 seconds (a school day at most).")
         raise SettingsError("CASELOAD_SECRET_KEY must be at least 32 characters in production.")
     if not settings.data_keys:
         if production:

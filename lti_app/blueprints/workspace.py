@@ -20,7 +20,7 @@ from lti_app.domain.access import Action, Decision
 from lti_app.domain.casework_rules import REFERRAL_TRANSITIONS, CaseworkInvalid
 from lti_app.models import Contact, CrisisEntry, Meeting, Plan, Referral, ServiceRequirement, Student
 from lti_app.services.access import policy as access
-from lti_app.services.casework import casework_access, casework_log, evidence, service_minutes
+from lti_app.services.casework import casework_access, casework_log, service_minutes
 from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework.notes import NOTE_TYPE_LABELS
 

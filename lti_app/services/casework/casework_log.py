@@ -39,7 +39,7 @@ from lti_app.models import (
     ServiceSession,
 )
 from lti_app.services.access import policy as access
-from lti_app.services.casework import casework_access, evidence, notes
+from lti_app.services.casework import casework_access, notes
 from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework.service_minutes import ATTENDANCE_LABELS, SERVICE_LABELS
 
@@ -50,11 +50,11 @@ METHOD_LABELS = {"phone": "Phone", "email": "Email", "in_person": "In person", "
 DIRECTION_LABELS = {"out": "School to guardian", "in": "Guardian to school"}
 MEETING_LABELS = {"iep_annual": "Annual IEP meeting", "iep_initial": "Initial IEP meeting",
                   "iep_amendment": "IEP amendment meeting", "reevaluation": "Reevaluation meeting",
+                  "eligibility": "Eligibility determination",
                   "504_review": "504 plan review", "manifestation": "Manifestation determination",
                   "parent_conference": "Parent conference", "other": "Other meeting"}
 MEETING_STATUS_LABELS = {"scheduled": "Scheduled", "held": "Held", "cancelled": "Cancelled"}
 REFERRAL_LABELS = {"counseling": "Counseling", "therapy": "Therapy", "tutoring": "Tutoring",
-                  "eligibility": "Eligibility determination",
                    "outside_agency": "Outside agency", "evaluation": "Evaluation"}
 REFERRAL_STATUS_LABELS = {"pending": "Pending", "accepted": "Accepted", "declined": "Declined", "done": "Done"}
 
@@ -158,6 +158,20 @@ class MeetingView:
     created_at: dt.datetime
 
 
+def _meeting_held(session: Session, viewer: Viewer, row: Meeting, data: Mapping[str, str], today: dt.date) -> None:
+    """One entry, not two: a held annual review, reevaluation, eligibility or 504 review moves the plan's deadline
+    date (``services/casework/deadlines.record_meeting_held``); late, it needs the reason (``late_reason``)."""
+    from lti_app.domain.casework_rules import CaseworkInvalid as Invalid
+
+    if row.status != "held":
+        return
+    try:
+        deadline_service.record_meeting_held(session, viewer, row.student_id, row.meeting_type, row.meets_on, row.id,
+                                             data.get("late_reason"), today)
+    except deadline_service.InputsInvalid as exc:
+        raise Invalid([(p.field, p.message) for p in exc.problems]) from None
+
+
 def create_meeting(session: Session, viewer: Viewer, student_id: int, data: Mapping[str, str],
                    today: dt.date | None = None) -> Meeting:
     casework_access.authorize(session, viewer, student_id, Action.EDIT_CASEWORK, "add meeting")
@@ -168,6 +182,7 @@ def create_meeting(session: Session, viewer: Viewer, student_id: int, data: Mapp
                   recorded_by_id=viewer.person_id)
     session.add(row)
     session.flush()
+    _meeting_held(session, viewer, row, data, _today(today))
     log.info("meeting added id=%s student=%s actor=%s", row.id, student_id, viewer.person_id)
     return row
 
@@ -183,6 +198,7 @@ def update_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapp
     row.participants_encrypted = cipher().encrypt(form.participants)
     row.outcome_encrypted = cipher().encrypt(form.outcome) if form.outcome else None
     row.updated_at = utcnow()
+    _meeting_held(session, viewer, row, data, _today(today))
     return row
 
 
@@ -209,22 +225,6 @@ class StatusChangeView:
 class ReferralView:
     id: int
     referral_type: str
-    revision_no: int = 1
-    deleted_at: dt.datetime | None = None
-
-
-def _meeting_held(session: Session, viewer: Viewer, row: Meeting, data: Mapping[str, str], today: dt.date) -> None:
-    """One entry, not two: a held annual review, reevaluation, eligibility or 504 review moves the plan's deadline
-    date (``services/casework/deadlines.record_meeting_held``); late, it needs the reason (``late_reason``)."""
-    from lti_app.domain.casework_rules import CaseworkInvalid as Invalid
-
-    if row.status != "held":
-        return
-    try:
-        deadline_service.record_meeting_held(session, viewer, row.student_id, row.meeting_type, row.meets_on, row.id,
-                                             data.get("late_reason"), today)
-    except deadline_service.InputsInvalid as exc:
-        raise Invalid([(p.field, p.message) for p in exc.problems]) from None
     referred_to: str
     reason: str
     referred_on: dt.date
@@ -237,7 +237,6 @@ def _meeting_held(session: Session, viewer: Viewer, row: Meeting, data: Mapping[
 
 def create_referral(session: Session, viewer: Viewer, student_id: int, data: Mapping[str, str],
                     today: dt.date | None = None) -> Referral:
-    _meeting_held(session, viewer, row, data, _today(today))
     casework_access.authorize(session, viewer, student_id, Action.EDIT_CASEWORK, "add referral")
     form = referral_input(data, _today(today))
     now = utcnow()
@@ -256,23 +255,6 @@ def change_referral(session: Session, viewer: Viewer, referral_id: int, data: Ma
     assert isinstance(row, Referral)
     casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"referral {row.id}: status")
     status, note = referral_change(row.status, data)
-    if evidence.unchanged(before, row):
-        raise CaseworkInvalid([("participants", "Nothing was changed: correct a value, or leave the meeting as it is.")])
-    evidence.after_change(session, viewer, row, row.student_id, reason)
-    _meeting_held(session, viewer, row, data, _today(today))
-    return row
-
-
-def remove_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapping[str, str]) -> Meeting:
-    """Remove a meeting recorded by mistake, softly: kept in the history with who, when and why."""
-    row = _get(session, Meeting, meeting_id, "meeting")
-    assert isinstance(row, Meeting)
-    casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"remove meeting {row.id}")
-    _not_removed(row, "meeting")
-    reason = change_reason(data, removal=True)
-    evidence.before_change(session, row, row.student_id)
-    row.updated_at = utcnow()
-    evidence.after_change(session, viewer, row, row.student_id, reason, action="remove")
     now = utcnow()
     row.status, row.status_changed_at = status, now
     session.add(ReferralStatusChange(referral_id=row.id, status=status, changed_by_id=viewer.person_id, changed_at=now,
