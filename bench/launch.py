@@ -7,8 +7,14 @@ The load generator is a small Node program (``bench/js/launch_flows.mjs``) actin
 platform's authorization endpoint (it signs each id_token with the test platform's key, whose JWKS the Python test
 platform serves); ``--client python`` uses requests and PyJWT instead, which cost the server a third of the cores.
 
-Usage: python -m bench.launch [--launches 600] [--concurrency 4] [--client node|python]
-       python -m bench.launch --in-process [--launches 300] [--profile out.pstats]
+Usage: python -m bench.launch [--launches 600] [--concurrency 4] [--client node|python] [--teachers 40]
+       python -m bench.launch --in-process [--launches 300] [--teachers 40] [--profile out.pstats]
+
+``--teachers N`` (issue #10): the launches cycle through N teachers (20 courses), each of whom launched once
+during the warm-up, so every measured launch is a *returning* teacher's — the common case, where the roster rows
+exist and the launch only confirms them. ``--teachers 0`` makes every launch a different teacher's first one
+(the only mode before issue #10, which the figures of issue #2 were taken with). Both modes end with the SQL
+statements per complete launch, split by request, counted in-process on the same database.
 
 ``--in-process`` drives the same flows through Flask's test client in this process (no gunicorn, no sockets) and
 reports the CPU time (``time.process_time``) and SQL statements per complete launch, split by request. It is the
@@ -47,11 +53,13 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=5077)
     ap.add_argument("--client", choices=("node", "python"), default="node",
                     help="load generator: node (bench/js/launch_flows.mjs, light) or python (requests + PyJWT)")
+    ap.add_argument("--teachers", type=int, default=40,
+                    help="returning teachers the launches cycle through (0: every launch a new teacher's first)")
     ap.add_argument("--in-process", action="store_true", help="test client in this process: CPU and statements")
     ap.add_argument("--profile", default="", help="with --in-process: write a cProfile of the measured launches")
     args = ap.parse_args()
     if args.in_process:
-        in_process(args.launches, args.profile)
+        in_process(args.launches, args.teachers, args.profile)
         return
     base = f"http://127.0.0.1:{args.port}"
     with fresh_database("launch") as url:
@@ -62,16 +70,8 @@ def main() -> None:
         from cryptography.fernet import Fernet
 
         env["CASELOAD_DATA_KEYS"] = Fernet.generate_key().decode()
-        from lti_app import create_app
-
-        app = create_app({"database_url": url, "env": "test", "data_keys": [env["CASELOAD_DATA_KEYS"]]})
-        with app.app_context():
-            from lti_app.db import session_scope
-            from lti_app.services.platforms import keys
-
-            with session_scope() as s:
-                lms.register(s)
-                keys.ensure_keys(s)
+        flows = _Flows(url, lms, args.teachers, base, env["CASELOAD_SECRET_KEY"], env["CASELOAD_DATA_KEYS"])
+        flows.register()
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2",
                                    "-b", f"127.0.0.1:{args.port}", "--log-level", "warning", "--access-logfile", "/dev/null",
                                    "lti_app:create_app()"], env=env, cwd=ROOT)
@@ -91,7 +91,7 @@ def main() -> None:
                     "client_id": lms.client_id, "lti_deployment_id": lms.deployment_id}, allow_redirects=False)
                 t1 = time.perf_counter()
                 q = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
-                token = lms.sign(lms.claims(q["nonce"], sub=f"teacher-{i}", context_id=f"course-{i % 20}"))
+                token = lms.sign(lms.claims(q["nonce"], **flows.who(i)))
                 t2 = time.perf_counter()
                 r2 = s.post(base + "/lti/launch", data={"id_token": token, "state": q["state"]}, allow_redirects=False)
                 t3 = time.perf_counter()
@@ -107,11 +107,11 @@ def main() -> None:
                     first_page.append(t4 - t3)
 
             if args.client == "node":
-                elapsed, failures = _node_flows(lms, base, args.launches, args.concurrency, login_launch,
+                elapsed, failures = _node_flows(flows, base, args.launches, args.concurrency, login_launch,
                                                 first_page)
             else:
-                for i in range(20):  # warm-up: JWKS fetch, connection pools
-                    one(10_000 + i)
+                for i in flows.warm_up_indexes():  # JWKS fetch, connection pools, every returning teacher once
+                    one(i)
                 login_launch.clear()
                 first_page.clear()
                 start = time.perf_counter()
@@ -121,22 +121,128 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
-            lms.stop()
-    print(f"machine: {machine()}  date: {dt.date.today()}")
-    print(f"launches: {args.launches} (concurrency {args.concurrency}, {args.client} load generator), "
-          f"failures: {failures}")
+        # Statements per complete launch of the same kind, counted in-process on the same database afterwards
+        # (a returning teacher of the run, or a teacher who never launched).
+        offset = 0 if args.teachers else 900_000
+        flows.run(range(offset, offset + 50))
+        flows.close()
+        lms.stop()
+    print(f"machine: {machine()}  date: {dt.date.today()}  load average: {_loadavg()}")
+    print(f"launches: {args.launches} (concurrency {args.concurrency}, {args.client} load generator, "
+          f"{flows.describe()}), failures: {failures}")
     print(f"complete launches/s (login + launch + first page): {args.launches / elapsed:.1f}")
     print(f"login+launch server time: p50 {pct(login_launch, 50) * 1000:.1f} ms, p95 {pct(login_launch, 95) * 1000:.1f} ms")
     print(f"first page: p50 {pct(first_page, 50) * 1000:.1f} ms, p95 {pct(first_page, 95) * 1000:.1f} ms")
     print(f"platform JWKS fetches during the whole run: {lms.jwks_fetches}")
+    print(flows.statements_line())
 
 
-def _node_flows(lms: LtiTestPlatform, base: str, launches: int, concurrency: int, login_launch: list[float],
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+PHASES = ("login", "launch", "first page")
+
+
+class _Flows:
+    """Complete launches through Flask's test client in this process, with a CPU clock and a statement counter per
+    request; also who launches (``who``) and the warm-up, shared with the gunicorn mode."""
+
+    def __init__(self, url: str, lms: LtiTestPlatform, teachers: int, base: str = "http://127.0.0.1:5077",
+                 secret: str = "bench-secret-" + "x" * 40, data_key: str = "") -> None:
+        import logging
+
+        from cryptography.fernet import Fernet
+
+        from lti_app import create_app
+
+        self.lms, self.teachers = lms, teachers
+        self.app = create_app({"database_url": url, "env": "test", "base_url": base, "cookie_secure": False,
+                               "secret_key": secret, "log_level": "WARNING",
+                               "data_keys": [data_key or Fernet.generate_key().decode()]})
+        logging.getLogger("lti_app").setLevel(logging.WARNING)
+        self.engine = self.app.extensions["caseload.engine"]
+        self.statements = StatementCounter(self.engine)
+        self.cpu = dict.fromkeys(PHASES, 0.0)
+        self.count = dict.fromkeys(PHASES, 0)
+        self.done = 0
+
+    def register(self) -> None:
+        with self.app.app_context():
+            from lti_app.db import session_scope
+            from lti_app.services.platforms import keys
+
+            with session_scope() as s:
+                self.lms.register(s)
+                keys.ensure_keys(s)
+
+    def who(self, i: int) -> dict[str, str]:
+        """The claims that vary per launch: the teacher, and one of 20 courses (a teacher stays in one course)."""
+        n = i % self.teachers if self.teachers else i
+        return {"sub": f"teacher-{n}", "context_id": f"course-{n % 20}"}
+
+    def warm_up_indexes(self) -> range:
+        """JWKS fetch, pools, template compilation; and every returning teacher's first launch."""
+        return range(100_000, 100_000 + max(20, self.teachers))
+
+    def describe(self) -> str:
+        return (f"{self.teachers} returning teachers" if self.teachers
+                else "every launch a new teacher")
+
+    def reset(self) -> None:
+        self.cpu, self.count, self.done = dict.fromkeys(PHASES, 0.0), dict.fromkeys(PHASES, 0), 0
+
+    def run(self, indexes: range) -> None:
+        self.reset()
+        for i in indexes:
+            self.one(i)
+
+    def one(self, i: int) -> None:
+        lms, statements = self.lms, self.statements
+        client = self.app.test_client()
+        c0, n0 = time.process_time(), statements.n
+        r = client.get("/lti/login", query_string={
+            "iss": lms.issuer, "login_hint": f"u{i}", "target_link_uri": lms.tool_launch_url,
+            "client_id": lms.client_id, "lti_deployment_id": lms.deployment_id})
+        c1, n1 = time.process_time(), statements.n
+        assert r.status_code == 302, r.status_code
+        q = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
+        token = lms.sign(lms.claims(q["nonce"], **self.who(i)))
+        c2, n2 = time.process_time(), statements.n
+        r2 = client.post("/lti/launch", data={"id_token": token, "state": q["state"]})
+        c3, n3 = time.process_time(), statements.n
+        assert r2.status_code == 303, (r2.status_code, r2.get_data(as_text=True)[:500])
+        r3 = client.get(r2.headers["Location"])
+        c4, n4 = time.process_time(), statements.n
+        assert r3.status_code == 200, (r3.status_code, r3.get_data(as_text=True)[-600:], r2.headers.getlist("Set-Cookie"))
+        for phase, dc, dn in zip(PHASES, (c1 - c0, c3 - c2, c4 - c3), (n1 - n0, n3 - n2, n4 - n3), strict=True):
+            self.cpu[phase] += dc
+            self.count[phase] += dn
+        self.done += 1
+
+    def statements_line(self) -> str:
+        n = max(1, self.done)
+        return (f"SQL statements per complete launch ({self.describe()}): {sum(self.count.values()) / n:.1f} ("
+                + ", ".join(f"{p} {self.count[p] / n:.1f}" for p in PHASES) + ")")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _node_flows(flows: _Flows, base: str, launches: int, concurrency: int, login_launch: list[float],
                 first_page: list[float]) -> tuple[float, int]:
     """Run the flows with the Node load generator; the platform's key signs there (same key, same claims)."""
+    lms = flows.lms
     kid, pem, _ = lms.keys[-1]
-    claims = [lms.claims("", sub=f"teacher-{i}", context_id=f"course-{i % 20}") for i in range(launches)]
-    config = {"base": base, "launches": launches, "concurrency": concurrency, "warmup": 100, "issuer": lms.issuer,
+    cycle = flows.teachers or launches
+    claims = [lms.claims("", **flows.who(i)) for i in range(cycle)]
+    # The generator cycles through ``claims``; its warm-up (one launch alone, then ``warmup`` concurrently)
+    # covers every returning teacher once.
+    config = {"base": base, "launches": launches, "concurrency": concurrency,
+              "warmup": max(100, flows.teachers), "issuer": lms.issuer,
               "client_id": lms.client_id, "deployment_id": lms.deployment_id, "kid": kid, "private_key_pem": pem,
               "claims": claims}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
@@ -158,58 +264,16 @@ def _node_flows(lms: LtiTestPlatform, base: str, launches: int, concurrency: int
 ROUNDS = 10
 
 
-def in_process(launches: int, profile_path: str = "") -> None:
+def in_process(launches: int, teachers: int, profile_path: str = "") -> None:
     """CPU time and SQL statements per complete launch (login, launch, first page), measured in this process."""
     import cProfile
-    import logging
-
-    from cryptography.fernet import Fernet
-
-    from lti_app import create_app
 
     base = "http://127.0.0.1:5077"
     with fresh_database("launch_cpu") as url:
         lms = LtiTestPlatform(tool_launch_url=base + "/lti/launch").start()
-        app = create_app({"database_url": url, "env": "test", "base_url": base, "cookie_secure": False,
-                          "secret_key": "bench-secret-" + "x" * 40, "log_level": "WARNING",
-                          "data_keys": [Fernet.generate_key().decode()]})
-        logging.getLogger("lti_app").setLevel(logging.WARNING)
-        engine = app.extensions["caseload.engine"]
-        statements = StatementCounter(engine)
-        with app.app_context():
-            from lti_app.db import session_scope
-            from lti_app.services.platforms import keys
-
-            with session_scope() as s:
-                lms.register(s)
-                keys.ensure_keys(s)
-        phases = ("login", "launch", "first page")
-        cpu = dict.fromkeys(phases, 0.0)
-        count = dict.fromkeys(phases, 0)
-
-        def one(i: int) -> None:
-            client = app.test_client()
-            c0, n0 = time.process_time(), statements.n
-            r = client.get("/lti/login", query_string={
-                "iss": lms.issuer, "login_hint": f"u{i}", "target_link_uri": lms.tool_launch_url,
-                "client_id": lms.client_id, "lti_deployment_id": lms.deployment_id})
-            c1, n1 = time.process_time(), statements.n
-            assert r.status_code == 302, r.status_code
-            q = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
-            token = lms.sign(lms.claims(q["nonce"], sub=f"teacher-{i}", context_id=f"course-{i % 20}"))
-            c2, n2 = time.process_time(), statements.n
-            r2 = client.post("/lti/launch", data={"id_token": token, "state": q["state"]})
-            c3, n3 = time.process_time(), statements.n
-            assert r2.status_code == 303, (r2.status_code, r2.get_data(as_text=True)[:500])
-            r3 = client.get(r2.headers["Location"])
-            c4, n4 = time.process_time(), statements.n
-            assert r3.status_code == 200, r3.status_code
-            for phase, dc, dn in zip(phases, (c1 - c0, c3 - c2, c4 - c3), (n1 - n0, n3 - n2, n4 - n3), strict=True):
-                cpu[phase] += dc
-                count[phase] += dn
-
-        for i in range(20):  # warm-up: JWKS fetch, connection pool, template compilation
-            one(10_000 + i)
+        flows = _Flows(url, lms, teachers, base)
+        flows.register()
+        flows.run(flows.warm_up_indexes())
         profiler = cProfile.Profile(time.process_time) if profile_path else None
         if profiler:
             profiler.enable()
@@ -220,31 +284,29 @@ def in_process(launches: int, profile_path: str = "") -> None:
         done = 0
         while done < launches:
             n = min(per_round, launches - done)
-            for phase in phases:
-                cpu[phase], count[phase] = 0.0, 0
-            for i in range(done, done + n):
-                one(i)
-            rounds.append((dict(cpu), dict(count), n))
+            flows.run(range(done, done + n))
+            rounds.append((dict(flows.cpu), dict(flows.count), n))
             done += n
         if profiler:
             profiler.disable()
             profiler.dump_stats(profile_path)
         lms.stop()
-        engine.dispose()
+        flows.close()
 
     def per_launch(r: tuple[dict[str, float], dict[str, int], int]) -> float:
         return sum(r[0].values()) / r[2] * 1000
 
     ordered = sorted(rounds, key=per_launch)
     best, median = ordered[0], ordered[len(ordered) // 2]
-    print(f"machine: {machine()}  date: {dt.date.today()}")
-    print(f"in-process launches: {launches} in {len(rounds)} rounds{' (under cProfile)' if profiler else ''}")
+    print(f"machine: {machine()}  date: {dt.date.today()}  load average: {_loadavg()}")
+    print(f"in-process launches: {launches} in {len(rounds)} rounds, {flows.describe()}"
+          f"{' (under cProfile)' if profiler else ''}")
     for label, (c, _k, n) in (("best round", best), ("median round", median)):
         print(f"CPU per complete launch, {label}: {sum(c.values()) / n * 1000:.2f} ms (" + ", ".join(
-            f"{p} {c[p] / n * 1000:.2f}" for p in phases) + ")")
+            f"{p} {c[p] / n * 1000:.2f}" for p in PHASES) + ")")
     c, k, n = best
-    print(f"SQL statements per complete launch: {sum(k.values()) / n:.1f} (" + ", ".join(
-        f"{p} {k[p] / n:.1f}" for p in phases) + ")")
+    print(f"SQL statements per complete launch ({flows.describe()}): {sum(k.values()) / n:.1f} (" + ", ".join(
+        f"{p} {k[p] / n:.1f}" for p in PHASES) + ")")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ async function launch(i) {
     Cookie: cookieHeader(login) }, form);
   const t3 = process.hrtime.bigint();
   if (launched.statusCode !== 303) return { ok: false, why: `launch ${launched.statusCode}` };
-  const page = await request("GET", launched.headers.location, {});
+  // The browser sends the cookies the launch set (a page token is bound to the launching browser).
+  const page = await request("GET", launched.headers.location, { Cookie: cookieHeader(launched) });
   const t4 = process.hrtime.bigint();
   if (page.statusCode !== 200) return { ok: false, why: `first page ${page.statusCode}` };
   return { ok: true, loginLaunch: Number(t1 - t0 + t3 - t2) / 1e6, firstPage: Number(t4 - t3) / 1e6 };

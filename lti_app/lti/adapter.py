@@ -27,7 +27,6 @@ import logging
 import math
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -43,7 +42,7 @@ from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Integer, String, and_, bindparam, cast, exists, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,6 +51,7 @@ from lti_app.db import dialect_insert, utcnow
 from lti_app.domain.vocab import DeploymentStatus, PlatformStatus
 from lti_app.lti.context import CLAIM, NRPS_CLAIM, RESOURCE_LINK_REQUEST, LaunchContext, from_claims
 from lti_app.lti.errors import LaunchError, PendingDeployment, ReplayedLaunch, UnknownPlatform
+from lti_app.lti.registry_cache import RegisteredPlatform, RegistryCache, registry_cache
 from lti_app.models import Deployment, Platform, PlatformKeysetCache, UsedNonce
 
 log = logging.getLogger(__name__)
@@ -143,22 +143,6 @@ class _NoStorage(LaunchDataStorage[Any]):
 
 # --- tool configuration from the database -------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class RegisteredPlatform:
-    """The columns of an active ``platforms`` row a login or launch needs, plus (at launch) the status of the
-    launch's deployment (None: no such deployment row)."""
-
-    id: int
-    lms: str
-    issuer: str
-    client_id: str
-    auth_login_url: str
-    auth_token_url: str
-    auth_audience: str | None
-    keyset_url: str
-    deployment_status: str | None = None
-
-
 _PLATFORM_COLUMNS = (Platform.id, Platform.lms, Platform.issuer, Platform.client_id, Platform.auth_login_url,
                      Platform.auth_token_url, Platform.auth_audience, Platform.keyset_url)
 _ACTIVE_PLATFORMS = select(*_PLATFORM_COLUMNS).where(Platform.issuer == bindparam("iss"),
@@ -182,25 +166,42 @@ def _registration(platform: RegisteredPlatform) -> Registration:
 
 
 class DbToolConf(ToolConfAbstract[FlaskRequest]):
-    """Registrations and deployments from the ``platforms`` and ``deployments`` tables: one statement per request
-    (the launch reads the platforms of the issuer together with the status of the launch's deployment)."""
+    """Registrations and deployments from the ``platforms`` and ``deployments`` tables: at most one statement per
+    request (the launch reads the platforms of the issuer together with the status of the launch's deployment),
+    none when ``cache`` holds them (``registry_cache``: a launch re-checks cached rows when it spends the nonce).
+    ``cached`` says whether any row came from the cache, so a refusal can be re-decided from fresh rows."""
 
-    def __init__(self, session: Session, deployment_id: str | None = None) -> None:
+    def __init__(self, session: Session, deployment_id: str | None = None, cache: RegistryCache | None = None,
+                 read_cache: bool = True, connection_options: dict[str, Any] | None = None) -> None:
         super().__init__()
         self._db = session
         self._deployment_id = deployment_id
+        self._cache = cache
+        self._read_cache = read_cache
+        self._connection_options = connection_options
+        self.cached = False
         self.platform: RegisteredPlatform | None = None
         self._by_issuer: dict[str, list[RegisteredPlatform]] = {}
 
     def _platforms(self, iss: str) -> list[RegisteredPlatform]:
         if iss not in self._by_issuer:
+            key = (iss, self._deployment_id)
+            hit = self._cache.get(key) if self._cache is not None and self._read_cache else None
+            if hit is not None:
+                self.cached = True
+                self._by_issuer[iss] = list(hit)
+                return self._by_issuer[iss]
+            generation = self._cache.generation if self._cache is not None else 0
             rows: Any
+            connection = self._db.connection(execution_options=self._connection_options)
             if self._deployment_id is None:
-                rows = self._db.connection().execute(_ACTIVE_PLATFORMS, {"iss": iss}).all()
+                rows = connection.execute(_ACTIVE_PLATFORMS, {"iss": iss}).all()
             else:
-                rows = self._db.connection().execute(_ACTIVE_PLATFORMS_WITH_DEPLOYMENT,
-                                        {"iss": iss, "deployment_id": self._deployment_id}).all()
+                rows = connection.execute(_ACTIVE_PLATFORMS_WITH_DEPLOYMENT,
+                                          {"iss": iss, "deployment_id": self._deployment_id}).all()
             self._by_issuer[iss] = [RegisteredPlatform(*row) for row in rows]
+            if self._cache is not None:
+                self._cache.put(key, tuple(self._by_issuer[iss]), generation)
         return self._by_issuer[iss]
 
     def check_iss_has_one_client(self, iss: str) -> bool:
@@ -253,21 +254,20 @@ def login(session: Session) -> Response:
         if not params.get(required):
             raise LaunchError(f"The LMS did not send '{required}' when starting the launch. Check the tool's "
                               "login URL in the LMS registration.")
-    # The login only reads (one statement): no transaction, so no BEGIN and COMMIT round trips.
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    conf = DbToolConf(session)
     iss = params["iss"]
     client_id = params.get("client_id")
-    platforms = conf._platforms(iss)
-    if not platforms:
-        raise UnknownPlatform()
-    if len(platforms) > 1 and not client_id:
-        raise LaunchError("This LMS has several Caseload registrations but did not say which one (client_id) "
-                          "when starting the launch.")
-    platform = next((p for p in platforms if p.client_id == client_id), None) if client_id else platforms[0]
-    if platform is None:
-        raise UnknownPlatform("This LMS registration (client ID) is not known to Caseload. Ask your Caseload "
-                              "administrator to register it.")
+    # The login only reads: a cached registration (registry_cache) or one statement outside a transaction (no
+    # BEGIN and COMMIT round trips). A refusal is never decided from cached rows alone.
+    cache = registry_cache()
+    conf = DbToolConf(session, cache=cache, connection_options=_AUTOCOMMIT)
+    try:
+        platform = _login_platform(conf, iss, client_id)
+    except LaunchError:
+        if not conf.cached:
+            raise
+        cache.forget(iss)
+        platform = _login_platform(DbToolConf(session, cache=cache, read_cache=False, connection_options=_AUTOCOMMIT),
+                                   iss, client_id)
     target = params["target_link_uri"]
     if not _same_url(target, launch_url()):
         raise LaunchError("The launch was addressed to a different tool URL than Caseload's "
@@ -293,6 +293,24 @@ def login(session: Session) -> Response:
         response = current_app.make_response(("", 302, {"Location": redirect_url}))
     _set_state_cookie(response, state)
     return response
+
+
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+def _login_platform(conf: DbToolConf, iss: str, client_id: str | None) -> RegisteredPlatform:
+    """The registration a login is for: the issuer's only one, or the one with the login's client_id."""
+    platforms = conf._platforms(iss)
+    if not platforms:
+        raise UnknownPlatform()
+    if len(platforms) > 1 and not client_id:
+        raise LaunchError("This LMS has several Caseload registrations but did not say which one (client_id) "
+                          "when starting the launch.")
+    platform = next((p for p in platforms if p.client_id == client_id), None) if client_id else platforms[0]
+    if platform is None:
+        raise UnknownPlatform("This LMS registration (client ID) is not known to Caseload. Ask your Caseload "
+                              "administrator to register it.")
+    return platform
 
 
 def _origin_of(url: str) -> str:
@@ -468,8 +486,30 @@ _REASONS = {
 }
 
 
+class _StaleRegistration(Exception):
+    """Rows from the registry cache led to a refusal, or no longer match the database when the nonce was spent:
+    the launch is decided again from freshly read rows."""
+
+    def __init__(self, issuer: str) -> None:
+        super().__init__("stale registration")
+        self.issuer = issuer
+
+
 def validate_launch(session: Session) -> LaunchContext:
-    """Validate the POSTed id_token and return the launch. Raises LaunchError with a readable reason."""
+    """Validate the POSTed id_token and return the launch. Raises LaunchError with a readable reason.
+
+    The issuer's platforms and the deployment's status usually come from the per-process registry cache (no
+    statement); the nonce insert re-checks them against the database (``_use_nonce``). When cached rows led to a
+    refusal, or no longer match, the launch is validated once more from rows read now (nothing was written)."""
+    cache = registry_cache()
+    try:
+        return _validate_launch(session, cache, read_cache=True)
+    except _StaleRegistration as stale:
+        cache.forget(stale.issuer)
+    return _validate_launch(session, cache, read_cache=False)
+
+
+def _validate_launch(session: Session, cache: RegistryCache, read_cache: bool) -> LaunchContext:
     settings = current_app.config["CASELOAD"]
     id_token = request.form.get("id_token", "")
     if not id_token:
@@ -484,25 +524,33 @@ def validate_launch(session: Session) -> LaunchContext:
     state_platform_id = read_state(state)  # signed by us, not expired; nothing else is read before this
     iss = str(body.get("iss") or "")
     deployment_id = str(body.get(CLAIM + "deployment_id") or "")
-    conf = DbToolConf(session, deployment_id)
+    conf = DbToolConf(session, deployment_id, cache=cache, read_cache=read_cache)
+
+    def registry_refusal(refusal: LaunchError) -> Exception:
+        """A refusal decided from cached rows is decided again from fresh ones."""
+        return _StaleRegistration(iss) if conf.cached else refusal
+
     if not iss or not conf._platforms(iss):
-        raise UnknownPlatform()
+        raise UnknownPlatform()  # (an issuer without active platforms is never cached)
     aud = body.get("aud")
     audiences = [aud] if isinstance(aud, str) else list(aud or [])
     if not audiences:
         raise LaunchError("The id_token has no audience (aud).")
     matches = [p for p in conf._platforms(iss) if p.client_id in audiences]
     if not matches:
-        raise UnknownPlatform("The id_token is not addressed to any Caseload registration of this LMS (aud).")
+        raise registry_refusal(UnknownPlatform("The id_token is not addressed to any Caseload registration of "
+                                               "this LMS (aud)."))
     platform = next((p for p in matches if p.id == state_platform_id), None)
     if platform is None:
         # The login in this browser was started for another registration than the one this token is for.
-        raise LaunchError(_REASONS["State not found"])
+        raise registry_refusal(LaunchError(_REASONS["State not found"]))
     if len(audiences) > 1 and body.get("azp") != platform.client_id:
         raise LaunchError("The id_token has several audiences but its authorized party (azp) is not Caseload.")
     _check_times(body, settings.launch_leeway_seconds)
     if not deployment_id:
         raise LaunchError("The id_token has no deployment_id claim.")
+    if conf.cached and platform.deployment_status != DeploymentStatus.ACTIVE.value:
+        raise _StaleRegistration(iss)  # decided (and a new deployment recorded) from fresh rows only
     _check_deployment(platform, deployment_id)
     if body.get(CLAIM + "version") != "1.3.0":
         raise LaunchError("Only LTI 1.3.0 launches are supported (the version claim says otherwise).")
@@ -548,6 +596,8 @@ def validate_launch(session: Session) -> LaunchContext:
         raise
     except (LtiException, OIDCException) as exc:
         message = str(exc)
+        if conf.cached:  # e.g. the keyset URL changed since the registration was cached
+            raise _StaleRegistration(iss) from None
         reason = next((v for k, v in _REASONS.items() if message.startswith(k)), None)
         if reason is None:
             reason = "The id_token signature or contents could not be verified."
@@ -555,7 +605,10 @@ def validate_launch(session: Session) -> LaunchContext:
     nonce = str(body["nonce"])
     # Single use first (a replayed id_token says so), then the binding to this login's state. Both are checked
     # after the signature; a refusal rolls the nonce row back with everything else.
-    _use_nonce(session, platform, nonce, body)
+    if not _use_nonce(session, platform, deployment_id, nonce, body):
+        if conf.cached:
+            raise _StaleRegistration(iss)  # the registration changed since it was cached, or a replay: re-read
+        raise ReplayedLaunch()
     if not hmac.compare_digest(nonce.encode(), nonce_for(state).encode()):
         raise LaunchError(_REASONS["Invalid Nonce"])
     return from_claims(dict(launch.get_launch_data()), platform.id, platform.lms)
@@ -604,26 +657,49 @@ def _check_deployment(platform: RegisteredPlatform, deployment_id: str) -> None:
 
 
 _USED_NONCES: Any = UsedNonce.__table__
+_PLATFORMS: Any = Platform.__table__
+_DEPLOYMENTS: Any = Deployment.__table__
 _USE_NONCE: dict[str, Any] = {}
-"""dialect name -> the INSERT … ON CONFLICT DO NOTHING RETURNING statement, built (and cache-keyed) once."""
+"""dialect name -> the guarded INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING statement, built (and
+cache-keyed) once."""
 
 
-def _use_nonce(session: Session, platform: RegisteredPlatform, nonce: str, body: dict[str, Any]) -> None:
-    """Record the nonce; a nonce already recorded is a replay. One statement (INSERT … ON CONFLICT DO NOTHING).
+def _use_nonce_statement(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    stmt = _USE_NONCE.get(dialect)
+    if stmt is None:
+        registered = exists(
+            select(literal(1)).select_from(_PLATFORMS.join(_DEPLOYMENTS, _DEPLOYMENTS.c.platform_id == _PLATFORMS.c.id))
+            .where(_PLATFORMS.c.id == bindparam("platform_id"),
+                   _PLATFORMS.c.status == PlatformStatus.ACTIVE.value,
+                   _PLATFORMS.c.issuer == bindparam("issuer"), _PLATFORMS.c.client_id == bindparam("client_id"),
+                   _PLATFORMS.c.keyset_url == bindparam("keyset_url"), _PLATFORMS.c.lms == bindparam("lms"),
+                   _DEPLOYMENTS.c.deployment_id == bindparam("deployment_id"),
+                   _DEPLOYMENTS.c.status == DeploymentStatus.ACTIVE.value))
+        row = select(cast(bindparam("platform_id"), Integer), cast(bindparam("nonce"), String),
+                     bindparam("expires_at", type_=_USED_NONCES.c.expires_at.type)).where(registered)
+        stmt = _USE_NONCE[dialect] = (dialect_insert(session, _USED_NONCES)
+                                      .from_select(["platform_id", "nonce", "expires_at"], row)
+                                      .on_conflict_do_nothing(index_elements=["platform_id", "nonce"])
+                                      .returning(_USED_NONCES.c.id))
+    return stmt
+
+
+def _use_nonce(session: Session, platform: RegisteredPlatform, deployment_id: str, nonce: str,
+               body: dict[str, Any]) -> bool:
+    """Record the nonce, in one statement that also re-checks the registration the launch was validated with:
+    the row is inserted only while the platform is active with the same issuer, client_id, keyset URL and LMS
+    family, and the deployment is active (``INSERT … SELECT … WHERE EXISTS … ON CONFLICT DO NOTHING``). False:
+    nothing was inserted — the nonce was used already (a replay), or the registration changed.
     The row outlives every moment the id_token could still be accepted: its exp (+ leeway) and its state's
     lifetime."""
     leeway = current_app.config["CASELOAD"].launch_leeway_seconds
     keep_until = max(float(body["exp"]) + leeway, time.time() + STATE_LIFETIME + leeway) + 3600
-    dialect = session.get_bind().dialect.name
-    stmt = _USE_NONCE.get(dialect)
-    if stmt is None:
-        stmt = _USE_NONCE[dialect] = (dialect_insert(session, _USED_NONCES)
-                                      .on_conflict_do_nothing(index_elements=["platform_id", "nonce"])
-                                      .returning(_USED_NONCES.c.id))
-    inserted = session.connection().execute(stmt, {"platform_id": platform.id, "nonce": nonce[:255],
-                                      "expires_at": dt.datetime.fromtimestamp(keep_until, dt.UTC)}).scalar_one_or_none()
-    if inserted is None:
-        raise ReplayedLaunch()
+    inserted = session.connection().execute(_use_nonce_statement(session), {
+        "platform_id": platform.id, "nonce": nonce[:255], "expires_at": dt.datetime.fromtimestamp(keep_until, dt.UTC),
+        "issuer": platform.issuer, "client_id": platform.client_id, "keyset_url": platform.keyset_url,
+        "lms": platform.lms, "deployment_id": deployment_id}).scalar_one_or_none()
+    return inserted is not None
 
 
 def verify_signature_only(id_token: str, public_pem: str) -> dict[str, Any]:
