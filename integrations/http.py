@@ -27,11 +27,14 @@ MAX_RETRY_AFTER = 30.0
 class HttpError(Exception):
     """A request failed: transport error (``status`` None) or an HTTP error status."""
 
-    def __init__(self, message: str, status: int | None = None, body: bytes = b"", url: str = "") -> None:
+    def __init__(self, message: str, status: int | None = None, body: bytes = b"", url: str = "",
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
         self.url = url
+        self.headers = headers or {}
+        """The error response's headers (``WWW-Authenticate`` on a 401 tells an expired token from a refusal)."""
 
     def body_json(self) -> Any:
         try:
@@ -104,7 +107,7 @@ class HttpClient:
             if response.status_code >= 400:
                 cls = RateLimited if response.status_code == 429 else HttpStatusError
                 raise cls(f"HTTP {response.status_code} from {_host(url)}", status=response.status_code,
-                          body=response.content[:65536], url=url)
+                          body=response.content[:65536], url=url, headers=dict(response.headers))
             return response
 
     def _pause(self, attempt: int, retry_after: float | None) -> None:

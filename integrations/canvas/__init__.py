@@ -1,0 +1,1 @@
+"""Canvas REST API clients (no Flask, no database)."""

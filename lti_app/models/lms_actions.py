@@ -1,0 +1,147 @@
+"""Accommodations applied in the LMS (issue #12): the plan's LMS rule, the connection to the LMS's API, the quizzes
+Caseload has seen, the per-student state the last reconcile found, and the append-only ledger of every change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lti_app.db import Base, JSONType, UTCDateTime, utcnow
+
+
+class AppliedAccommodation(Base):
+    """The structured rule of one plan version that Caseload applies in the LMS (``domain.lms_actions.LmsRule``).
+
+    One per plan version at most; like the version's accommodations it is copied into a new draft and immutable
+    once the version is active. Extra time is *either* a multiplier *or* minutes."""
+
+    __tablename__ = "lms_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_version_id: Mapped[int] = mapped_column(ForeignKey("plan_versions.id", ondelete="CASCADE"), unique=True)
+    multiplier: Mapped[Decimal | None] = mapped_column(Numeric(4, 2))
+    extra_minutes: Mapped[int | None] = mapped_column(Integer)
+    extra_attempts: Mapped[int | None] = mapped_column(Integer)
+    reduce_choices: Mapped[bool] = mapped_column(Boolean, default=False)
+    """New Quizzes only: one wrong option removed from multiple choice questions with four or more options."""
+    window_guard: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Extend the student's own availability window when it closes before they could use their time."""
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LmsConnection(Base):
+    """Caseload's access to one platform's API (Canvas REST through an OAuth2 developer key authorized by an
+    admin; Moodle web services through a token of the companion plugin's service). Secrets are encrypted with
+    the data keys. ``enabled`` is the administrator's switch: nothing is written to the LMS while it is off."""
+
+    __tablename__ = "lms_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    """canvas_oauth | moodle_token."""
+    api_base_url: Mapped[str] = mapped_column(String(1000))
+    """Canvas: https://district.instructure.com; Moodle: the site's wwwroot."""
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    """Canvas: the API developer key's client id."""
+    client_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Canvas: the refresh token; Moodle: the web service token."""
+    access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_token_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    scopes: Mapped[list] = mapped_column(JSONType, default=list)
+    """Scopes (Canvas) or functions (Moodle) granted, as last reported."""
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    enabled_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    health: Mapped[str] = mapped_column(String(20), default="unknown")
+    """unknown | ok | reauthorize (401: an admin must authorize again) | down (unreachable or 5xx)."""
+    health_detail: Mapped[str] = mapped_column(Text, default="")
+    checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LmsQuiz(Base):
+    """A quiz as the LMS last reported it. ``gone_at`` is set when a reconcile no longer finds it."""
+
+    __tablename__ = "lms_quizzes"
+    __table_args__ = (UniqueConstraint("course_id", "kind", "lms_quiz_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"), index=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    """classic | new | moodle (``QuizKind``)."""
+    lms_quiz_id: Mapped[str] = mapped_column(String(255))
+    """Canvas quiz id (Classic), assignment id (New Quizzes), Moodle quiz instance id."""
+    assignment_id: Mapped[str | None] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    time_limit_seconds: Mapped[int | None] = mapped_column(Integer)
+    allowed_attempts: Mapped[int | None] = mapped_column(Integer)
+    opens_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closes_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    gone_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LmsQuizState(Base):
+    """For one plan student on one quiz: what the plan requires and what the LMS reported at the last reconcile
+    (the verification report reads this). ``status``: ok | gap | failed | teacher (a teacher's setting is at least
+    as generous) | unverified (the LMS cannot be read back: New Quizzes)."""
+
+    __tablename__ = "lms_quiz_states"
+    __table_args__ = (UniqueConstraint("quiz_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("lms_quizzes.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    required: Mapped[dict] = mapped_column(JSONType, default=dict)
+    lms: Mapped[dict] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LmsActionLedger(Base):
+    """Every change Caseload made, declined or failed to make in an LMS. Append-only: rows are never updated or
+    deleted (ids stay when the course, quiz or person is later removed, through the copied LMS ids)."""
+
+    __tablename__ = "lms_action_ledger"
+    __table_args__ = (
+        Index("ix_lms_action_ledger_quiz_person_field", "quiz_id", "person_id", "field"),
+        Index("ix_lms_action_ledger_student_at", "student_id", "at"),
+        Index("ix_lms_action_ledger_course_at", "course_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id", ondelete="SET NULL"))
+    lms_course_id: Mapped[str] = mapped_column(String(255), default="")
+    quiz_id: Mapped[int | None] = mapped_column(ForeignKey("lms_quizzes.id", ondelete="SET NULL"))
+    lms_quiz_id: Mapped[str] = mapped_column(String(255), default="")
+    quiz_title: Mapped[str] = mapped_column(String(500), default="")
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    lms_user_id: Mapped[str] = mapped_column(String(255), default="")
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="SET NULL"))
+    field: Mapped[str] = mapped_column(String(30))
+    before: Mapped[dict] = mapped_column(JSONType, default=dict)
+    """``{"value": ...}`` so that null (nothing set) is distinguishable from a missing row."""
+    after: Mapped[dict] = mapped_column(JSONType, default=dict)
+    outcome: Mapped[str] = mapped_column(String(20))
+    """applied | kept | withdrawn | failed (``Outcome``)."""
+    reason: Mapped[str] = mapped_column(String(30))
+    """plan | enrollment | quiz | sweep | manual: what started the reconcile."""
+    plan_version_id: Mapped[int | None] = mapped_column(ForeignKey("plan_versions.id", ondelete="SET NULL"))
+    event: Mapped[str] = mapped_column(String(255), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    """Caseload's id for the LMS call (sent as X-Request-Id), shared by every row one call wrote."""
+    lms_status: Mapped[int | None] = mapped_column(Integer)
+    lms_answer: Mapped[str] = mapped_column(Text, default="")
+    """The LMS's answer for this student (truncated), e.g. a New Quizzes ``failed[]`` error."""
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+__all__ = ["AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsQuiz", "LmsQuizState"]
