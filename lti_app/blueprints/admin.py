@@ -363,7 +363,8 @@ def import_upload() -> Any:
     report = importer.run_import(get_session(), data, filename=upload.filename, dry_run=dry_run,
                                  skip_bad_rows=request.form.get("skip_bad_rows") == "on", actor_id=viewer.person_id,
                                  via="web")
-    status = 422 if (report.blocked and not dry_run) else 200
+    # A file the database cannot hold (control characters) is a bad request whatever the mode: 400, nothing written.
+    status = 400 if report.refused else 422 if (report.blocked and not dry_run) else 200
     return render_template("admin/import_report.html", report=report, shown_errors=report.errors[:500],
                            shown_warnings=report.warnings[:200]), status
 

@@ -1,16 +1,20 @@
-"""The case manager's home inside the LMS: the caseload with deadlines, acknowledgements and questions."""
+"""The case manager's home inside the LMS: the caseload with deadlines, acknowledgements and questions, and the
+caseload-wide view of service minutes owed (page and CSV)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 
 from lti_app import clock
 from lti_app.auth import current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.services.access import roles
 from lti_app.services.casework import caseload as caseload_service
+from lti_app.services.casework import service_minutes
 
 bp = Blueprint("casework", __name__, url_prefix="/casework")
 
@@ -33,6 +37,43 @@ def home() -> Any:
               "questions": sum(r.open_questions for r in rows),
               "window": current_app.config["CASELOAD"].deadline_window_days}
     return render_template("casework/home.html", rows=rows, counts=counts, today=today, sort=sort)
+
+
+def _owed(context: str) -> tuple[service_minutes.OwedView, bool]:
+    viewer = current_viewer()
+    session = get_session()
+    if not roles.is_support_staff(session, viewer.person_id):
+        abort(403, description="The services-owed view is for case managers. Ask your Caseload administrator for a "
+                               "case-manager grant if you need one.")
+    every = request.args.get("all") == "1"
+    view = service_minutes.services_owed(session, viewer, clock.today(), every_service=every, context=context)
+    session.commit()  # the access log rows of every student shown
+    return view, every
+
+
+@bp.get("/services-owed")
+@require_viewer
+def services_owed() -> Any:
+    """Minutes owed across the caseload (compensatory services), one row per service, most owed first."""
+    view, every = _owed("services owed")
+    return render_template("casework/services_owed.html", view=view, every=every, today=clock.today(),
+                           labels=service_minutes.SERVICE_LABELS, periods=service_minutes.PERIOD_LABELS)
+
+
+@bp.get("/services-owed.csv")
+@require_viewer
+def services_owed_csv() -> Any:
+    view, every = _owed("services owed (CSV)")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in service_minutes.owed_csv_rows(view):
+        # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection): quote it as text.
+        writer.writerow([f"'{c}" if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
+    resp = Response(out.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = (f"attachment; filename=services-owed-{clock.today().isoformat()}"
+                                           f"{'-all' if every else ''}.csv")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def init_app(app: Flask) -> None:

@@ -23,7 +23,8 @@ from lti_app.services.casework import goals as goal_service
 bp = Blueprint("goals", __name__, url_prefix="/casework/students/<int:student_id>/goals")
 
 DONE = {"goal": "Goal added.", "goal_edit": "Goal saved.", "point": "Data point recorded.",
-        "point_removed": "Data point removed.", "draft": "Progress report draft saved.",
+        "point_removed": "Data point removed (kept in its history).", "point_corrected": "Data point corrected.",
+        "draft": "Progress report draft saved.",
         "final": "Progress report made final."}
 LABELS = {"areas": rules.AREA_LABELS, "status": rules.GOAL_STATUS_LABELS, "ratings": rules.RATING_LABELS,
           "kinds": {k.value: v for k, v in KIND_LABELS.items()}}
@@ -114,10 +115,30 @@ def add_point(student_id: int, goal_id: int) -> Any:
 @bp.post("/<int:goal_id>/points/<int:point_id>/delete")
 @require_viewer
 def delete_point(student_id: int, goal_id: int, point_id: int) -> Any:
+    """Soft removal: a reason and a ticked confirmation, kept in the history (never a hard delete)."""
     session = get_session()
-    goal_service.delete_point(session, current_viewer(), student_id, goal_id, point_id)
+    try:
+        goal_service.delete_point(session, current_viewer(), student_id, goal_id, point_id, _form())
+    except rules.Invalid as exc:
+        session.rollback()
+        return _home(student_id, [p.message for p in exc.problems], _form(), f"remove-point-{point_id}", 422)
     session.commit()
     return redirect(app_url("goals.goals_home", student_id=student_id, done="point_removed") + f"#goal-{goal_id}",
+                    code=303)
+
+
+@bp.post("/<int:goal_id>/points/<int:point_id>/correct")
+@require_viewer
+def correct_point(student_id: int, goal_id: int, point_id: int) -> Any:
+    """A correction is a new revision with who, when and why; the old value stays in the history."""
+    session = get_session()
+    try:
+        goal_service.correct_point(session, current_viewer(), student_id, goal_id, point_id, _form(), clock.today())
+    except rules.Invalid as exc:
+        session.rollback()
+        return _home(student_id, [p.message for p in exc.problems], _form(), f"correct-point-{point_id}", 422)
+    session.commit()
+    return redirect(app_url("goals.goals_home", student_id=student_id, done="point_corrected") + f"#goal-{goal_id}",
                     code=303)
 
 

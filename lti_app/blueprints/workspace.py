@@ -18,9 +18,9 @@ from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain.access import Action, Decision
 from lti_app.domain.casework_rules import REFERRAL_TRANSITIONS, CaseworkInvalid
-from lti_app.models import Contact, CrisisEntry, Meeting, Plan, Referral, ServiceRequirement, Student
+from lti_app.models import Contact, CrisisEntry, Meeting, Plan, Referral, ServiceRequirement, ServiceSession, Student
 from lti_app.services.access import policy as access
-from lti_app.services.casework import casework_access, casework_log, service_minutes
+from lti_app.services.casework import casework_access, casework_log, evidence, service_minutes
 from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework.notes import NOTE_TYPE_LABELS
 
@@ -29,8 +29,12 @@ bp = Blueprint("workspace", __name__, url_prefix="/casework/students/<int:studen
 DONE = {"service": "Service added.", "session": "Session logged.", "service_end": "Service end date saved.",
         "contact": "Contact recorded.", "contact_edit": "Contact updated.", "follow_up": "Follow-up marked as done.",
         "meeting": "Meeting saved.", "meeting_edit": "Meeting updated.", "referral": "Referral recorded.",
-        "referral_status": "Referral status changed.", "crisis": "Crisis entry recorded."}
+        "referral_status": "Referral status changed.", "crisis": "Crisis entry recorded.",
+        "session_edit": "Session corrected.", "session_removed": "Session removed (kept in its history).",
+        "contact_removed": "Contact removed (kept in its history).",
+        "meeting_removed": "Meeting removed (kept in its history)."}
 LABELS = {"services": service_minutes.SERVICE_LABELS, "attendance": service_minutes.ATTENDANCE_LABELS,
+          "kinds": service_minutes.KIND_LABELS,
           "periods": service_minutes.PERIOD_LABELS, "methods": casework_log.METHOD_LABELS,
           "directions": casework_log.DIRECTION_LABELS, "meetings": casework_log.MEETING_LABELS,
           "meeting_status": casework_log.MEETING_STATUS_LABELS, "referrals": casework_log.REFERRAL_LABELS,
@@ -104,10 +108,11 @@ def _services_page(student_id: int, **kw: Any) -> Any:
     viewer = current_viewer()
 
     def build(decision: Decision) -> dict[str, Any]:
-        services = service_minutes.services_for(session, student_id, clock.today())
+        services = service_minutes.services_for(session, student_id, clock.today(), recent_sessions=None)
         plans = list(session.scalars(select_plans(student_id)))
         loggable = {s.id for s in services if decision.relationship == "case_manager" or s.provider_id == viewer.person_id}
         return {"services": services, "plans": plans, "loggable": loggable,
+                "history": evidence.history(session, student_id, ["service_session"]),
                 "providers": service_minutes.providers(session) if decision.relationship == "case_manager" else []}
 
     return _page("workspace/services.html", student_id, "services", build, **kw)
@@ -144,6 +149,9 @@ def _contacts_page(student_id: int, opened: int | None = None, **kw: Any) -> Any
     def build(decision: Decision) -> dict[str, Any]:
         return {"contacts": casework_log.contacts_for(session, student_id),
                 "meetings": casework_log.meetings_for(session, student_id),
+                "removed_contacts": casework_log.contacts_for(session, student_id, removed=True),
+                "removed_meetings": casework_log.meetings_for(session, student_id, removed=True),
+                "history": evidence.history(session, student_id, ["contact", "meeting"]),
                 "referrals": casework_log.referrals_for(session, student_id),
                 "crisis": casework_log.crisis_for(session, student_id, decision, opened),
                 "transitions": casework_log_transitions()}
@@ -225,6 +233,42 @@ def end_service(student_id: int, requirement_id: int) -> Any:
     return _change(student_id, f"services#service-{requirement_id}", "service_end",
                    lambda: service_minutes.end_requirement(get_session(), current_viewer(), requirement_id, request.form),
                    _services_page, f"end-{requirement_id}")
+
+
+@bp.post("/sessions/<int:session_id>/correct")
+@require_viewer
+def correct_session(student_id: int, session_id: int) -> Any:
+    row = _owned(ServiceSession, session_id, student_id)
+    return _change(student_id, f"services#service-{row.requirement_id}", "session_edit",
+                   lambda: service_minutes.correct_session(get_session(), current_viewer(), session_id, request.form),
+                   _services_page, f"correct-session-{session_id}")
+
+
+@bp.post("/sessions/<int:session_id>/remove")
+@require_viewer
+def remove_session(student_id: int, session_id: int) -> Any:
+    row = _owned(ServiceSession, session_id, student_id)
+    return _change(student_id, f"services#service-{row.requirement_id}", "session_removed",
+                   lambda: service_minutes.remove_session(get_session(), current_viewer(), session_id, request.form),
+                   _services_page, f"remove-session-{session_id}")
+
+
+@bp.post("/contacts/<int:contact_id>/remove")
+@require_viewer
+def remove_contact(student_id: int, contact_id: int) -> Any:
+    _owned(Contact, contact_id, student_id)
+    return _change(student_id, "contacts#contacts-h", "contact_removed",
+                   lambda: casework_log.remove_contact(get_session(), current_viewer(), contact_id, request.form),
+                   _contacts_page, f"remove-contact-{contact_id}")
+
+
+@bp.post("/meetings/<int:meeting_id>/remove")
+@require_viewer
+def remove_meeting(student_id: int, meeting_id: int) -> Any:
+    _owned(Meeting, meeting_id, student_id)
+    return _change(student_id, "contacts#meetings-h", "meeting_removed",
+                   lambda: casework_log.remove_meeting(get_session(), current_viewer(), meeting_id, request.form),
+                   _contacts_page, f"remove-meeting-{meeting_id}")
 
 
 @bp.post("/contacts")

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from lti_app.domain.service_minutes import SESSION_KINDS
 from lti_app.domain.vocab import (
     Attendance,
     ContactDirection,
@@ -46,6 +47,12 @@ class CaseworkInvalid(ValueError):
     @property
     def messages(self) -> list[str]:
         return [m for _, m in self.problems]
+
+
+def has_control_characters(value: str) -> bool:
+    """C0 control characters other than tab, line feed and carriage return, DEL and C1 controls: PostgreSQL cannot
+    store NUL in text at all, and the others are invisible on a page (never typed, only pasted or forged)."""
+    return any((ord(c) < 32 and c not in "\t\n\r") or 127 <= ord(c) < 160 for c in value)
 
 
 class _Form:
@@ -88,6 +95,9 @@ class _Form:
         value = (self.data.get(name) or "").strip()
         if required and not value:
             self.fail(name, f"Write the {label}.")
+        elif has_control_characters(value):
+            self.fail(name, f"The {label} contains a control character (such as NUL) that cannot be stored; "
+                            "retype it rather than pasting it.")
         elif len(value) > limit:
             self.fail(name, f"The {label} is limited to {limit:,} characters; this one has {len(value):,}.")
         return value
@@ -161,6 +171,8 @@ class SessionInput:
     minutes: int
     attendance: str
     note: str
+    kind: str = "session"
+    """session | make_up (a make-up pays down minutes owed; ``domain/service_minutes``)."""
 
 
 def session_input(data: Mapping[str, str], today: dt.date, starts_on: dt.date, ends_on: dt.date | None) -> SessionInput:
@@ -175,9 +187,26 @@ def session_input(data: Mapping[str, str], today: dt.date, starts_on: dt.date, e
     attendance = form.choice("attendance", "attendance (delivered, student absent or provider absent)",
                              [a.value for a in Attendance])
     note = form.text("note", "session note", required=False, limit=2_000)
+    kind = form.choice("kind", "kind of session (regular or make-up)", SESSION_KINDS, default="session")
     form.done()
     assert held_on is not None
-    return SessionInput(held_on, minutes, attendance, note)
+    return SessionInput(held_on, minutes, attendance, note, kind)
+
+
+MAX_REASON = 500
+
+
+def change_reason(data: Mapping[str, str], *, removal: bool) -> str:
+    """Why a recorded entry (evidence: a data point, a session, a contact, a meeting) is corrected or removed.
+    Evidence is never changed or removed without a trace: the reason is required, and a removal must also be
+    confirmed (the ``confirm`` box), since the entry then leaves the minutes, the charts and the lists."""
+    form = _Form(data)
+    reason = form.text("reason", "reason for the " + ("removal" if removal else "correction"), required=True,
+                       limit=MAX_REASON)
+    if removal and form.raw("confirm") not in ("on", "yes", "1"):
+        form.fail("confirm", "Tick the box that confirms the removal (the entry is kept in the history).")
+    form.done()
+    return reason
 
 
 @dataclass(frozen=True)

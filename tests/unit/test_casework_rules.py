@@ -102,3 +102,47 @@ def test_crisis_entries_are_restricted_by_default_and_only_restricted_staff_may_
                                     False)["visibility"]
     assert crisis_input({"occurred_on": "2026-12-01", "description": "x", "visibility": "case_team"}, TODAY,
                         False).visibility == "case_team"
+
+
+# --- issue #11: evidence is corrected with a reason and removed only with a reason and a confirmation --------------
+
+def test_ferpa_99_10_a_correction_needs_its_reason():
+    from lti_app.domain.casework_rules import change_reason
+
+    assert change_reason({"reason": "  typed 45 for 30  "}, removal=False) == "typed 45 for 30"
+    with pytest.raises(CaseworkInvalid) as exc:
+        change_reason({"reason": " "}, removal=False)
+    assert [f for f, _ in exc.value.problems] == ["reason"]
+
+
+def test_ferpa_99_10_a_removal_needs_a_reason_and_a_ticked_confirmation():
+    from lti_app.domain.casework_rules import change_reason
+
+    with pytest.raises(CaseworkInvalid) as exc:
+        change_reason({}, removal=True)
+    assert [f for f, _ in exc.value.problems] == ["reason", "confirm"]
+    with pytest.raises(CaseworkInvalid):
+        change_reason({"reason": "logged twice"}, removal=True)
+    assert change_reason({"reason": "logged twice", "confirm": "on"}, removal=True) == "logged twice"
+    with pytest.raises(CaseworkInvalid):
+        change_reason({"reason": "x" * 501, "confirm": "on"}, removal=True)
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\x1b[31m", "x\x7f", "a\x85b"])
+def test_form_text_with_a_control_character_is_refused_not_stored(value):
+    from lti_app.domain.casework_rules import contact_input
+
+    with pytest.raises(CaseworkInvalid) as exc:
+        contact_input({"contacted_on": "2026-11-02", "method": "phone", "direction": "out", "summary": value},
+                      dt.date(2026, 11, 3))
+    assert any("control character" in m for m in exc.value.messages)
+
+
+def test_session_kind_is_regular_by_default_and_make_up_when_chosen():
+    from lti_app.domain.casework_rules import session_input
+
+    data = {"held_on": "2026-11-02", "minutes": "30", "attendance": "delivered"}
+    assert session_input(data, dt.date(2026, 11, 3), dt.date(2026, 9, 1), None).kind == "session"
+    assert session_input({**data, "kind": "make_up"}, dt.date(2026, 11, 3), dt.date(2026, 9, 1), None).kind == "make_up"
+    with pytest.raises(CaseworkInvalid):
+        session_input({**data, "kind": "bonus"}, dt.date(2026, 11, 3), dt.date(2026, 9, 1), None)

@@ -169,3 +169,26 @@ def test_skipping_bad_rows_leaves_out_whole_plans_or_whole_students():
     kept, bad_students, bad_plans = rows_to_keep(parsed.rows, parsed.errors)
     assert [r.line for r in kept] == [4, 8]
     assert bad_students == {"S-2"} and bad_plans == {("S-1", "IEP")}
+
+
+# --- issue #11: import refuses what the database cannot hold --------------------------------------------------
+
+@pytest.mark.parametrize(("char", "name"), [("\x00", "NUL"), ("\x1b", "ESC"), ("\x0b", "vertical tab"),
+                                            ("\x7f", "DEL"), ("\x9b", "control character")])
+def test_a_control_character_refuses_the_whole_file_naming_its_line(char, name):
+    parsed = parse(data(row(), row(student_sis_id="S-2", given_name=f"Ro{char}wan"), row(student_sis_id="S-3")), TODAY)
+    assert parsed.refused and parsed.rows == ()
+    (issue,) = parsed.errors
+    assert issue.line == 3 and issue.scope == "file"
+    assert name in str(issue) and "line 3" in str(issue) and f"U+{ord(char):04X}" in str(issue)
+
+
+def test_tabs_and_windows_line_ends_are_not_control_characters_to_refuse():
+    text = data(row(accommodation_text="Tests:\t1.5x time")).replace(b"\n", b"\r\n")
+    parsed = parse(text, TODAY)
+    assert not parsed.refused and parsed.errors == ()
+
+
+def test_a_nul_inside_a_quoted_multi_line_cell_names_the_physical_line():
+    parsed = parse(data(row(accommodation_text="first line\nsecond\x00line")), TODAY)
+    assert parsed.refused and [e.line for e in parsed.errors] == [3]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import abort
 from sqlalchemy import select
@@ -22,6 +23,8 @@ from lti_app.crypto import cipher
 from lti_app.db import utcnow
 from lti_app.domain.access import Action, Decision
 from lti_app.domain.casework_rules import (
+    CaseworkInvalid,
+    change_reason,
     contact_input,
     crisis_input,
     meeting_input,
@@ -39,11 +42,12 @@ from lti_app.models import (
     ServiceSession,
 )
 from lti_app.services.access import policy as access
-from lti_app.services.casework import casework_access, notes
+from lti_app.services.casework import casework_access, evidence, notes
 from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework.service_minutes import ATTENDANCE_LABELS, SERVICE_LABELS
 
 log = logging.getLogger(__name__)
+F = TypeVar("F")
 
 METHOD_LABELS = {"phone": "Phone", "email": "Email", "in_person": "In person", "video": "Video call",
                  "letter": "Letter", "message": "Message (app or text)"}
@@ -82,6 +86,8 @@ class ContactView:
     follow_up_done: bool
     recorded_by: str | None
     created_at: dt.datetime
+    revision_no: int = 1
+    deleted_at: dt.datetime | None = None
 
     def follow_up_due(self, today: dt.date) -> bool:
         return self.follow_up_on is not None and not self.follow_up_done and self.follow_up_on <= today
@@ -107,17 +113,61 @@ def _get(session: Session, model: type, row_id: int, what: str) -> object:
     return row
 
 
+def _not_removed(row: Contact | Meeting, what: str) -> None:
+    if row.deleted_at is not None:
+        raise CaseworkInvalid([("reason", f"This {what} was removed; it is kept in the history and is not changed "
+                                          "again. Record a new one instead.")])
+
+
+def _form_and_reason(parse: Callable[[Mapping[str, str], dt.date], F], data: Mapping[str, str],
+                     today: dt.date) -> tuple[F, str]:
+    """Check the entry's fields and the reason for the correction together, so every problem is reported at once."""
+    problems: list[tuple[str, str]] = []
+    form: F | None = None
+    try:
+        form = parse(data, today)
+    except CaseworkInvalid as exc:
+        problems += exc.problems
+    reason = ""
+    try:
+        reason = change_reason(data, removal=False)
+    except CaseworkInvalid as exc:
+        problems += exc.problems
+    if problems or form is None:
+        raise CaseworkInvalid(problems)
+    return form, reason
+
+
 def update_contact(session: Session, viewer: Viewer, contact_id: int, data: Mapping[str, str],
                    today: dt.date | None = None) -> Contact:
+    """Correct a contact: a new revision with who, when and why (evidence is never overwritten without a trace)."""
     row = _get(session, Contact, contact_id, "contact")
     assert isinstance(row, Contact)
     casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"edit contact {row.id}")
-    form = contact_input(data, _today(today))
+    _not_removed(row, "contact")
+    form, reason = _form_and_reason(contact_input, data, _today(today))
+    before = evidence.before_change(session, row, row.student_id)
     if form.follow_up_on != row.follow_up_on:
         row.follow_up_done_at = None
     row.contacted_on, row.method, row.direction, row.contact_with = (form.contacted_on, form.method, form.direction,
                                                                      form.contact_with)
     row.summary_encrypted, row.follow_up_on, row.updated_at = cipher().encrypt(form.summary), form.follow_up_on, utcnow()
+    if evidence.unchanged(before, row):
+        raise CaseworkInvalid([("summary", "Nothing was changed: correct a value, or leave the contact as it is.")])
+    evidence.after_change(session, viewer, row, row.student_id, reason)
+    return row
+
+
+def remove_contact(session: Session, viewer: Viewer, contact_id: int, data: Mapping[str, str]) -> Contact:
+    """Remove a contact recorded by mistake, softly: kept in the history with who, when and why."""
+    row = _get(session, Contact, contact_id, "contact")
+    assert isinstance(row, Contact)
+    casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"remove contact {row.id}")
+    _not_removed(row, "contact")
+    reason = change_reason(data, removal=True)
+    evidence.before_change(session, row, row.student_id)
+    row.updated_at = utcnow()
+    evidence.after_change(session, viewer, row, row.student_id, reason, action="remove")
     return row
 
 
@@ -134,12 +184,15 @@ def complete_follow_up(session: Session, viewer: Viewer, contact_id: int) -> Con
     return row
 
 
-def contacts_for(session: Session, student_id: int) -> list[ContactView]:
+def contacts_for(session: Session, student_id: int, removed: bool = False) -> list[ContactView]:
+    """The student's contacts, newest first: the current ones, or (``removed``) the ones removed by mistake."""
     rows = session.execute(select(Contact, Person.name).outerjoin(Person, Person.id == Contact.recorded_by_id)
-                           .where(Contact.student_id == student_id)
+                           .where(Contact.student_id == student_id,
+                                  Contact.deleted_at.is_not(None) if removed else Contact.deleted_at.is_(None))
                            .order_by(Contact.contacted_on.desc(), Contact.id.desc())).all()
     return [ContactView(c.id, c.contacted_on, c.method, c.direction, c.contact_with, _text(c.summary_encrypted),
-                        c.follow_up_on, c.follow_up_done_at is not None, who, c.created_at) for c, who in rows]
+                        c.follow_up_on, c.follow_up_done_at is not None, who, c.created_at, c.revision_no or 1,
+                        c.deleted_at) for c, who in rows]
 
 
 # ---------------------------------------------------------------------------------------------------- meetings
@@ -156,6 +209,8 @@ class MeetingView:
     outcome: str
     recorded_by: str | None
     created_at: dt.datetime
+    revision_no: int = 1
+    deleted_at: dt.datetime | None = None
 
 
 def _meeting_held(session: Session, viewer: Viewer, row: Meeting, data: Mapping[str, str], today: dt.date) -> None:
@@ -189,25 +244,47 @@ def create_meeting(session: Session, viewer: Viewer, student_id: int, data: Mapp
 
 def update_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapping[str, str],
                    today: dt.date | None = None) -> Meeting:
+    """Change a meeting (its status, its outcome, a corrected date...): a new revision with who, when and why."""
     row = _get(session, Meeting, meeting_id, "meeting")
     assert isinstance(row, Meeting)
     casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"edit meeting {row.id}")
-    form = meeting_input(data, _today(today))
+    _not_removed(row, "meeting")
+    form, reason = _form_and_reason(meeting_input, data, _today(today))
+    before = evidence.before_change(session, row, row.student_id)
     row.meeting_type, row.meets_on, row.notice_sent_on, row.status = (form.meeting_type, form.meets_on,
                                                                       form.notice_sent_on, form.status)
     row.participants_encrypted = cipher().encrypt(form.participants)
     row.outcome_encrypted = cipher().encrypt(form.outcome) if form.outcome else None
     row.updated_at = utcnow()
+    if evidence.unchanged(before, row):
+        raise CaseworkInvalid([("participants", "Nothing was changed: correct a value, or leave the meeting as it is.")])
+    evidence.after_change(session, viewer, row, row.student_id, reason)
     _meeting_held(session, viewer, row, data, _today(today))
     return row
 
 
-def meetings_for(session: Session, student_id: int) -> list[MeetingView]:
+def remove_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapping[str, str]) -> Meeting:
+    """Remove a meeting recorded by mistake, softly: kept in the history with who, when and why."""
+    row = _get(session, Meeting, meeting_id, "meeting")
+    assert isinstance(row, Meeting)
+    casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"remove meeting {row.id}")
+    _not_removed(row, "meeting")
+    reason = change_reason(data, removal=True)
+    evidence.before_change(session, row, row.student_id)
+    row.updated_at = utcnow()
+    evidence.after_change(session, viewer, row, row.student_id, reason, action="remove")
+    return row
+
+
+def meetings_for(session: Session, student_id: int, removed: bool = False) -> list[MeetingView]:
+    """The student's meetings, newest first: the current ones, or (``removed``) the ones removed by mistake."""
     rows = session.execute(select(Meeting, Person.name).outerjoin(Person, Person.id == Meeting.recorded_by_id)
-                           .where(Meeting.student_id == student_id)
+                           .where(Meeting.student_id == student_id,
+                                  Meeting.deleted_at.is_not(None) if removed else Meeting.deleted_at.is_(None))
                            .order_by(Meeting.meets_on.desc(), Meeting.id.desc())).all()
     return [MeetingView(m.id, m.meeting_type, m.meets_on, _text(m.participants_encrypted), m.notice_sent_on, m.status,
-                        _text(m.outcome_encrypted), who, m.created_at) for m, who in rows]
+                        _text(m.outcome_encrypted), who, m.created_at, m.revision_no or 1, m.deleted_at)
+            for m, who in rows]
 
 
 # --------------------------------------------------------------------------------------------------- referrals
@@ -386,9 +463,10 @@ def timeline(session: Session, viewer: Viewer, student_id: int, decision: Decisi
             select(ServiceSession, ServiceRequirement.service_type, Person.name)
             .join(ServiceRequirement, ServiceRequirement.id == ServiceSession.requirement_id)
             .outerjoin(Person, Person.id == ServiceSession.logged_by_id)
-            .where(ServiceSession.student_id == student_id)
+            .where(ServiceSession.student_id == student_id, ServiceSession.deleted_at.is_(None))
             .order_by(ServiceSession.held_on.desc(), ServiceSession.id.desc()).limit(limit)).all():
-        entries.append(TimelineEntry("session", s.held_on, f"{SERVICE_LABELS.get(service_type, service_type)} session · "
+        entries.append(TimelineEntry("session", s.held_on, f"{SERVICE_LABELS.get(service_type, service_type)} "
+                                                           f"{'make-up ' if s.kind == 'make_up' else ''}session · "
                                                            f"{s.minutes} min · "
                                                            f"{ATTENDANCE_LABELS.get(s.attendance, s.attendance)}",
                                      _text(s.note_encrypted) or None, who, s.id, (s.attendance,), s.created_at))

@@ -10,15 +10,20 @@ access. When the copy leaves the school, a ``Disclosure`` row is written: the re
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+import enum
+import json
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import LargeBinary, inspect, select
+from sqlalchemy import Date, LargeBinary, inspect, select
 from sqlalchemy.orm import Session
 
+from lti_app import clock
 from lti_app.auth import Viewer
 from lti_app.crypto import DataKeyError, cipher
 from lti_app.db import Base
@@ -41,6 +46,8 @@ from lti_app.models import (
     StudentLink,
 )
 from lti_app.services.access import policy as access
+from lti_app.services.casework import deadlines as deadline_service
+from lti_app.services.casework import service_minutes
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +152,7 @@ def _casework(session: Session, student_id: int, tiers: set[str] | None = None) 
 
     def rows_of(cls: Any, where: Any) -> list[dict[str, Any]]:
         columns = inspect(cls).columns
+        json_columns = set(getattr(cls, "json_columns", ()))  # evidence revisions: the state as an object
         tier_column = getattr(cls, "restricted_tier", None)
         if isinstance(tier_column, str):
             where = where & getattr(cls, tier_column).in_(sorted(tiers or ()))
@@ -154,7 +162,11 @@ def _casework(session: Session, student_id: int, tiers: set[str] | None = None) 
             for col in columns:
                 value = getattr(obj, col.key)
                 if isinstance(col.type, LargeBinary):
-                    item[col.key.removesuffix("_encrypted")] = _decrypt(value)
+                    name = col.key.removesuffix("_encrypted")
+                    item[name] = _decrypt(value)
+                    if name in json_columns and item[name]:
+                        with contextlib.suppress(ValueError):  # not JSON: kept as the decrypted text
+                            item[name] = json.loads(item[name])
                 else:
                     item[col.key] = _iso(value)
                     if col.key.endswith("_id") and any(fk.column.table.name == "persons" for fk in col.foreign_keys):
@@ -176,6 +188,55 @@ def _casework(session: Session, student_id: int, tiers: set[str] | None = None) 
                 ids = owned_ids[parents.pop()]
                 out[cls.__tablename__] = rows_of(cls, col.in_(ids or [-1]))
                 break
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A dataclass value as JSON: enums by value, dates as ISO strings, nested dataclasses as objects."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return _iso(value)
+
+
+def _plan_dates(plan: Plan) -> dict[str, Any]:
+    """Every date recorded on the plan (consent, evaluations, meetings, waiver, 504 reviews, eligibility, due dates),
+    read from the mapped columns so a date added to the plan later is exported too."""
+    return {col.key: _iso(getattr(plan, col.key)) for col in inspect(Plan).columns if isinstance(col.type, Date)}
+
+
+def _deadlines(session: Session, student: Student, plans: list[Plan], today: dt.date) -> list[dict[str, Any]]:
+    """Each plan's compliance deadlines with their status (and their timeliness fields, whatever the deadlines
+    domain records: done on time, done late and why), as the deadlines pages show them."""
+    if not plans:
+        return []
+    return [_plain(d) for d in deadline_service.for_rows(session, [(p, student) for p in plans], today)]
+
+
+def _services(session: Session, student_id: int, today: dt.date) -> list[dict[str, Any]]:
+    """Each service with its running ledger from its first day (IDEA 34 CFR 300.320(a)(4), (a)(7); minutes owed as
+    compensatory services, 300.151(b)(1)): totals and every week or month."""
+    out = []
+    for s in service_minutes.services_for(session, student_id, today, periods=0, recent_sessions=0):
+        led = s.ledger
+        out.append({
+            "id": s.id, "service": s.label, "minutes": s.minutes, "per": s.period, "provider": s.provider,
+            "setting": s.setting, "plan_type": s.plan_type, "starts_on": _iso(s.starts_on), "ends_on": _iso(s.ends_on),
+            "ledger": {
+                "required": led.required, "delivered": led.delivered, "missed_by_student": led.missed_by_student,
+                "missed_by_provider": led.missed_by_provider, "made_up": led.made_up, "still_owed": led.still_owed,
+                "closed_school_days": led.closed_days,
+                "periods": [{"start": _iso(r.period.start), "end": _iso(r.period.end), "complete": r.period.complete,
+                             "required": r.period.required, "delivered": r.period.delivered,
+                             "student_absent": r.period.student_absent, "provider_absent": r.period.provider_absent,
+                             "closed_days": r.period.closed_days, "owed": r.owed, "made_up": r.made_up,
+                             "balance": r.balance} for r in led.rows],
+            },
+            "removed_sessions": len(s.removed),
+        })
     return out
 
 
@@ -249,6 +310,7 @@ def build_record(session: Session, viewer: Viewer, student: Student, decision: D
             "id": p.id, "plan_type": p.plan_type, "status": p.status, "case_manager": who(p.case_manager_id),
             "effective_on": _iso(p.effective_on), "end_on": _iso(p.end_on),
             "annual_review_due": _iso(p.annual_review_due), "reevaluation_due": _iso(p.reevaluation_due),
+            "dates": _plan_dates(p),
             "versions": [{
                 "version_no": v.version_no, "status": v.status, "summary": v.summary, "created_at": _iso(v.created_at),
                 "created_by": who(v.created_by_id), "activated_at": _iso(v.activated_at),
@@ -274,6 +336,8 @@ def build_record(session: Session, viewer: Viewer, student: Student, decision: D
                        "course": course_titles.get(q.course_id or -1), "question": _decrypt(q.body_encrypted),
                        "status": q.status, "answer": _decrypt(q.answer_encrypted), "answered_by": who(q.answered_by_id),
                        "answered_at": _iso(q.answered_at)} for q in questions],
+        "deadlines": _deadlines(session, student, plans, clock.today()),
+        "services": _services(session, student.id, clock.today()),
         "casework": _casework(session, student.id, tiers),
         "access_log": [{"at": _iso(e.at), "who": who(e.actor_id), "action": e.action, "allowed": e.allowed,
                         "basis": e.basis, "context": e.context} for e in events],
@@ -289,7 +353,9 @@ def describe(record: dict[str, Any]) -> str:
     parts = [f"support record; {len(record['plans'])} plan(s), {versions} version(s), {accommodations} accommodation(s)",
              f"{len(record['acknowledgements'])} acknowledgement(s)",
              f"{len(record['notes'])} note(s) ({', '.join(record['note_tiers_included']) or 'none'})",
-             f"{len(record['questions'])} question(s)"]
+             f"{len(record['questions'])} question(s)",
+             f"{len(record.get('deadlines', []))} deadline(s)",
+             f"{len(record.get('services', []))} service(s) with their minutes ledger"]
     if record["casework"]:
         parts.append("casework: " + ", ".join(f"{len(rows)} {name}" for name, rows in sorted(record["casework"].items())))
     parts.append(f"access log ({len(record['access_log'])} entries) and record of disclosures")

@@ -23,10 +23,12 @@ from lti_app.db import utcnow
 from lti_app.domain import deadlines as deadline_rules
 from lti_app.domain import goals as rules
 from lti_app.domain.access import Action, decide
+from lti_app.domain.casework_rules import CaseworkInvalid, change_reason
 from lti_app.domain.progress_chart import Chart, ChartGoal, build_chart, fmt_number
 from lti_app.models import Goal, Person, Plan, ProgressPoint, ProgressReport, ProgressReportGoal, ReportingPeriod, Student
 from lti_app.services.access import policy as access
 from lti_app.services.casework import deadlines as deadline_service
+from lti_app.services.casework import evidence
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ class PointView:
     value: str
     note: str
     recorded_by: str
+    revision_no: int = 1
+    deleted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class GoalView:
     points: list[PointView]
     baseline: str
     target: str
+    removed: list[PointView] = field(default_factory=list)
+    """Data points removed by mistake: out of the chart, kept in the history."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,8 @@ class GoalsPage:
     """plan id -> goals of that plan."""
     reports: list[ReportRow] = field(default_factory=list)
     deadlines: list[deadline_rules.Deadline] = field(default_factory=list)
+    history: dict[tuple[str, int], list[evidence.RevisionView]] = field(default_factory=dict)
+    """Revisions of the data points (corrections and removals, with who, when and why)."""
 
 
 def _decrypt(value: bytes | None) -> str:
@@ -122,6 +130,11 @@ def chart_for(goal: Goal, points: list[ProgressPoint]) -> Chart:
     return build_chart(ChartGoal(title=title, unit=goal.unit, baseline=float(goal.baseline), target=float(goal.target),
                                  baseline_on=goal.baseline_on, target_on=goal.target_on),
                        [(p.measured_on, float(p.value)) for p in points])
+
+
+def _point_view(p: ProgressPoint, recorded_by: str | None) -> PointView:
+    return PointView(p.id, p.measured_on, fmt_number(float(p.value)), _decrypt(p.note_encrypted), recorded_by or "—",
+                     p.revision_no or 1, p.deleted_at)
 
 
 def goals_page(session: Session, viewer: Viewer, student_id: int, today: dt.date) -> GoalsPage:
@@ -140,11 +153,12 @@ def goals_page(session: Session, viewer: Viewer, student_id: int, today: dt.date
                 .order_by(ProgressPoint.measured_on, ProgressPoint.id)):
             points[point.goal_id].append((point, name))
     for goal in goals:
-        rows = points[goal.id]
+        rows = [(p, n) for p, n in points[goal.id] if p.deleted_at is None]
         page.goals.setdefault(goal.plan_id, []).append(GoalView(
             goal, chart_for(goal, [p for p, _ in rows]),
-            [PointView(p.id, p.measured_on, fmt_number(float(p.value)), _decrypt(p.note_encrypted), n or "—")
-             for p, n in rows], fmt_number(float(goal.baseline)), fmt_number(float(goal.target))))
+            [_point_view(p, n) for p, n in rows], fmt_number(float(goal.baseline)), fmt_number(float(goal.target)),
+            [_point_view(p, n) for p, n in points[goal.id] if p.deleted_at is not None]))
+    page.history = evidence.history(session, student_id, ["progress_point"])
     page.deadlines = deadline_service.for_rows(session, [(p, acc.student) for p in plans], today)
     calendar = deadline_service.load_calendars(session, [acc.student.school])[acc.student.school]
     reports = {(r.plan_id, r.period_id): r.status for r in session.scalars(
@@ -202,7 +216,8 @@ def update_goal(session: Session, viewer: Viewer, student_id: int, goal_id: int,
                 today: dt.date) -> Goal:
     goal = goal_of(session, viewer, student_id, goal_id, "edit", "update", f"change goal {goal_id}")
     fields = rules.check_goal(form, today)
-    earliest = session.scalar(select(func.min(ProgressPoint.measured_on)).where(ProgressPoint.goal_id == goal.id))
+    earliest = session.scalar(select(func.min(ProgressPoint.measured_on)).where(ProgressPoint.goal_id == goal.id,
+                                                                                ProgressPoint.deleted_at.is_(None)))
     if earliest is not None and fields.baseline_on > earliest:
         raise rules.Invalid([rules.Problem("baseline_on", f"Data points are recorded from {earliest.isoformat()}: "
                                            "the baseline date cannot be after them.")])
@@ -230,13 +245,63 @@ def add_point(session: Session, viewer: Viewer, student_id: int, goal_id: int, f
     return point
 
 
-def delete_point(session: Session, viewer: Viewer, student_id: int, goal_id: int, point_id: int) -> None:
-    """Remove a data point entered by mistake (the case manager; logged)."""
-    goal = goal_of(session, viewer, student_id, goal_id, "edit", "update", f"goal {goal_id}: remove data point")
+def _point_of(session: Session, goal: Goal, point_id: int) -> ProgressPoint:
     point = session.get(ProgressPoint, point_id)
     if point is None or point.goal_id != goal.id:
         abort(404, description="There is no such data point on this goal.")
-    session.delete(point)
+    if point.deleted_at is not None:
+        raise rules.Invalid([rules.Problem("reason", "This data point was removed; it is kept in the history and is "
+                                                     "not changed again. Record a new one instead.")])
+    return point
+
+
+def _problems(exc: CaseworkInvalid) -> list[rules.Problem]:
+    return [rules.Problem(name, message) for name, message in exc.problems]
+
+
+def correct_point(session: Session, viewer: Viewer, student_id: int, goal_id: int, point_id: int,
+                  form: dict[str, str], today: dt.date) -> ProgressPoint:
+    """Correct a data point (the case manager): a new revision with who, when and why; the chart shows the
+    corrected value and the history keeps the old one."""
+    goal = goal_of(session, viewer, student_id, goal_id, "edit", "update", f"goal {goal_id}: correct data point "
+                                                                           f"{point_id}")
+    point = _point_of(session, goal, point_id)
+    problems: list[rules.Problem] = []
+    fields: rules.PointFields | None = None
+    try:
+        fields = rules.check_point(form, goal.baseline_on, today)
+    except rules.Invalid as exc:
+        problems += exc.problems
+    reason = ""
+    try:
+        reason = change_reason(form, removal=False)
+    except CaseworkInvalid as exc:
+        problems += _problems(exc)
+    if problems or fields is None:
+        raise rules.Invalid(problems)
+    before = evidence.before_change(session, point, student_id)
+    point.measured_on, point.value = fields.measured_on, fields.value
+    point.note_encrypted = cipher().encrypt(fields.note) if fields.note else None
+    if evidence.unchanged(before, point):
+        raise rules.Invalid([rules.Problem("value", "Nothing was changed: correct a value, or leave the data point as "
+                                                    "it is.")])
+    evidence.after_change(session, viewer, point, student_id, reason)
+    return point
+
+
+def delete_point(session: Session, viewer: Viewer, student_id: int, goal_id: int, point_id: int,
+                 form: dict[str, str]) -> None:
+    """Remove a data point entered by mistake (the case manager; logged), softly: it leaves the chart and stays in
+    the history with who removed it, when and why (a reason and a ticked confirmation are required)."""
+    goal = goal_of(session, viewer, student_id, goal_id, "edit", "update", f"goal {goal_id}: remove data point "
+                                                                           f"{point_id}")
+    point = _point_of(session, goal, point_id)
+    try:
+        reason = change_reason(form, removal=True)
+    except CaseworkInvalid as exc:
+        raise rules.Invalid(_problems(exc)) from None
+    evidence.before_change(session, point, student_id)
+    evidence.after_change(session, viewer, point, student_id, reason, action="remove")
     log.info("progress point removed goal=%s point=%s actor=%s", goal.id, point_id, viewer.person_id)
 
 
@@ -281,6 +346,7 @@ def report_page(session: Session, viewer: Viewer, student_id: int, plan_id: int,
     points: dict[int, list[ProgressPoint]] = {g.id: [] for g in goals}
     if goals:
         for p in session.scalars(select(ProgressPoint).where(ProgressPoint.goal_id.in_(list(points)),
+                                                             ProgressPoint.deleted_at.is_(None),
                                                              ProgressPoint.measured_on <= period.ends_on)
                                  .order_by(ProgressPoint.measured_on, ProgressPoint.id)):
             points[p.goal_id].append(p)

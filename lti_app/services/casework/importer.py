@@ -183,6 +183,8 @@ class Parsed:
     warnings: tuple[Issue, ...]
     data_rows: int
     """Non-blank data rows in the file (valid or not)."""
+    refused: bool = False
+    """The file holds characters no database column may hold (``control_character_issues``): refused whole."""
 
 
 def _clean(value: str | None) -> str:
@@ -340,6 +342,32 @@ def _decode(data: bytes) -> str:
                          "'CSV UTF-8 (Comma delimited)'.") from None
 
 
+CONTROL_NAMES = {0: "NUL", 7: "BEL", 8: "backspace", 11: "vertical tab", 12: "form feed", 27: "ESC", 127: "DEL"}
+
+
+def control_character_issues(text: str, limit: int = 20) -> list[Issue]:
+    """Refuse control characters, naming the line (the header is line 1) and the position in it.
+
+    PostgreSQL cannot store NUL (U+0000) in a text column at all (it raised mid-import, a 500), while SQLite stores
+    it, so the same file behaved differently on the two databases. The other C0 controls (except tab, line feed and
+    carriage return, which CSV uses), DEL and the C1 controls (U+0080 to U+009F, the trace of a file decoded with
+    the wrong code page) are invisible on every page and in every export; no SIS or IEP system writes them in a name,
+    a date or an accommodation. The whole file is refused before anything is read from the database."""
+    issues: list[Issue] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        for position, char in enumerate(line, start=1):
+            code = ord(char)
+            if (code < 32 and char not in "\t\r") or 127 <= code < 160:
+                name = CONTROL_NAMES.get(code, "control character")
+                issues.append(Issue(number, "", f"character {position} is a control character ({name}, U+{code:04X}) "
+                                                "that cannot be stored. Remove it (re-export the file from the source "
+                                                "system as CSV UTF-8) and import again.", "file"))
+                break
+        if len(issues) >= limit:
+            break
+    return issues
+
+
 def check_rows(rows: Sequence[Row]) -> tuple[list[Issue], list[Issue]]:
     """Rules across rows: one student's identity and one plan's fields agree on every line, an accommodation is
     not listed twice in a plan, and the same person does not appear under two SIS ids."""
@@ -349,6 +377,7 @@ def check_rows(rows: Sequence[Row]) -> tuple[list[Issue], list[Issue]]:
     first_plan: dict[tuple[str, str], Row] = {}
     first_accommodation: dict[tuple[str, str, str], Row] = {}
     identities: dict[tuple[str, str, dt.date], Row] = {}
+    per_plan: dict[tuple[str, str], list[plan_rules.AccommodationFacts]] = {}
     for row in rows:
         s, p, a = row.student, row.plan, row.accommodation
         keys = {"student_key": s.sis_id, "plan_key": p.plan_type}
@@ -377,7 +406,6 @@ def check_rows(rows: Sequence[Row]) -> tuple[list[Issue], list[Issue]]:
                                                         f"({theirs or '(empty)'!s}) for the same student's "
                                                         f"{p.plan_type} plan.", "plan", **keys))
         if a is not None:
-    per_plan: dict[tuple[str, str], list[plan_rules.AccommodationFacts]] = {}
             aseen = first_accommodation.setdefault((s.sis_id, p.plan_type, a.key), row)
             if aseen is not row:
                 assert aseen.accommodation is not None
@@ -388,6 +416,16 @@ def check_rows(rows: Sequence[Row]) -> tuple[list[Issue], list[Issue]]:
                     errors.append(Issue(row.line, "accommodation_code" if a.code else "accommodation_text",
                                         f"the same accommodation is on line {aseen.line} with different details.",
                                         "plan", **keys))
+            if aseen is row:
+                per_plan.setdefault((s.sis_id, p.plan_type), []).append(plan_rules.AccommodationFacts(
+                    a.text, a.applies_to, a.subjects, a.time_multiplier, a.extra_attempts, row.line))
+    # Accommodations that contradict (two time multipliers for the same tests...) cannot both be in force.
+    for (sis_id, plan_type), items in per_plan.items():
+        for clash in plan_rules.contradictions(items):
+            line = int(clash.second.ref or 0)
+            errors.append(Issue(line, plan_rules.SINGLE_VALUED_COLUMN[clash.parameter],
+                                f"contradicts line {clash.first.ref}: {clash.message}", "plan",
+                                student_key=sis_id, plan_key=plan_type))
     return errors, warnings
 
 
@@ -398,6 +436,9 @@ def parse(data: bytes, today: dt.date | None = None) -> Parsed:
         text = _decode(data)
     except ValueError as exc:
         return Parsed((), (Issue(1, "", str(exc), "file"),), (), 0)
+    refused = control_character_issues(text)
+    if refused:
+        return Parsed((), tuple(refused), (), 0, refused=True)
     first_line = text.split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count)  # Excel in some locales writes ';'
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -416,16 +457,6 @@ def parse(data: bytes, today: dt.date | None = None) -> Parsed:
         previous_end = reader.line_num
         for record in reader:
             line = previous_end + 1
-            if aseen is row:
-                per_plan.setdefault((s.sis_id, p.plan_type), []).append(plan_rules.AccommodationFacts(
-                    a.text, a.applies_to, a.subjects, a.time_multiplier, a.extra_attempts, row.line))
-    # Accommodations that contradict (two time multipliers for the same tests...) cannot both be in force.
-    for (sis_id, plan_type), items in per_plan.items():
-        for clash in plan_rules.contradictions(items):
-            line = int(clash.second.ref or 0)
-            errors.append(Issue(line, plan_rules.SINGLE_VALUED_COLUMN[clash.parameter],
-                                f"contradicts line {clash.first.ref}: {clash.message}", "plan",
-                                student_key=sis_id, plan_key=plan_type))
             previous_end = reader.line_num
             if not any(cell.strip() for cell in record):
                 continue
@@ -480,6 +511,8 @@ class ImportReport:
     warnings: list[Issue] = field(default_factory=list)
     skipped_lines: list[int] = field(default_factory=list)
     applied: bool = False
+    refused: bool = False
+    """The file holds characters the database cannot hold: refused whole (the upload answers 400)."""
     students_created: int = 0
     students_updated: int = 0
     students_unchanged: int = 0
@@ -604,6 +637,7 @@ def run_import(session: Session, data: bytes, *, filename: str = "import.csv", d
                           skip_bad_rows=skip_bad_rows)
     parsed = parse(data, today)
     report.data_rows = parsed.data_rows
+    report.refused = parsed.refused
     errors, warnings = list(parsed.errors), list(parsed.warnings)
     if any(e.scope == "file" for e in errors):
         report.errors, report.warnings = sorted(errors, key=lambda i: i.line), warnings

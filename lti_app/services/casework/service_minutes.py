@@ -1,16 +1,19 @@
-"""Services on a plan and their sessions: minutes delivered against required per week or month, shortfalls and
-make-up minutes owed (rules in ``domain/service_minutes.py``), and the caseload home's shortfall column in two
-aggregate queries whatever the caseload size."""
+"""Services on a plan and their sessions: minutes delivered against required per week or month, the running ledger
+of minutes owed from each service's start (rules in ``domain/service_minutes.py``), make-up sessions, corrections
+and soft removals of sessions (``evidence.py``), the caseload home's column and the caseload-wide *services owed*
+view, each in a fixed number of queries whatever the caseload size.
+
+School closures (``school_closures``: district-wide ones and the student's school's) reduce the minutes required:
+a closed week requires none, a partly closed week its share by school days."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_app import clock
@@ -18,10 +21,12 @@ from lti_app.auth import Viewer
 from lti_app.crypto import cipher
 from lti_app.db import utcnow
 from lti_app.domain import service_minutes as rules
-from lti_app.domain.access import Action
-from lti_app.domain.casework_rules import CaseworkInvalid, requirement_input, session_input
-from lti_app.models import Person, Plan, RoleGrant, ServiceRequirement, ServiceSession
-from lti_app.services.casework import casework_access
+from lti_app.domain.access import Action, decide
+from lti_app.domain.access import StudentFacts as PolicyStudentFacts
+from lti_app.domain.casework_rules import CaseworkInvalid, change_reason, requirement_input, session_input
+from lti_app.models import Person, Plan, RoleGrant, SchoolClosure, ServiceRequirement, ServiceSession, Student
+from lti_app.services.access import policy as access
+from lti_app.services.casework import casework_access, evidence
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,8 @@ SERVICE_LABELS = {"speech_language": "Speech-language", "occupational_therapy": 
                   "physical_therapy": "Physical therapy", "counseling": "Counseling",
                   "specialized_instruction": "Specialized instruction", "tutoring": "Tutoring", "other": "Other service"}
 ATTENDANCE_LABELS = {"delivered": "Delivered", "student_absent": "Student absent",
-                     "provider_absent": "Provider absent (make-up owed)"}
+                     "provider_absent": "Provider absent (minutes owed)"}
+KIND_LABELS = {"session": "Regular session", "make_up": "Make-up (pays down minutes owed)"}
 PERIOD_LABELS = {"week": "per week", "month": "per month"}
 
 
@@ -41,6 +47,9 @@ class SessionView:
     attendance: str
     note: str | None
     logged_by: str | None
+    kind: str = "session"
+    revision_no: int = 1
+    deleted_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,11 @@ class ServiceView:
     history: list[rules.PeriodMinutes]
     """Newest period first (the current one, then completed ones)."""
     sessions: list[SessionView]
-    """The most recent sessions, newest first."""
+    """The most recent sessions, newest first (removed ones are in ``removed``)."""
     active: bool
+    ledger: rules.Ledger = rules.Ledger()
+    """Every period from the service's start: the running balance of minutes owed."""
+    removed: list[SessionView] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -75,24 +87,53 @@ class ServiceView:
         return bool(last and last.short)
 
     @property
+    def still_owed(self) -> int:
+        return self.ledger.still_owed
+
+    @property
     def make_up_owed(self) -> int:
-        return sum(p.make_up_owed for p in self.history if p.complete)
+        """The minutes still owed (the ledger's balance; the name the pages used before the ledger)."""
+        return self.ledger.still_owed
 
 
 @dataclass(frozen=True)
 class ServiceStatus:
-    """The caseload home's column: services active, how many were short in their last completed period, by how many
-    minutes, and make-up minutes owed there."""
+    """The caseload home's column: services active in their last completed week or month, how many were short
+    there and by how many minutes, and the minutes still owed (the ledgers' balance, from each service's start)."""
 
     services: int = 0
     short: int = 0
     minutes_short: int = 0
-    make_up_owed: int = 0
+    still_owed: int = 0
+    owing: int = 0
+    """Services with minutes still owed."""
+
+    @property
+    def make_up_owed(self) -> int:
+        return self.still_owed
+
+
+def closed_days(session: Session, schools: Iterable[str | None]) -> dict[str, frozenset[dt.date]]:
+    """Closed weekdays per school (``""`` = no school recorded), district-wide closures included: one query."""
+    keys = sorted({s or "" for s in schools} | {""})
+    ranges: dict[str, list[tuple[dt.date, dt.date]]] = {k: [] for k in keys}
+    for school, first, last in session.execute(
+            select(SchoolClosure.school, SchoolClosure.starts_on, SchoolClosure.ends_on)
+            .where(SchoolClosure.school.in_(keys))).all():
+        ranges.setdefault(school or "", []).append((first, last))
+    district = ranges.get("", [])
+    return {k: rules.closed_weekdays(district + (ranges[k] if k else [])) for k in keys}
+
+
+def _facts(rows: Iterable[ServiceSession]) -> list[rules.SessionFact]:
+    return [rules.SessionFact(s.held_on, s.minutes, s.attendance, s.kind or rules.SESSION) for s in rows
+            if s.deleted_at is None]
 
 
 def services_for(session: Session, student_id: int, today: dt.date, periods: int = 6,
-                 recent_sessions: int = 10) -> list[ServiceView]:
-    """Every service of the student (active first) with its period history and recent sessions: three queries."""
+                 recent_sessions: int | None = 10) -> list[ServiceView]:
+    """Every service of the student (active first) with its ledger, its last ``periods`` periods and its sessions
+    (``recent_sessions`` of them, or all with None): four queries."""
     rows = session.execute(
         select(ServiceRequirement, Person.name, Plan.plan_type)
         .outerjoin(Person, Person.id == ServiceRequirement.provider_id)
@@ -101,10 +142,11 @@ def services_for(session: Session, student_id: int, today: dt.date, periods: int
         .order_by(ServiceRequirement.starts_on.desc(), ServiceRequirement.id.desc())).all()
     if not rows:
         return []
-    oldest = min(rules.period_bounds(today, r.period)[0] for r, _, _ in rows) - dt.timedelta(days=31 * periods)
+    school = session.scalar(select(Student.school).where(Student.id == student_id)) or ""
+    closed = closed_days(session, [school])[school]
     sessions = session.execute(
         select(ServiceSession, Person.name).outerjoin(Person, Person.id == ServiceSession.logged_by_id)
-        .where(ServiceSession.student_id == student_id, ServiceSession.held_on >= oldest)
+        .where(ServiceSession.student_id == student_id)
         .order_by(ServiceSession.held_on.desc(), ServiceSession.id.desc())).all()
     by_req: dict[int, list[tuple[ServiceSession, str | None]]] = {}
     for s, who in sessions:
@@ -112,60 +154,72 @@ def services_for(session: Session, student_id: int, today: dt.date, periods: int
     out = []
     for req, provider, plan_type in rows:
         mine = by_req.get(req.id, [])
-        facts = [rules.SessionFact(s.held_on, s.minutes, s.attendance) for s, _ in mine]
+        ledger = rules.ledger(req.minutes, req.period, req.starts_on, req.ends_on, _facts(s for s, _ in mine), today,
+                              closed)
         views = [SessionView(s.id, s.held_on, s.minutes, s.attendance,
-                             cipher().decrypt(s.note_encrypted) if s.note_encrypted else None, who)
-                 for s, who in mine[:recent_sessions]]
+                             cipher().decrypt(s.note_encrypted) if s.note_encrypted else None, who,
+                             s.kind or rules.SESSION, s.revision_no or 1, s.deleted_at) for s, who in mine]
+        live = [v for v in views if v.deleted_at is None]
         active = req.starts_on <= today and (req.ends_on is None or req.ends_on >= today)
         out.append(ServiceView(req.id, req.service_type, req.minutes, req.period,
                                provider or req.provider_name or "—", req.provider_id, req.setting, req.starts_on,
-                               req.ends_on, plan_type,
-                               rules.history(req.minutes, req.period, req.starts_on, req.ends_on, facts, today, periods),
-                               views, active))
+                               req.ends_on, plan_type, [r.period for r in reversed(ledger.rows)][:periods],
+                               live if recent_sessions is None else live[:recent_sessions], active, ledger,
+                               [v for v in views if v.deleted_at is not None]))
     out.sort(key=lambda v: not v.active)
     return out
 
 
-def shortfalls(session: Session, student_ids: Sequence[int], today: dt.date) -> dict[int, ServiceStatus]:
-    """Per student: the services active in their last completed period and which of those fell short. Two queries:
-    the requirements, and the delivered/provider-absent minutes of every requirement in its own last period."""
+def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.date) -> dict[int, rules.LedgerTotals]:
+    """Per student, every service's ledger added up (required, delivered, missed by the student, missed by the
+    provider, made up, still owed), in three queries whatever the number of students: the services, the closures
+    of the students' schools, and the sessions (four narrow columns). For the caseload home and the services-owed
+    view; ``LedgerTotals.by_service`` keeps each service's ledger."""
     if not student_ids:
         return {}
-    week = rules.last_completed(today, "week")
-    month = rules.last_completed(today, "month")
-    window = {"week": week, "month": month}
-    in_window = or_(and_(ServiceRequirement.period == "week", ServiceRequirement.starts_on <= week[1],
-                         or_(ServiceRequirement.ends_on.is_(None), ServiceRequirement.ends_on >= week[0])),
-                    and_(ServiceRequirement.period == "month", ServiceRequirement.starts_on <= month[1],
-                         or_(ServiceRequirement.ends_on.is_(None), ServiceRequirement.ends_on >= month[0])))
+    ids = list(student_ids)
     reqs = session.execute(
         select(ServiceRequirement.id, ServiceRequirement.student_id, ServiceRequirement.minutes,
-               ServiceRequirement.period, ServiceRequirement.starts_on, ServiceRequirement.ends_on)
-        .where(ServiceRequirement.student_id.in_(list(student_ids)), in_window)).all()
+               ServiceRequirement.period, ServiceRequirement.starts_on, ServiceRequirement.ends_on, Student.school)
+        .join(Student, Student.id == ServiceRequirement.student_id)
+        .where(ServiceRequirement.student_id.in_(ids), ServiceRequirement.starts_on <= today)
+        .order_by(ServiceRequirement.student_id, ServiceRequirement.id)).all()
     if not reqs:
         return {}
-    sums = {rid: (int(d or 0), int(p or 0)) for rid, d, p in session.execute(
-        select(ServiceSession.requirement_id,
-               func.sum(_minutes_if("delivered")), func.sum(_minutes_if("provider_absent")))
-        .join(ServiceRequirement, ServiceRequirement.id == ServiceSession.requirement_id)
-        .where(ServiceSession.student_id.in_(list(student_ids)), in_window,
-               or_(and_(ServiceRequirement.period == "week", ServiceSession.held_on.between(*week)),
-                   and_(ServiceRequirement.period == "month", ServiceSession.held_on.between(*month))))
-        .group_by(ServiceSession.requirement_id)).all()}
-    out: dict[int, ServiceStatus] = {}
-    for rid, sid, minutes, period, starts_on, ends_on in reqs:
-        start, end = window[period]
-        required = rules.required_minutes(minutes, start, end, starts_on, ends_on)
-        got, provider_absent = sums.get(rid, (0, 0))
-        figures = rules.PeriodMinutes(start, end, required, got, 0, provider_absent, True)
-        cur = out.get(sid, ServiceStatus())
-        out[sid] = ServiceStatus(cur.services + 1, cur.short + int(figures.short), cur.minutes_short + figures.missing,
-                                 cur.make_up_owed + figures.make_up_owed)
+    closed = closed_days(session, {r.school for r in reqs})
+    facts: dict[int, list[rules.SessionFact]] = {}
+    for rid, held_on, minutes, attendance, kind in session.execute(
+            select(ServiceSession.requirement_id, ServiceSession.held_on, ServiceSession.minutes,
+                   ServiceSession.attendance, ServiceSession.kind)
+            .where(ServiceSession.student_id.in_(ids), ServiceSession.deleted_at.is_(None),
+                   ServiceSession.held_on <= today)):
+        facts.setdefault(rid, []).append(rules.SessionFact(held_on, minutes, attendance, kind or rules.SESSION))
+    out: dict[int, rules.LedgerTotals] = {}
+    for rid, sid, minutes, period, starts_on, ends_on, school in reqs:
+        led = rules.ledger(minutes, period, starts_on, ends_on, facts.get(rid, ()), today, closed[school or ""])
+        out.setdefault(sid, rules.LedgerTotals()).add(rid, led)
     return out
 
 
-def _minutes_if(attendance: str) -> Any:
-    return case((ServiceSession.attendance == attendance, ServiceSession.minutes), else_=0)
+def shortfalls(session: Session, student_ids: Sequence[int], today: dt.date) -> dict[int, ServiceStatus]:
+    """Per student (the caseload home's column): the services active in their last completed week or month, which
+    of those fell short there and by how much, and the minutes still owed from every service's ledger. The three
+    queries of ``ledger_summaries``."""
+    out: dict[int, ServiceStatus] = {}
+    windows = {rules.last_completed(today, "week"), rules.last_completed(today, "month")}
+    for sid, totals in ledger_summaries(session, student_ids, today).items():
+        services = short = minutes_short = 0
+        for led in totals.by_service.values():
+            last = next((r.period for r in reversed(led.rows) if r.period.complete), None)
+            if last is None or not led.rows:
+                continue
+            if (last.start, last.end) not in windows:
+                continue  # the service was not running in its last completed week or month
+            services += 1
+            short += int(last.short)
+            minutes_short += last.missing
+        out[sid] = ServiceStatus(services, short, minutes_short, totals.still_owed, totals.owing)
+    return out
 
 
 def providers(session: Session) -> list[tuple[int, str]]:
@@ -211,7 +265,8 @@ def end_requirement(session: Session, viewer: Viewer, requirement_id: int, data:
     if ends_on < req.starts_on:
         raise CaseworkInvalid([("ends_on", f"The last day ({ends_on.isoformat()}) is before the service starts "
                                            f"({req.starts_on.isoformat()}).")])
-    later = session.scalar(select(func.max(ServiceSession.held_on)).where(ServiceSession.requirement_id == req.id))
+    later = session.scalar(select(func.max(ServiceSession.held_on)).where(ServiceSession.requirement_id == req.id,
+                                                                           ServiceSession.deleted_at.is_(None)))
     if later is not None and later > ends_on:
         raise CaseworkInvalid([("ends_on", f"A session was logged on {later.isoformat()}, after that day.")])
     req.ends_on, req.updated_at = ends_on, utcnow()
@@ -239,8 +294,168 @@ def log_session(session: Session, viewer: Viewer, requirement_id: int, data: Map
     form = session_input(data, today or clock.today(), req.starts_on, req.ends_on)
     row = ServiceSession(requirement_id=req.id, student_id=req.student_id, held_on=form.held_on, minutes=form.minutes,
                          attendance=form.attendance, note_encrypted=cipher().encrypt(form.note) if form.note else None,
-                         logged_by_id=viewer.person_id)
+                         logged_by_id=viewer.person_id, kind=form.kind)
     session.add(row)
     session.flush()
-    log.info("service session logged id=%s service=%s actor=%s", row.id, req.id, viewer.person_id)
+    log.info("service session logged id=%s service=%s kind=%s actor=%s", row.id, req.id, form.kind, viewer.person_id)
     return row
+
+
+def _session_for_change(session: Session, viewer: Viewer, session_id: int, what: str) -> tuple[ServiceSession,
+                                                                                                  ServiceRequirement]:
+    """The session and its service, once the viewer may change it: the case manager, or the provider of this very
+    service (who logs its sessions). A removed session is not changed again."""
+    from flask import abort
+
+    row = session.get(ServiceSession, session_id)
+    if row is None:
+        abort(404, description="There is no session with this id.")
+    req = session.get(ServiceRequirement, row.requirement_id)
+    assert req is not None
+    decision = casework_access.authorize(session, viewer, row.student_id, Action.LOG_SERVICE,
+                                         f"{what} session {row.id} of service {req.id}")
+    if decision.relationship != "case_manager" and req.provider_id != viewer.person_id:
+        session.rollback()
+        casework_access.refuse_not_provider(session, viewer, row.student_id, req.id)
+    if row.deleted_at is not None:
+        raise CaseworkInvalid([("reason", "This session was removed; it is kept in the history and is not changed "
+                                          "again. Log a new session instead.")])
+    return row, req
+
+
+def correct_session(session: Session, viewer: Viewer, session_id: int, data: Mapping[str, str],
+                    today: dt.date | None = None) -> ServiceSession:
+    """Correct a logged session: a new revision (who, when, why); the old state stays in the history."""
+    row, req = _session_for_change(session, viewer, session_id, "correct")
+    problems: list[tuple[str, str]] = []
+    try:
+        form = session_input(data, today or clock.today(), req.starts_on, req.ends_on)
+    except CaseworkInvalid as exc:
+        problems += exc.problems
+    try:
+        reason = change_reason(data, removal=False)
+    except CaseworkInvalid as exc:
+        problems += exc.problems
+    if problems:
+        raise CaseworkInvalid(problems)
+    before = evidence.state_of(row)
+    after = {"held_on": form.held_on.isoformat(), "minutes": form.minutes, "attendance": form.attendance,
+             "kind": form.kind, "note": form.note}
+    if before == after:
+        raise CaseworkInvalid([("minutes", "Nothing was changed: correct a value, or leave the session as it is.")])
+    evidence.before_change(session, row, req.student_id)
+    row.held_on, row.minutes, row.attendance, row.kind = form.held_on, form.minutes, form.attendance, form.kind
+    row.note_encrypted = cipher().encrypt(form.note) if form.note else None
+    evidence.after_change(session, viewer, row, req.student_id, reason)
+    return row
+
+
+def remove_session(session: Session, viewer: Viewer, session_id: int, data: Mapping[str, str]) -> ServiceSession:
+    """Remove a session logged by mistake, softly: it leaves the minutes and the lists, and stays in the history
+    with who removed it, when and why (a reason and a ticked confirmation are required)."""
+    row, req = _session_for_change(session, viewer, session_id, "remove")
+    reason = change_reason(data, removal=True)
+    evidence.before_change(session, row, req.student_id)
+    evidence.after_change(session, viewer, row, req.student_id, reason, action="remove")
+    return row
+
+
+# --------------------------------------------------------------------------------------------- services owed
+
+
+@dataclass(frozen=True)
+class OwedRow:
+    student_id: int
+    student: str
+    school: str
+    requirement_id: int
+    service_type: str
+    minutes: int
+    period: str
+    provider: str
+    starts_on: dt.date
+    ends_on: dt.date | None
+    ledger: rules.Ledger
+
+    @property
+    def label(self) -> str:
+        return SERVICE_LABELS.get(self.service_type, self.service_type)
+
+
+@dataclass(frozen=True)
+class OwedView:
+    rows: list[OwedRow]
+    """One per service (owing services only, unless every service was asked for), most owed first."""
+    students: int
+    """Students on the caseload (checked and logged)."""
+    owing_students: int
+    totals: rules.LedgerTotals
+
+
+CSV_COLUMNS = ("student_id", "student", "school", "service", "minutes_required", "per", "provider", "starts_on",
+               "ends_on", "required", "delivered", "missed_by_student", "missed_by_provider", "made_up", "still_owed")
+
+
+def services_owed(session: Session, viewer: Viewer, today: dt.date, *, every_service: bool = False,
+                  context: str = "services owed") -> OwedView:
+    """The case manager's caseload-wide view of minutes owed (compensatory services, 34 CFR 300.151(b)(1)): every
+    service of every student whose active plan names the viewer as case manager, with its running ledger.
+
+    Each student is decided by the access policy (``view_casework``) with facts loaded for the whole caseload in one
+    query (the case managers of each student's active plans; enrollments are not loaded, which can only narrow
+    access, never widen it), and every decision, allowed or refused, is written to the access log in one insert.
+    Five queries whatever the caseload size."""
+    students = session.execute(
+        select(Student.id, Student.given_name, Student.family_name, Student.preferred_name, Student.school)
+        .join(Plan, Plan.student_id == Student.id)
+        .where(Plan.case_manager_id == viewer.person_id, Plan.status == "active", Student.purged_at.is_(None))
+        .distinct()).all()
+    ids = [s.id for s in students]
+    managers: dict[int, set[int]] = {}
+    for sid, manager in session.execute(select(Plan.student_id, Plan.case_manager_id).where(
+            Plan.student_id.in_(ids or [-1]), Plan.status == "active", Plan.case_manager_id.is_not(None))).all():
+        if manager is not None:
+            managers.setdefault(sid, set()).add(manager)
+    actor = access.actor_facts(session, viewer)
+    allowed: dict[int, str] = {}
+    for sid in ids:
+        decision = decide(actor, PolicyStudentFacts(sid, frozenset(managers.get(sid, ())), ()), Action.VIEW_CASEWORK)
+        if decision.allowed:
+            allowed[sid] = decision.basis
+        else:
+            access.record(session, viewer, sid, Action.VIEW_CASEWORK.value, False, decision.basis, context)
+    access.record_many(session, viewer, allowed, Action.VIEW_CASEWORK.value, context)
+    names = {s.id: (f"{s.preferred_name or s.given_name} {s.family_name}", s.school or "") for s in students}
+    summaries = ledger_summaries(session, list(allowed), today)
+    reqs = {r.id: r for r in session.execute(
+        select(ServiceRequirement.id, ServiceRequirement.service_type, ServiceRequirement.minutes,
+               ServiceRequirement.period, ServiceRequirement.starts_on, ServiceRequirement.ends_on,
+               func.coalesce(Person.name, ServiceRequirement.provider_name).label("provider"))
+        .outerjoin(Person, Person.id == ServiceRequirement.provider_id)
+        .where(ServiceRequirement.student_id.in_(list(allowed) or [-1]))).all()}
+    rows: list[OwedRow] = []
+    totals = rules.LedgerTotals()
+    owing_students = 0
+    for sid, student_totals in summaries.items():
+        owing_students += int(student_totals.still_owed > 0)
+        for rid, led in student_totals.by_service.items():
+            totals.add(rid, led)
+            if led.still_owed <= 0 and not every_service:
+                continue
+            r = reqs[rid]
+            rows.append(OwedRow(sid, names[sid][0], names[sid][1], rid, r.service_type, r.minutes, r.period,
+                                r.provider or "—", r.starts_on, r.ends_on, led))
+    rows.sort(key=lambda r: (-r.ledger.still_owed, r.student.lower(), r.requirement_id))
+    return OwedView(rows, len(allowed), owing_students, totals)
+
+
+def owed_csv_rows(view: OwedView) -> list[list[object]]:
+    """The services-owed view as CSV rows (``CSV_COLUMNS``), for a spreadsheet or the district's compensatory
+    services plan."""
+    out: list[list[object]] = [list(CSV_COLUMNS)]
+    for r in view.rows:
+        led = r.ledger
+        out.append([r.student_id, r.student, r.school, r.label, r.minutes, r.period, r.provider, r.starts_on.isoformat(),
+                    r.ends_on.isoformat() if r.ends_on else "", led.required, led.delivered, led.missed_by_student,
+                    led.missed_by_provider, led.made_up, led.still_owed])
+    return out
