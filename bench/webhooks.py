@@ -99,7 +99,8 @@ def seed(url: str, data_key: str, keyset_url: str, users: int) -> None:
                             client_id="bench", auth_login_url="https://canvas.bench.test/auth",
                             auth_token_url="https://canvas.bench.test/token",
                             keyset_url="https://canvas.bench.test/jwks",
-                            live_events_keyset_url=keyset_url, status="active", settings={})
+                            live_events_keyset_url=keyset_url, status="active", settings={},
+                            canvas_root_account_uuid=CanvasLiveEvents.root_account_uuid)
             s.add(plat)
             s.flush()
             course = Course(platform_id=plat.id, lti_context_id="ctx-565", lms_course_id="565", title="Bench")

@@ -2,9 +2,11 @@
 ``POST /webhooks/moodle/<platform>`` (the Caseload companion plugin, HMAC-signed JSON).
 
 Answers (JSON): 202 when the event is stored (``accepted``), was already stored (``duplicate``) or is of a type
-Caseload does not use (``ignored``, stored for the record); 4xx with a ``reason`` when it is refused (nothing
-stored); 413 over ``CASELOAD_MAX_BODY_BYTES``; 503 when the database is unreachable, so the LMS retries.
-These endpoints take no cookies and no CSRF token: the signature is the authentication.
+Caseload does not use (``ignored``, stored for the record); 200 ``{"status": "ok", "platform": …}`` to the Moodle
+plugin's signed "Test connection" (nothing stored); 4xx with an ``error`` title that says what was refused ("Event
+refused: …", never the page wording "open Caseload from your course") and a ``reason`` (nothing stored); 413 over
+``CASELOAD_MAX_BODY_BYTES``; 503 with ``Retry-After`` when the database or the key set is unreachable, so the LMS
+retries. These endpoints take no cookies and no CSRF token: the signature is the authentication.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
 def _answer(receipt: Receipt) -> Response:
+    if receipt.pong is not None:
+        return jsonify({"status": "ok", "platform": receipt.pong.platform, "lms": receipt.pong.lms,
+                        "message": receipt.pong.message()})
     if receipt.event_id is not None and not receipt.ignored:
         inbox.kick()
     body: dict[str, Any] = {"status": receipt.status, "event_type": receipt.event_type}
@@ -32,8 +37,22 @@ def _answer(receipt: Receipt) -> Response:
     return resp
 
 
+REFUSAL_TITLES = {
+    400: "Event refused: Caseload cannot read it",
+    401: "Event refused: the signature was not accepted",
+    403: "Event refused: this sender is not accepted for this platform",
+    404: "Event refused: no such platform in Caseload",
+    409: "Event refused: the platform is not set up for pushed events",
+    503: "Event not stored: Caseload cannot store events right now, send it again later",
+}
+"""Titles of webhook refusals: they are read by an LMS administrator in a task log, not by a person in a page."""
+
+
 def _refused(exc: WebhookRefused) -> Any:
-    return render_error(exc.status, exc.reason)
+    body, status = render_error(exc.status, exc.reason, title=REFUSAL_TITLES.get(exc.status, "Event refused"))
+    if status == 503:
+        body.headers["Retry-After"] = "30"
+    return body, status
 
 
 def _body() -> bytes:

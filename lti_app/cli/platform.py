@@ -128,8 +128,11 @@ def disable_cmd(platform: str, deployment_id: str) -> None:
               help="Canvas: the key set that signs Live Events (empty string to remove).")
 @click.option("--new-secret", is_flag=True, help="Moodle: generate a new webhook secret and print it once.")
 @click.option("--secret", default=None, help="Moodle: set this webhook secret (24+ characters) instead.")
+@click.option("--canvas-root-account-uuid", default=None,
+              help="Canvas: the root account whose Live Events are accepted (learned from the first launch).")
 @with_appcontext
-def webhooks_cmd(platform_name: str, live_events_keyset_url: str | None, new_secret: bool, secret: str | None) -> None:
+def webhooks_cmd(platform_name: str, live_events_keyset_url: str | None, new_secret: bool, secret: str | None,
+                 canvas_root_account_uuid: str | None) -> None:
     """Configure pushed roster events for an existing platform, and print its webhook URL."""
     from flask import current_app
 
@@ -139,7 +142,8 @@ def webhooks_cmd(platform_name: str, live_events_keyset_url: str | None, new_sec
         try:
             platform, generated = configure_webhooks(uow.session, platform_name,
                                                      live_events_keyset_url=live_events_keyset_url,
-                                                     new_secret=new_secret, secret=secret)
+                                                     new_secret=new_secret, secret=secret,
+                                                     canvas_root_account_uuid=canvas_root_account_uuid)
         except PlatformInvalid as exc:
             raise click.ClickException(str(exc)) from None
         uow.commit()
@@ -148,6 +152,8 @@ def webhooks_cmd(platform_name: str, live_events_keyset_url: str | None, new_sec
         click.echo(f"Webhook URL: {base}/webhooks/{family}/{platform.name}")
         if platform.lms == "canvas":
             click.echo(f"Live Events key set: {platform.live_events_keyset_url or '(none: Live Events are refused)'}")
+            click.echo("Canvas root account: " + (platform.canvas_root_account_uuid
+                                                  or "(not known yet: learned from the first launch)"))
         if generated:
             click.echo(f"New webhook secret (shown once; set it in the Moodle plugin): {generated}")
 

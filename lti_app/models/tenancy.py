@@ -40,6 +40,10 @@ class Platform(Base):
     """Canvas only: the JWKS that signs Live Events payloads."""
     webhook_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     """Moodle companion plugin HMAC secret, encrypted with the data keys."""
+    canvas_root_account_uuid: Mapped[str | None] = mapped_column(String(64))
+    """Canvas only: the root account this registration belongs to (``$vnd.Canvas.root_account.uuid``, learned from
+    the first launch, or set by an administrator). Live Events are accepted only with this ``root_account_uuid``:
+    Instructure-hosted Canvas instances may share the signing key set."""
     status: Mapped[str] = mapped_column(String(20), default="active")
     settings: Mapped[dict] = mapped_column(JSONType, default=dict)
     """LMS-specific extras (OneRoster endpoint, Canvas API host, ...)."""

@@ -31,7 +31,8 @@ def canvas() -> Any:
 
 @pytest.fixture
 def world(db_session: Any, canvas: CanvasLiveEvents) -> dict[str, Any]:
-    plat = f.platform(db_session, name="district-canvas", lms="canvas", live_events_keyset_url=canvas.keyset_url)
+    plat = f.platform(db_session, name="district-canvas", lms="canvas", live_events_keyset_url=canvas.keyset_url,
+                      canvas_root_account_uuid=canvas.root_account_uuid)
     course = f.course(db_session, plat, "Biology 9", lms_course_id="565")
     section = f.section(db_session, course, "4811", "Period 2")
     teacher = f.person(db_session, plat, "Tamsin Vale", kind="staff", lms_user_id="20064")
@@ -448,3 +449,48 @@ def test_database_unavailable_answers_503_so_canvas_retries(app, client, db_sess
     assert resp.status_code == 503
     assert resp.headers["Retry-After"]
     assert len(events(db_session)) == stored_before
+
+
+# ------------------------------------------------------------------------------ root account and freshness (#14)
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_a_signed_event_from_another_canvas_root_account_is_refused(client, db_session, canvas, world):
+    """Instructure-hosted Canvas instances may share the signing key set: the signature verifies, but the event
+    names another district's root account, so nothing is stored."""
+    payload = canvas.enrollment("enrollment_created", enrollment_id=1, course_id=565, user_id=30071, section_id=4811)
+    payload["metadata"]["root_account_uuid"] = "OtherDistrictRootAccount0000000000000000"
+    _refused(post(client, canvas, payload), 403, "another Canvas root account", db_session)
+    assert client.post("/webhooks/canvas/district-canvas", data=canvas.sign(payload)).get_json()["error"].startswith(
+        "Event refused")
+    payload["metadata"].pop("root_account_uuid")
+    _refused(post(client, canvas, payload), 403, "names no Canvas root account", db_session)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_events_wait_for_the_root_account_to_be_known_then_are_accepted(client, db_session, canvas, world):
+    world["platform"].canvas_root_account_uuid = None
+    db_session.commit()
+    payload = canvas.enrollment("enrollment_created", enrollment_id=1, course_id=565, user_id=30071, section_id=4811)
+    _refused(post(client, canvas, payload), 409, "--canvas-root-account-uuid", db_session)
+    from lti_app.services.platforms.canvas_account import learn_from_launch
+
+    learn_from_launch(db_session, world["platform"].id, "canvas",
+                      {"canvas_root_account_uuid": canvas.root_account_uuid})
+    learn_from_launch(db_session, world["platform"].id, "canvas",  # a later launch never replaces it
+                      {"canvas_root_account_uuid": "OtherDistrictRootAccount0000000000000000"})
+    db_session.commit()
+    client.application.extensions.pop("caseload.webhook_platforms", None)  # the per-process settings cache
+    assert post(client, canvas, payload).status_code == 202
+    db_session.expire_all()
+    assert db_session.get(type(world["platform"]), world["platform"].id).canvas_root_account_uuid == \
+        canvas.root_account_uuid
+
+
+def test_stale_and_expired_signed_events_are_refused(client, db_session, canvas, world):
+    payload = canvas.enrollment("enrollment_created", enrollment_id=1, course_id=565, user_id=30071, section_id=4811)
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    _refused(post(client, canvas, {**payload, "iat": now - 2 * 24 * 3600}), 401, "stale", db_session)
+    _refused(post(client, canvas, {**payload, "iat": now - 600, "exp": now - 300}), 401, "expired", db_session)
+    old = canvas.enrollment("enrollment_created", enrollment_id=1, course_id=565, user_id=30071, section_id=4811,
+                            when=dt.datetime.now(dt.UTC) - dt.timedelta(days=3))
+    _refused(post(client, canvas, old), 401, "stale", db_session)
+    assert post(client, canvas, {**payload, "iat": now - 60, "exp": now + 300}).status_code == 202

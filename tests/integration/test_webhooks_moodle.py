@@ -236,3 +236,36 @@ def test_platform_webhooks_command_rotates_the_secret_and_prints_the_url(app, cl
     assert moodle.post(client, "district-moodle", payload, secret=new_secret).status_code == 202
     result = runner.invoke(main, ["platform", "webhooks", "--name", "nowhere", "--new-secret"])
     assert result.exit_code != 0 and "No platform named 'nowhere'" in result.output
+
+
+# ------------------------------------------------------------------------ the plugin's "Test connection" (#14)
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_signed_test_connection_answers_which_platform_it_matched_and_stores_nothing(client, db_session, moodle,
+                                                                                     world):
+    ping = {"schema": "caseload.moodle-ping/1", "site": "https://moodle.district.test", "sent_at": int(time.time())}
+    resp = moodle.post(client, "district-moodle", ping)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert (body["status"], body["platform"], body["lms"]) == ("ok", "district-moodle", "moodle")
+    assert "matched platform 'district-moodle'" in body["message"] and "moodle.district.test" in body["message"]
+    assert last_event(db_session) is None
+    # The same test with a wrong secret is refused in words an administrator can act on.
+    wrong = moodle.post(client, "district-moodle", ping, secret="not-the-secret-of-this-platform-000")
+    assert wrong.status_code == 401
+    assert wrong.get_json()["error"] == "Event refused: the signature was not accepted"
+    assert "check the webhook secret" in wrong.get_json()["reason"]
+
+
+def test_webhook_refusals_never_read_like_a_page_for_people(client, db_session, moodle, world):
+    """Refusals are read in Moodle's task log: the title says the event was refused, never "open Caseload from
+    your course" (the title a person in a page gets for a 401)."""
+    event = moodle.event("user_enrolment_created", course_id=12, user_id=34, roles=["student"], when=at(0))
+    for resp in (moodle.post(client, "district-moodle", event, timestamp=int(time.time()) - 3600),
+                 moodle.post(client, "nowhere", event), client.post("/webhooks/moodle/district-moodle", data=b"{}")):
+        error = resp.get_json()["error"]
+        assert error.startswith("Event refused") and "open Caseload" not in error, error
+    world["platform"].status = "disabled"
+    db_session.commit()
+    client.application.extensions.pop("caseload.webhook_platforms", None)
+    disabled = moodle.post(client, "district-moodle", event)
+    assert disabled.status_code == 403 and "disabled" in disabled.get_json()["reason"]

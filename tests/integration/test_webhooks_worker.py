@@ -40,7 +40,8 @@ def test_worker_applies_accepted_canvas_events(app, client, db_session, pg_datab
     _redis_or_skip()
     redis.Redis.from_url(BROKER).flushdb()
     canvas = CanvasLiveEvents().start()
-    plat = f.platform(db_session, name="district-canvas", lms="canvas", live_events_keyset_url=canvas.keyset_url)
+    plat = f.platform(db_session, name="district-canvas", lms="canvas", live_events_keyset_url=canvas.keyset_url,
+                      canvas_root_account_uuid=canvas.root_account_uuid)
     course = f.course(db_session, plat, "Biology 9", lms_course_id="565")
     students = [f.person(db_session, plat, f"Student {i}", lms_user_id=str(3000 + i)) for i in range(5)]
     db_session.commit()

@@ -16,6 +16,7 @@ from lti_app.domain.vocab import EnrollmentRole, EnrollmentState, LaunchRole, Pe
 from lti_app.lti.context import LaunchContext
 from lti_app.services.access import roles
 from lti_app.services.launch import roster_writes as launch_roster
+from lti_app.services.platforms import canvas_account
 from lti_app.services.roster import primitives as roster
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def record_launch(session: Session, ctx: LaunchContext, now: dt.datetime | None 
                 launch_roster.apply_enrollment_ids(
                     session, person_id=person_id, course_id=course.id, section_id=section_id, role=enrollment_role,
                     state=EnrollmentState.ACTIVE.value, source=RosterSource.LAUNCH.value, source_time=now)
+    canvas_account.learn_from_launch(session, ctx.platform_id, ctx.lms_family, ctx.custom)
     student_person_id = None
     if ctx.student_lms_user_id:
         student = roster.find_person_by_lms_user_id(session, ctx.platform_id, ctx.student_lms_user_id)

@@ -100,7 +100,8 @@ def set_deployment_status(session: Session, platform_name: str, deployment_id: s
 
 
 def configure_webhooks(session: Session, platform_name: str, *, live_events_keyset_url: str | None = None,
-                       new_secret: bool = False, secret: str | None = None) -> tuple[Platform, str | None]:
+                       new_secret: bool = False, secret: str | None = None,
+                       canvas_root_account_uuid: str | None = None) -> tuple[Platform, str | None]:
     """Set a platform's Live Events key set URL and/or give it a new webhook secret (generated unless given).
     Returns the platform and the generated secret (to show once). The caller commits."""
     platform = session.scalars(select(Platform).where(Platform.name == platform_name)).one_or_none()
@@ -109,6 +110,15 @@ def configure_webhooks(session: Session, platform_name: str, *, live_events_keys
     if live_events_keyset_url is not None:
         _check_url("The live events keyset URL", live_events_keyset_url or None, required=False)
         platform.live_events_keyset_url = live_events_keyset_url or None
+    if canvas_root_account_uuid is not None:
+        from lti_app.services.platforms.canvas_account import clean_uuid
+
+        if platform.lms != "canvas":
+            raise PlatformInvalid("Only Canvas platforms have a Canvas root account.")
+        uuid = clean_uuid(canvas_root_account_uuid)
+        if uuid is None:
+            raise PlatformInvalid("A Canvas root account uuid is 16 to 64 letters and digits (Canvas shows 40).")
+        platform.canvas_root_account_uuid = uuid
     generated = None
     if new_secret or secret:
         if secret is not None and len(secret) < 24:

@@ -49,9 +49,13 @@ class Receipt:
     duplicate: bool
     event_type: str
     ignored: str | None = None
+    pong: Pong | None = None
+    """Set for the plugin's signed test: nothing was stored."""
 
     @property
     def status(self) -> str:
+        if self.pong is not None:
+            return "ok"
         if self.duplicate:
             return "duplicate"
         return "ignored" if self.ignored else "accepted"
@@ -74,6 +78,7 @@ class _PlatformInfo:
     status: str
     live_events_keyset_url: str | None
     webhook_secret_encrypted: bytes | None
+    canvas_root_account_uuid: str | None = None
 
 
 PLATFORM_CACHE_SECONDS = 10.0
@@ -90,7 +95,8 @@ def _lookup(engine: Engine, name: str) -> _PlatformInfo | None:
         return hit[1]
     with engine.connect() as conn:
         row = conn.execute(select(Platform.id, Platform.name, Platform.lms, Platform.status,
-                                  Platform.live_events_keyset_url, Platform.webhook_secret_encrypted)
+                                  Platform.live_events_keyset_url, Platform.webhook_secret_encrypted,
+                                  Platform.canvas_root_account_uuid)
                            .where(Platform.name == name)).one_or_none()
     info = None if row is None else _PlatformInfo(*row)
     if info is not None:
@@ -125,11 +131,51 @@ def receive_canvas(engine: Engine, platform_name: str, body: bytes) -> Receipt:
         claims = keyset_verifier().verify(text, platform.live_events_keyset_url)
     except SignatureInvalid as exc:
         raise WebhookRefused(exc.status, f"Live Event refused: {exc.reason}.") from None
+    _check_root_account(platform, claims)
+    now = utcnow()
     try:
-        parsed = parse_canvas(claims, utcnow())
+        parsed = parse_canvas(claims, now)
     except EventInvalid as exc:
         raise WebhookRefused(400, f"Live Event refused: {exc}.") from None
+    _check_fresh(claims, parsed, now)
     return _store(engine, platform, parsed, claims)
+
+
+LIVE_EVENT_MAX_AGE_SECONDS = 24 * 3600
+"""A signed Live Event issued (``iat``, else its ``event_time``) longer ago than this is refused as stale: a token
+captured once cannot be replayed later (the inbox forgets applied events after ``CASELOAD_INBOX_KEEP_DAYS``), and
+whatever Canvas failed to deliver for a day is repaired by the scheduled NRPS pull."""
+
+
+def _check_root_account(platform: _PlatformInfo, claims: dict[str, Any]) -> None:
+    """Accept an event only from this platform's Canvas root account (``services.platforms.canvas_account``): a
+    signature alone does not say which district sent it."""
+    metadata = claims.get("metadata")
+    sent = metadata.get("root_account_uuid") if isinstance(metadata, dict) else None
+    if not platform.canvas_root_account_uuid:
+        raise WebhookRefused(409, f"Live Event refused: Caseload does not know the Canvas root account of platform "
+                                  f"'{platform.name}' yet. Launch Caseload once from this Canvas (the developer key "
+                                  "sends canvas_root_account_uuid), or set it with caseload platform webhooks "
+                                  f"--name {platform.name} --canvas-root-account-uuid ….")
+    if not isinstance(sent, str) or not sent:
+        raise WebhookRefused(403, "Live Event refused: it names no Canvas root account (metadata.root_account_uuid).")
+    if sent != platform.canvas_root_account_uuid:
+        log.warning("Live Event for another Canvas root account refused on platform %s", platform.id)
+        raise WebhookRefused(403, f"Live Event refused: it comes from another Canvas root account than the one "
+                                  f"platform '{platform.name}' belongs to. Check the subscription's URL in Canvas "
+                                  "Data Services (each Canvas account posts to its own platform's URL).")
+
+
+def _check_fresh(claims: dict[str, Any], parsed: ParsedEvent, now: datetime) -> None:
+    issued_at = claims.get("iat")
+    if isinstance(issued_at, int | float) and not isinstance(issued_at, bool):
+        age = now.timestamp() - float(issued_at)
+    else:
+        age = (now - parsed.event_time).total_seconds()
+    if age > LIVE_EVENT_MAX_AGE_SECONDS:
+        raise WebhookRefused(401, "Live Event refused: the signed event is stale (issued more than "
+                                  f"{LIVE_EVENT_MAX_AGE_SECONDS // 3600} hours ago). Caseload's roster pull repairs "
+                                  "changes older than that.")
 
 
 def receive_moodle(engine: Engine, platform_name: str, body: bytes, timestamp: str | None,
@@ -150,11 +196,38 @@ def receive_moodle(engine: Engine, platform_name: str, body: bytes, timestamp: s
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep to parse
         raise WebhookRefused(400, "The body is not valid JSON.") from None
+    if isinstance(payload, dict) and payload.get("schema") == PING_SCHEMA:
+        return _pong(platform, payload)
     try:
         parsed = parse_moodle(payload, utcnow())
     except EventInvalid as exc:
         raise WebhookRefused(400, f"Event refused: {exc}.") from None
     return _store(engine, platform, parsed, payload)
+
+
+PING_SCHEMA = "caseload.moodle-ping/1"
+"""The plugin's "Test connection": signed like an event, stored nowhere, answered with the platform it matched."""
+
+
+@dataclass(frozen=True)
+class Pong:
+    """The answer to a signed test from the Moodle plugin: which platform the URL and secret matched."""
+
+    platform: str
+    lms: str
+    site: str
+
+    def message(self) -> str:
+        where = f" from {self.site}" if self.site else ""
+        return (f"Caseload received a correctly signed test{where}: it matched platform '{self.platform}' "
+                f"({self.lms}). Roster events sent with this URL and secret will be accepted.")
+
+
+def _pong(platform: _PlatformInfo, payload: dict[str, Any]) -> Receipt:
+    site = payload.get("site")
+    site_text = site[:200] if isinstance(site, str) else ""
+    log.info("signed test from the Moodle plugin of platform %s", platform.id)
+    return Receipt(event_id=None, duplicate=False, event_type="ping", pong=Pong(platform.name, platform.lms, site_text))
 
 
 _INSERT_STATEMENTS: dict[str, Any] = {}
