@@ -12,6 +12,17 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'  # %(U)s = path wi
 forwarded_allow_ips = os.environ.get("CASELOAD_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+def on_starting(server):
+    """Refuse to listen beyond this machine while the built-in development secret signs page tokens."""
+    from lti_app.security import refuse_dev_secret_on
+    from lti_app.settings import load_settings
+
+    settings = load_settings()
+    for address in server.cfg.bind:
+        if not address.startswith(("unix:", "fd://")):
+            refuse_dev_secret_on(address.rsplit(":", 1)[0] if ":" in address else address, settings)
+
+
 def post_worker_init(worker):  # noqa: ARG001 - gunicorn hook signature
     from lti_app.runtime import tune_gc
 

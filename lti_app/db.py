@@ -63,6 +63,10 @@ def utcnow() -> dt.datetime:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine for ``url``. ``hide_parameters``: a database error's message (logged with its traceback, and shown
+    by ``str(exc)``) names the statement but not the values bound to it, which can be names, e-mails, note text or
+    tokens."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 

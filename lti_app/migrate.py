@@ -28,7 +28,7 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def current_revision(url: str) -> str | None:
-    engine = create_engine(url)
+    engine = create_engine(url, hide_parameters=True)  # no row values in a failed migration's log
     try:
         with engine.connect() as conn:
             heads = MigrationContext.configure(conn).get_current_heads()

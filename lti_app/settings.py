@@ -61,8 +61,15 @@ class Settings:
     third-party as in a real LMS). Empty: base_url with ``127.0.0.1`` swapped for ``localhost``."""
     practice_lms: bool | None = None
     """Serve the practice LMS at ``/practice/``. Default: on in dev/demo/test, always off in production."""
+    practice_lms_page_url: str = ""
+    """Serve the practice LMS's course page on this origin instead (for example ``http://district.localhost:5000``),
+    apart from the practice platform's issuer and login URL, as Canvas pages live on the district's host and not on
+    canvas.instructure.com. Empty: the page is on practice_lms_url."""
     app_token_ttl: int = 3600
     """Seconds a page token issued after a launch stays valid (renewed on every page)."""
+    app_token_max_age: int = 28800
+    """Seconds after the LTI launch at which page tokens stop being renewed (at most 43200, half a day): then a new
+    launch from the LMS is needed, and roles and grants are read afresh."""
     jwks_cache_seconds: int = 600
     """How long a platform's JWKS is cached before it is fetched again."""
     launch_leeway_seconds: int = 60
@@ -157,7 +164,9 @@ _CASTS: dict[str, Any] = {
     "extra_frame_ancestors": _list,
     "import_max_bytes": int,
     "retention_years": int,
+    "practice_lms_page_url": lambda v: str(v).strip().rstrip("/"),
     "initial_evaluation_days": int,
+    "app_token_max_age": int,
     "initial_evaluation_counts": lambda v: str(v).strip().lower(),
     "review_504_months": int,
     "deadline_window_days": int,
@@ -243,6 +252,8 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
                 "it encrypts case notes and private keys at rest."
             )
         changes["data_keys"] = [_dev_data_key(instance_path)]
+    if not 300 <= settings.app_token_max_age <= 43200:
+        raise SettingsError("CASELOAD_APP_TOKEN_MAX_AGE must be between 300 and 43200 seconds (a school day at most).")
     for i, key in enumerate(changes.get("data_keys", settings.data_keys)):
         try:
             Fernet(key.encode())

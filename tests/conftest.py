@@ -143,13 +143,22 @@ def db_session(app: Any) -> Iterator[Any]:
     session.close()
 
 
+TEST_BROWSER_SECRET = "test-browser-binding-secret-" + "b" * 16
+"""The ``client`` fixture's browser: the binding cookie a launch would have set in it (lti_app.auth)."""
+
+
 @pytest.fixture
-def token_for(app: Any) -> Any:
-    """token_for(person, course=None, roles=("teacher",)) -> app token string, as a launch would issue."""
-    from lti_app.auth import Viewer, issue_token
+def token_for(app: Any, client: Any) -> Any:
+    """token_for(person, course=None, roles=("teacher",)) -> app token string, as a launch would issue: bound to the
+    ``client`` fixture's browser, which holds the binding cookie (another client is another browser)."""
+    from lti_app.auth import COOKIE_MODE, Viewer, bind, binding_cookie_name, issue_token
+
+    with app.test_request_context():
+        client.set_cookie(binding_cookie_name(), TEST_BROWSER_SECRET)
 
     def _make(person: Any, course: Any = None, roles: tuple[str, ...] = ("teacher",), **kw: Any) -> str:
         with app.test_request_context():
+            kw.setdefault("binding", bind(COOKIE_MODE, TEST_BROWSER_SECRET))
             return issue_token(Viewer(person_id=person.id, platform_id=person.platform_id,
                                       course_id=course.id if course is not None else None, roles=roles, **kw))
 

@@ -48,10 +48,17 @@ class PracticeError(Exception):
         self.reason, self.status = reason, status
 
 
+def page_url(settings: Settings) -> str:
+    """The course page's origin: ``CASELOAD_PRACTICE_LMS_PAGE_URL`` when set (a host apart from the issuer and login
+    URL, as Canvas course pages are on the district's host and not on canvas.instructure.com), else the practice
+    LMS's own."""
+    return settings.practice_lms_page_url or settings.practice_url
+
+
 def urls(settings: Settings) -> dict[str, str]:
     root = settings.practice_url + "/practice"
     return {"issuer": root, "auth": root + "/auth", "token": root + "/token", "jwks": root + "/jwks",
-            "nrps": root + "/nrps", "page": root + "/"}
+            "nrps": root + "/nrps", "page": page_url(settings) + "/practice/"}
 
 
 def get_platform(session: Session) -> Platform | None:
@@ -193,7 +200,8 @@ def _id_token(settings: Settings, platform: Platform, persona: Persona, nonce: s
                                   "title": "Accommodations"},
         CLAIM + "lis": {"person_sourcedid": person.sis_id or ""},
         CLAIM + "tool_platform": {"product_family_code": "caseload-practice", "name": "Practice LMS"},
-        CLAIM + "launch_presentation": {"document_target": "iframe", "locale": "en"},
+        CLAIM + "launch_presentation": {"document_target": "iframe", "locale": "en",
+                                        "return_url": urls(settings)["page"]},
     }
     if persona.course is not None:
         course = persona.course

@@ -26,19 +26,21 @@ def _only_in_practice_mode() -> None:
 def _csp(resp: Any) -> Any:
     settings = current_app.config["CASELOAD"]
     tool = "{0.scheme}://{0.netloc}".format(urlsplit(settings.base_url))
+    page = "{0.scheme}://{0.netloc}".format(urlsplit(practice.page_url(settings)))
+    # The authorization page runs in the tool's frame on the course page, which may be on its own host.
     resp.headers["Content-Security-Policy"] = (
         f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self' {tool}; "
-        f"form-action 'self' {tool}; frame-ancestors 'self'; base-uri 'none'; object-src 'none'")
+        f"form-action 'self' {tool}; frame-ancestors 'self' {page}; base-uri 'none'; object-src 'none'")
     return resp
 
 
 @bp.get("/")
 def page() -> Any:
     settings = current_app.config["CASELOAD"]
-    wanted = urlsplit(settings.practice_url)
+    wanted = urlsplit(practice.page_url(settings))
     if request.host != wanted.netloc:
         # Always show the LMS page on the practice site, so the tool's iframe is cross-site.
-        return redirect(settings.practice_url + "/practice/")
+        return redirect(practice.urls(settings)["page"])
     session = get_session()
     platform = practice.get_platform(session)
     if platform is None:

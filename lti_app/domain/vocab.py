@@ -168,6 +168,8 @@ class AdminAction(StrEnum):
     DEPLOYMENT_DISABLE = "deployment.disable"
     PLAN_CASE_MANAGER = "plan.case_manager"  # an administrator assigned or changed a plan's case manager
     REGISTRATION_LINK = "platform.registration_link"  # a one-time Dynamic Registration link was created
+    FRAME_ORIGIN_ADD = "platform.frame_origin.add"  # an administrator allowed an LMS page origin to frame Caseload
+    FRAME_ORIGIN_REMOVE = "platform.frame_origin.remove"
 
 
 class ServiceType(StrEnum):

@@ -27,6 +27,7 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -246,9 +247,13 @@ def launch_url() -> str:
     return current_app.config["CASELOAD"].base_url + "/lti/launch"
 
 
-def login(session: Session) -> Response:
+def login(session: Session, storage_origins: Callable[[RegisteredPlatform, str], list[str]] | None = None) -> Response:
     """Third-party initiated login (LTI Core 1.3 §5.1.1): redirect to the platform's auth endpoint with a signed
-    state (also set as a cookie in this browser) and the nonce derived from it. Nothing is written."""
+    state (also set as a cookie in this browser) and the nonce derived from it. Nothing is written.
+
+    ``storage_origins(platform, lti_storage_target)`` names the origins the platform-storage page may post the state
+    to (the caller knows the platform's framing origins); an empty list means that page could not be shown in this
+    LMS frame, and the login redirects at once (the state cookie alone binds the browser)."""
     params = request.form if request.method == "POST" else request.args
     for required in ("iss", "login_hint", "target_link_uri"):
         if not params.get(required):
@@ -281,7 +286,9 @@ def login(session: Session) -> Response:
         auth_params["lti_message_hint"] = params["lti_message_hint"]
     redirect_url = platform.auth_login_url + ("&" if "?" in platform.auth_login_url else "?") + urlencode(auth_params)
     storage_target = params.get("lti_storage_target")
-    if storage_target:
+    origins = (storage_origins(platform, storage_target) if storage_origins is not None else
+               [_origin_of(platform.auth_login_url)]) if storage_target else []
+    if storage_target and origins:
         # LTI Client Side postMessages (platform storage): also keep the state in the LMS's storage, for browsers
         # that drop even partitioned third-party cookies. The page stores it, then continues to the LMS.
         from flask import render_template

@@ -33,6 +33,9 @@ class LaunchContext:
     placement: str = "course_navigation"
     custom: dict[str, str] = field(default_factory=dict)
     lms_family: str = "generic"
+    return_url: str | None = None
+    """``launch_presentation.return_url`` (LTI Core 1.3 §5.4.4): a page of the LMS, so its origin is one the LMS's
+    pages live on (framing, services.platforms.framing)."""
 
     @property
     def canvas_user_id(self) -> str | None:
@@ -54,6 +57,11 @@ class LaunchContext:
     @property
     def course_sis_id(self) -> str | None:
         return _substituted(self.custom.get("canvas_course_sis_id"))
+
+    @property
+    def canvas_api_domain(self) -> str | None:
+        """Canvas ``$Canvas.api.domain``: the host the user is on (the district's, not the issuer's)."""
+        return _substituted(self.custom.get("canvas_api_domain"))
 
     @property
     def student_lms_user_id(self) -> str | None:
@@ -90,6 +98,8 @@ def from_claims(claims: dict[str, Any], platform_id: int, lms_family: str = "gen
     custom_raw = claims.get(CLAIM + "custom") or {}
     custom = {str(k): str(v) for k, v in custom_raw.items()} if isinstance(custom_raw, dict) else {}
     nrps = claims.get(NRPS_CLAIM) or {}
+    presentation = claims.get(CLAIM + "launch_presentation") or {}
+    return_url = presentation.get("return_url") if isinstance(presentation, dict) else None
     role_uris = tuple(str(r) for r in claims.get(CLAIM + "roles") or ())
     return LaunchContext(
         platform_id=platform_id,
@@ -110,6 +120,7 @@ def from_claims(claims: dict[str, Any], platform_id: int, lms_family: str = "gen
         placement=_placement(claims, custom),
         custom=custom,
         lms_family=lms_family,
+        return_url=return_url if isinstance(return_url, str) else None,
     )
 
 

@@ -30,6 +30,7 @@ from lti_app.models.roster import Course, Enrollment, Person, RoleGrant, Section
 from lti_app.models.tenancy import (
     Deployment,
     LaunchStateEntry,
+    PlatformFrameOrigin,
     Platform,
     PlatformKeysetCache,
     RegistrationInvite,
@@ -41,7 +42,7 @@ __all__ = [
     "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
     "AccessEvent", "Accommodation", "Acknowledgement", "DeadlineCompletion", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
-    "Platform", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section", "Student",
+    "Platform", "PlatformFrameOrigin", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section", "Student",
     "StudentLink", "SyncRun", "ToolKey", "UsedNonce", "AdminEvent",
     "Contact", "CrisisEntry", "EvidenceRevision", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement", "ServiceSession",
     "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",

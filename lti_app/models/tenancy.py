@@ -50,6 +50,28 @@ class Platform(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     deployments: Mapped[list[Deployment]] = relationship(back_populates="platform", cascade="all, delete-orphan")
+    frame_origins: Mapped[list[PlatformFrameOrigin]] = relationship(
+        back_populates="platform", cascade="all, delete-orphan", order_by="PlatformFrameOrigin.origin")
+
+
+class PlatformFrameOrigin(Base):
+    """An origin whose pages may frame Caseload for this platform (CSP ``frame-ancestors``), besides its issuer and
+    login URL origins. Canvas's issuer is never the course page's host (the district's ``*.instructure.com`` host or a
+    vanity domain), so these are learned from trusted sources: a validated launch (``launch_presentation.return_url``,
+    Canvas ``$Canvas.api.domain``), the page that started Dynamic Registration, or an administrator."""
+
+    __tablename__ = "platform_frame_origins"
+    __table_args__ = (UniqueConstraint("platform_id", "origin"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    origin: Mapped[str] = mapped_column(String(300))
+    """``scheme://host[:port]``, lower case, no path (what CSP source expressions and ``Origin`` headers compare)."""
+    source: Mapped[str] = mapped_column(String(20))
+    """launch | registration | admin: where Caseload learned it."""
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    platform: Mapped[Platform] = relationship(back_populates="frame_origins")
 
 
 class Deployment(Base):
@@ -133,5 +155,5 @@ class RegistrationInvite(Base):
     platform_id: Mapped[int | None] = mapped_column(ForeignKey("platforms.id", ondelete="SET NULL"))
 
 
-__all__ = ["Deployment", "LaunchStateEntry", "Platform", "PlatformKeysetCache", "RegistrationInvite", "ToolKey",
-           "UsedNonce"]
+__all__ = ["Deployment", "LaunchStateEntry", "Platform", "PlatformFrameOrigin", "PlatformKeysetCache",
+           "RegistrationInvite", "ToolKey", "UsedNonce"]

@@ -7,6 +7,14 @@ from typing import Any
 from lti_app.domain.canvas import CANVAS_CUSTOM_FIELDS
 
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+FRAMING_CUSTOM_FIELDS: dict[str, str] = {"canvas_api_domain": "$Canvas.api.domain"}
+"""The host the Canvas user is on (the district's ``*.instructure.com`` or vanity domain), never the issuer: the
+launch learns from it which origin frames Caseload (services.platforms.framing)."""
+
+
+def custom_fields() -> dict[str, str]:
+    """The custom fields Caseload asks Canvas to substitute (developer key and Dynamic Registration alike)."""
+    return {**CANVAS_CUSTOM_FIELDS, **FRAMING_CUSTOM_FIELDS}
 
 
 def developer_key(base_url: str) -> dict[str, Any]:
@@ -25,7 +33,7 @@ def developer_key(base_url: str) -> dict[str, Any]:
         "target_link_uri": launch,
         "public_jwk_url": base + "/lti/jwks",
         "scopes": [NRPS_SCOPE],
-        "custom_fields": dict(CANVAS_CUSTOM_FIELDS),
+        "custom_fields": custom_fields(),
         "extensions": [{
             "platform": "canvas.instructure.com",
             "domain": domain,

@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session
 
 from integrations.http import HttpClient, HttpError, response_json
 from lti_app.db import utcnow
-from lti_app.domain.canvas import CANVAS_CUSTOM_FIELDS
 from lti_app.domain.vocab import AdminAction
 from lti_app.models import Deployment, Platform, RegistrationInvite
 from lti_app.services.access.audit_log import record_admin
+from lti_app.services.platforms import framing
 from lti_app.services.platforms.canvas_config import NRPS_SCOPE
+from lti_app.services.platforms.canvas_config import custom_fields as canvas_custom_fields
 
 log = logging.getLogger(__name__)
 PLATFORM_CONFIG = "https://purl.imsglobal.org/spec/lti-platform-configuration"
@@ -68,7 +69,7 @@ def tool_configuration(base_url: str, lms: str) -> dict[str, Any]:
         "description": "Student accommodations, acknowledgements and case notes for school staff.",
     }
     if lms == "canvas":
-        config["custom_parameters"] = dict(CANVAS_CUSTOM_FIELDS)
+        config["custom_parameters"] = canvas_custom_fields()
         config["https://canvas.instructure.com/lti/privacy_level"] = "public"
     return {
         "application_type": "web",
@@ -165,7 +166,10 @@ def _lms_family(config: dict[str, Any]) -> str:
 
 
 def register(session: Session, base_url: str, openid_configuration: str, registration_token: str | None,
-             invite_token: str | None, http: HttpClient | None = None) -> Registered:
+             invite_token: str | None, http: HttpClient | None = None, page_origin: str | None = None) -> Registered:
+    """``page_origin``: the origin of the LMS page that opened the registration link in its frame (its ``Referer``);
+    stored as one of the platform's framing origins once the registration succeeded (the invite vouches for the
+    administrator's browser), so that launches from that LMS host are shown in its frames."""
     invite = _valid_invite(session, invite_token)  # before anything is fetched from the URL we were given
     http = http or HttpClient(timeout=10, retries=1)
     if not openid_configuration.startswith(("https://", "http://")):
@@ -217,5 +221,7 @@ def register(session: Session, base_url: str, openid_configuration: str, registr
                                approved_at=utcnow()))
     session.flush()
     _spend_invite(session, invite, platform)
+    if page_origin and page_origin != framing.origin_of_url(base_url):
+        framing.learn(session, platform.id, [page_origin], "registration")
     log.info("dynamic registration stored platform %s (%s) with invite %s", platform.id, lms, invite.id)
     return Registered(platform, str(deployment_id) if deployment_id else None)
