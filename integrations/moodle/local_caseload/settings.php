@@ -15,7 +15,8 @@
 // along with Moodle.  If not, see <http://www.gnu.org/licenses/>.
 
 /**
- * Admin settings: where to send events and the shared secret that signs them.
+ * Admin settings: where to send events, the shared secret that signs them, the delivery state and a
+ * "Test connection" action.
  *
  * @package    local_caseload
  * @copyright  2026 Caseload contributors
@@ -27,6 +28,22 @@ defined('MOODLE_INTERNAL') || die();
 if ($hassiteconfig) {
     $settings = new admin_settingpage('local_caseload', get_string('pluginname', 'local_caseload'));
     $ADMIN->add('localplugins', $settings);
+    $ADMIN->add('localplugins', new admin_externalpage('local_caseload_test',
+        get_string('testconnection', 'local_caseload'), new moodle_url('/local/caseload/test.php'),
+        'moodle/site:config', true));
+
+    if ($ADMIN->fulltree) {
+        // The delivery state first: a failing delivery is what an administrator opening this page needs to see.
+        $failing = \local_caseload\status::failing_message();
+        $last = (int)get_config('local_caseload', 'lastsuccess');
+        $state = $failing !== '' ? $OUTPUT->notification(s($failing), 'error')
+            : html_writer::tag('p', $last ? get_string('lastsuccess', 'local_caseload', userdate($last))
+                : get_string('nodeliveryyet', 'local_caseload'));
+        $state .= html_writer::tag('p', html_writer::link(new moodle_url('/local/caseload/test.php'),
+            get_string('testconnection', 'local_caseload'), ['class' => 'btn btn-secondary']));
+        $settings->add(new admin_setting_heading('local_caseload/status',
+            get_string('deliverystatus', 'local_caseload'), $state));
+    }
 
     $settings->add(new admin_setting_configcheckbox('local_caseload/enabled',
         get_string('enabled', 'local_caseload'), get_string('enabled_desc', 'local_caseload'), 0));

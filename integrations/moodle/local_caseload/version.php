@@ -25,8 +25,8 @@
 defined('MOODLE_INTERNAL') || die();
 
 $plugin->component = 'local_caseload';
-$plugin->version   = 2026120300;
+$plugin->version   = 2026120600;
 $plugin->requires  = 2022112800; // Moodle 4.1.
 $plugin->supported = [401, 405];
 $plugin->maturity  = MATURITY_STABLE;
-$plugin->release   = '1.0.0';
+$plugin->release   = '1.1.0';

@@ -16,13 +16,19 @@
 
 namespace local_caseload\task;
 
+use local_caseload\client;
+use local_caseload\delivery;
+use local_caseload\status;
+
 /**
  * Posts one event to Caseload, signed with HMAC-SHA256 over "timestamp.body".
  *
- * A 2xx answer (202 accepted / duplicate / ignored) ends the task. A 4xx other than 408, 409, 425 and 429 means
- * Caseload refused the event for good (a wrong secret, a malformed event): the reason is printed in the task log
- * and the event is dropped, since sending it again cannot succeed. Anything else (no answer, 5xx, 503 while
- * Caseload's database is down) throws, and Moodle retries the task later with a growing delay.
+ * Only a 2xx answer (202 accepted / duplicate / ignored) ends the task. Anything else - no answer, a 5xx, and
+ * also a refusal (a rotated secret, a disabled platform, a wrong URL: every change made meanwhile must still
+ * reach Caseload once the setting is fixed) - records the failing state for the administrator (settings page,
+ * admin notifications, System status) and throws, so Moodle's task runner retries the task with a growing delay.
+ * The event keeps its event_uid, so Caseload applies it once however often it arrives. The task never runs out
+ * of attempts (Moodle gives up on an ad-hoc task after 12 failures) and waits at most an hour between attempts.
  *
  * @package    local_caseload
  * @copyright  2026 Caseload contributors
@@ -40,41 +46,38 @@ class deliver_event extends \core\task\adhoc_task {
     }
 
     /**
-     * Deliver the event.
+     * Deliver the event, or fail so that it is delivered later.
      *
      * @return void
      */
     public function execute() {
-        global $CFG;
-        require_once($CFG->libdir . '/filelib.php');
         $endpoint = (string)get_config('local_caseload', 'endpoint');
         $secret = (string)get_config('local_caseload', 'secret');
         if ($endpoint === '' || $secret === '') {
-            mtrace('local_caseload: no endpoint or secret configured; event not sent.');
-            return;
+            $this->retry_later(get_string('notconfigured', 'local_caseload'));
         }
         $body = json_encode($this->get_custom_data(), JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
-        $timestamp = (string)time();
-        $signature = hash_hmac('sha256', $timestamp . '.' . $body, $secret);
-        $timeout = max(1, (int)get_config('local_caseload', 'timeout'));
+        [$code, $response, $error] = client::post($endpoint, $secret, $body,
+            (int)get_config('local_caseload', 'timeout'));
+        if (delivery::accepted($code)) {
+            status::record_success();
+            return;
+        }
+        $this->retry_later(delivery::reason($code, $response, $error));
+    }
 
-        $curl = new \curl();
-        $curl->setHeader([
-            'Content-Type: application/json',
-            'X-Caseload-Timestamp: ' . $timestamp,
-            'X-Caseload-Signature: sha256=' . $signature,
-        ]);
-        $response = $curl->post($endpoint, $body, ['CURLOPT_TIMEOUT' => $timeout, 'CURLOPT_CONNECTTIMEOUT' => $timeout]);
-        $info = $curl->get_info();
-        $code = isset($info['http_code']) ? (int)$info['http_code'] : 0;
-        if ($code >= 200 && $code < 300) {
-            return;
-        }
-        if ($code >= 400 && $code < 500 && !in_array($code, [408, 409, 425, 429], true)) {
-            mtrace('local_caseload: Caseload refused the event (HTTP ' . $code . '): ' . substr((string)$response, 0, 500));
-            return;
-        }
-        $error = $curl->get_errno() ? $curl->error : ('HTTP ' . $code);
-        throw new \moodle_exception('error', 'local_caseload', '', null, 'Caseload did not accept the event: ' . $error);
+    /**
+     * Record why, keep the task alive and throw: Moodle reschedules it.
+     *
+     * @param string $reason
+     * @return void
+     * @throws \moodle_exception always
+     */
+    private function retry_later(string $reason): void {
+        status::record_failure($reason);
+        mtrace('local_caseload: the event stays queued and is sent again later. ' . $reason);
+        $this->set_attempts_available(delivery::ATTEMPTS);
+        $this->set_fail_delay(delivery::fail_delay((int)$this->get_fail_delay()));
+        throw new \moodle_exception('error', 'local_caseload', '', null, $reason);
     }
 }
