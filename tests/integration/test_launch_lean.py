@@ -4,6 +4,7 @@ platform or deployment, made in this process or in another one, still honoured a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -180,3 +181,88 @@ def test_bulk_update_of_deployments_through_the_orm_empties_the_cache_at_commit(
     db_session.execute(update(Deployment).values(status="disabled"))
     db_session.commit()
     assert len(cache) == 0
+
+
+def _class_with_plans(s: Any, students: int, course_title: str = "Algebra I") -> tuple[Any, Any]:
+    """A teacher of a course's two periods and ``students`` students, half in each period, each with an active IEP
+    of two accommodations and a case manager; one of the teacher's acknowledgements."""
+    from lti_app.models import Accommodation, Acknowledgement, Plan, PlanVersion, RoleGrant, Student
+    from tests.support import factories as f
+
+    plat = f.platform(s)
+    course = f.course(s, plat, course_title)
+    periods = [f.section(s, course, "101", "Period 1"), f.section(s, course, "102", "Period 2")]
+    teacher = f.person(s, plat, "Rowan Ellery", kind="staff")
+    manager = f.person(s, plat, "Tamsin Larkspur", kind="staff")
+    s.add(RoleGrant(person_id=manager.id, role="case_manager"))
+    for period in periods:
+        f.enroll(s, teacher, course, "teacher", period)
+    for n in range(students):
+        person = f.person(s, plat, f"Student{n} Fenwick", sis_id=f"S{course.id}-{n}")
+        f.enroll(s, person, course, "student", periods[n % 2])
+        student = Student(sis_id=f"S{course.id}-{n}", given_name=f"Student{n}", family_name="Fenwick")
+        s.add(student)
+        s.flush()
+        plan = Plan(student_id=student.id, plan_type="IEP", status="active", case_manager_id=manager.id)
+        s.add(plan)
+        s.flush()
+        version = PlanVersion(plan_id=plan.id, version_no=1, status="active")
+        s.add(version)
+        s.flush()
+        for i, text in enumerate(("Tests: 1.5x time", "Seat near the front")):
+            s.add(Accommodation(plan_version_id=version.id, category="timing", text=text, applies_to="all",
+                                position=i))
+        if n == 0:
+            s.add(Acknowledgement(staff_person_id=teacher.id, student_id=student.id, plan_version_id=version.id,
+                                  section_id=periods[0].id, acknowledged_at=dt.datetime.now(dt.UTC)))
+    s.commit()
+    return teacher, course
+
+
+def _first_page_statements(app: Any, client: Any, token: str) -> tuple[list[str], str]:
+    with statements(app) as sql:
+        resp = client.get("/panels/course", query_string={"t": token})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return sql, resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_first_page_reads_do_not_grow_with_the_number_of_students(app, client, db_session, token_for):
+    small_teacher, small_course = _class_with_plans(db_session, 2, "Algebra I")
+    big_teacher, big_course = _class_with_plans(db_session, 12, "Biology")
+    # The first view of a class also links its students' LMS identities to their records (SIS id): do it for both.
+    _first_page_statements(app, client, token_for(small_teacher, small_course))
+    _first_page_statements(app, client, token_for(big_teacher, big_course))
+    small, small_html = _first_page_statements(app, client, token_for(small_teacher, small_course))
+    big, big_html = _first_page_statements(app, client, token_for(big_teacher, big_course))
+    assert small_html.count("Tests: 1.5x time") >= 2 and big_html.count("Tests: 1.5x time") >= 12
+    assert len(big) == len(small), (small, big)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_first_page_of_a_course_without_planned_students_is_one_read(app, client, db_session, token_for):
+    from tests.support import factories as f
+
+    plat = f.platform(db_session)
+    course = f.course(db_session, plat, "Chemistry")
+    teacher = f.person(db_session, plat, "Rowan Ellery", kind="staff")
+    f.enroll(db_session, teacher, course, "teacher")
+    f.enroll(db_session, f.person(db_session, plat, "Ivo Marsh"), course, "student")  # no SIS id, no plan
+    db_session.commit()
+    sql, html = _first_page_statements(app, client, token_for(teacher, course))
+    assert "No student in your sections has an active plan" in html
+    panel_reads = [s for s in sql if "enrollments" in s]
+    assert len(panel_reads) == 1, sql
+
+
+def test_first_page_shows_only_students_of_the_teachers_own_sections(app, client, db_session, token_for):
+    from tests.support import factories as f
+
+    teacher, course = _class_with_plans(db_session, 4)
+    other = f.person(db_session, db_session.get(Platform, course.platform_id), "Sable Whitlock", kind="staff")
+    period_2 = f.section(db_session, course, "102", "Period 2")
+    f.enroll(db_session, other, course, "teacher", period_2)
+    db_session.commit()
+    _, html = _first_page_statements(app, client, token_for(other, course))
+    assert "Student1 Fenwick" in html and "Student3 Fenwick" in html  # period 2
+    assert "Student0 Fenwick" not in html and "Student2 Fenwick" not in html  # period 1

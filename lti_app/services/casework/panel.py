@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from flask import abort
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Integer, String, bindparam, cast, exists, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from lti_app.auth import Viewer
@@ -87,46 +87,64 @@ class PanelView:
 
 
 # Built once: the panel opens every launch, and building and keying these statements cost as much as running them.
-_TEACHING = (
-    select(Course.id, Course.title, Section.id, Section.lms_section_id, Enrollment.created_at)
-    .join(Enrollment, Enrollment.section_id == Section.id).join(Course, Course.id == Enrollment.course_id)
+# The viewer's active teaching enrollments in the course (with the course's title) ...
+_MINE = (
+    select(Course.title, Section.id.label("section_id"), Section.lms_section_id, Enrollment.created_at)
+    .select_from(Enrollment).join(Section, Section.id == Enrollment.section_id)
+    .join(Course, Course.id == Enrollment.course_id)
     .where(Enrollment.person_id == bindparam("person_id"), Enrollment.course_id == bindparam("course_id"),
-           Enrollment.state == "active", Enrollment.role.in_(TEACHING_ROLES)))
-_STUDENTS = (select(Enrollment.person_id, Section.id, Section.lms_section_id, Section.name)
-             .join(Section, Section.id == Enrollment.section_id)
-             .where(Enrollment.course_id == bindparam("course_id"), Enrollment.role == "student",
-                    Enrollment.state == "active"))
-_STUDENTS_IN_SECTIONS = _STUDENTS.where(or_(Enrollment.section_id.in_(bindparam("section_ids", expanding=True)),
-                                            Section.lms_section_id == ""))
+           Enrollment.state == "active", Enrollment.role.in_(TEACHING_ROLES))
+    .cte("mine"))
+# ... and, in the same statement, the active students of the sections they teach (all of the course's when they teach
+# its course-wide section; a student in the course-wide section is in everyone's), none when they teach nothing here.
+_COURSE_AND_STUDENTS = union_all(
+    select(literal(True).label("teaching"), _MINE.c.title, _MINE.c.section_id, _MINE.c.lms_section_id,
+           cast(null(), String).label("section_name"), _MINE.c.created_at, cast(null(), Integer).label("person_id")),
+    select(literal(False), cast(null(), String), Section.id, Section.lms_section_id, Section.name,
+           cast(null(), Enrollment.created_at.type), Enrollment.person_id)
+    .select_from(Enrollment).join(Section, Section.id == Enrollment.section_id)
+    .where(Enrollment.course_id == bindparam("course_id"), Enrollment.role == "student", Enrollment.state == "active",
+           exists(select(_MINE.c.section_id)),
+           or_(Section.lms_section_id == "", Enrollment.section_id.in_(select(_MINE.c.section_id)),
+               exists(select(_MINE.c.section_id).where(_MINE.c.lms_section_id == "")))))
 
 
-def _course_and_teaching(session: Session, viewer: Viewer, course_id: int) -> tuple[CourseHeading | None,
-                                                                                 list[tuple[int, str, dt.datetime]]]:
-    """The course and this viewer's active teaching enrollments in it, (section id, LMS section id, enrollment
-    start), in one statement. No enrollment: (None, [])."""
-    rows = session.connection().execute(_TEACHING, {"person_id": viewer.person_id, "course_id": course_id}).all()
-    if not rows:
-        return None, []
-    return CourseHeading(rows[0][0], rows[0][1]), [(section_id, lms_id, started)
-                                                   for _, _, section_id, lms_id, started in rows]
+@dataclass(frozen=True)
+class _Enrolled:
+    person_id: int
+    id: int
+    lms_section_id: str
+    name: str
+
+
+def _course_and_students(session: Session, viewer: Viewer, course_id: int) -> tuple[
+        CourseHeading | None, list[tuple[int, str, dt.datetime]], list[_Enrolled]]:
+    """The course, this viewer's active teaching enrollments in it (section id, LMS section id, enrollment start) and
+    the active students they teach, in one statement. No teaching enrollment: (None, [], [])."""
+    mine: list[tuple[int, str, dt.datetime]] = []
+    enrolled: list[_Enrolled] = []
+    title = ""
+    for row in session.connection().execute(_COURSE_AND_STUDENTS, {"person_id": viewer.person_id,
+                                                                    "course_id": course_id}):
+        if row.teaching:
+            title = row.title
+            mine.append((row.section_id, row.lms_section_id, row.created_at))
+        else:
+            enrolled.append(_Enrolled(row.person_id, row.section_id, row.lms_section_id, row.section_name))
+    if not mine:
+        return None, [], []
+    return CourseHeading(course_id, title), mine, enrolled
 
 
 def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type: str = "", needs_ack: bool = False,
                  query: str = "") -> PanelView:
     if viewer.course_id is None:
         abort(400, description="Open Caseload from a course to see its accommodations.")
-    course, mine = _course_and_teaching(session, viewer, viewer.course_id)
+    course, mine, enrolled = _course_and_students(session, viewer, viewer.course_id)
     if course is None or not mine:
         abort(403, description="You are not an active teacher or TA of this course in Caseload's roster, so no "
                                "student information is shown. If you were just added, launch again in a minute.")
-    course_wide = any(lms_id == "" for _, lms_id, _ in mine)
-    my_section_ids = [section_id for section_id, _, _ in mine]
     started = min(created for _, _, created in mine)
-    conn = session.connection()
-    if course_wide:
-        enrolled = conn.execute(_STUDENTS, {"course_id": course.id}).all()
-    else:
-        enrolled = conn.execute(_STUDENTS_IN_SECTIONS, {"course_id": course.id, "section_ids": my_section_ids}).all()
     students.link_persons(session, [row.person_id for row in enrolled])
     section_of = {row.person_id: SectionRef(row.id, row.lms_section_id, row.name) for row in enrolled}
     # Each lookup below is skipped when the one before found nothing (an empty IN list matches no row).
