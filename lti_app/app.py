@@ -26,6 +26,7 @@ BLUEPRINTS = (
     "lti_app.blueprints.webhooks",
     "lti_app.blueprints.admin",
     "lti_app.blueprints.sync",
+    "lti_app.blueprints.alerts",
 )
 
 

@@ -114,6 +114,18 @@ class Settings:
     """A 504 plan's review is due this many months after its last review."""
     deadline_window_days: int = 30
     """A compliance deadline is "upcoming" when it falls within this many days (caseload, deadlines pages)."""
+    smtp_url: str = ""
+    """Where alert e-mail goes: ``smtp://host:25`` (plain), ``smtp+starttls://user:password@host:587`` (STARTTLS
+    required) or ``smtps://user:password@host:465`` (TLS from the start). Empty: alerts stay in the in-tool inbox."""
+    mail_from: str = ""
+    """The sender of alert e-mail, for example ``Caseload <caseload@district.example.org>``. Required with
+    smtp_url."""
+    alerts_poll_seconds: int = 60
+    """How often the beat schedule runs the alerts job (schedule changes, answered questions, reminders, e-mail)."""
+    alerts_daily_hour: int = 6
+    """The hour (0-23, district time) from which the day's deadline reminders are made and daily digests sent."""
+    reminder_windows_days: list[int] = field(default_factory=lambda: [7, 30])
+    """Deadline reminders list what is overdue and what is due within each of these many days, comma separated."""
     transition_age: int = 16
     """The age by which the IEP in effect must include postsecondary goals and transition services (34 CFR
     300.320(b): 16, or younger where the State says so, e.g. 14). Drives the "transition plan" deadline."""
@@ -170,6 +182,11 @@ _CASTS: dict[str, Any] = {
     "initial_evaluation_counts": lambda v: str(v).strip().lower(),
     "review_504_months": int,
     "deadline_window_days": int,
+    "smtp_url": lambda v: str(v).strip(),
+    "mail_from": lambda v: str(v).strip(),
+    "alerts_poll_seconds": int,
+    "alerts_daily_hour": int,
+    "reminder_windows_days": lambda v: sorted({int(x) for x in (v if isinstance(v, list | tuple) else _list(v))}),
     "transition_age": int,
     "reevaluation_504_months": int,
     "inbox_max_attempts": int,
@@ -235,6 +252,7 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
     if not 10 <= settings.transition_age <= 16:
         raise SettingsError("CASELOAD_TRANSITION_AGE must be an age from 10 to 16: IDEA requires transition services "
                             "in the IEP in effect at 16 at the latest (34 CFR 300.320(b)); States may start earlier.")
+    _validate_alerts(settings)
     changes: dict[str, Any] = {}
     if not settings.secret_key:
         if production:
@@ -285,6 +303,26 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
     if changes:
         settings = Settings(**{**{f.name: getattr(settings, f.name) for f in fields(Settings)}, **changes})
     return settings
+
+
+def _validate_alerts(settings: Settings) -> None:
+    """Alert e-mail settings that cannot work stop the app at start-up rather than at the first send."""
+    if settings.smtp_url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(settings.smtp_url)
+        if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+            raise SettingsError("CASELOAD_SMTP_URL must look like smtp://host:25, smtp+starttls://user:password@host:587 "
+                                "or smtps://user:password@host:465.")
+        if not settings.mail_from or "@" not in settings.mail_from:
+            raise SettingsError("CASELOAD_MAIL_FROM must be set to the sender address of alert e-mail when "
+                                "CASELOAD_SMTP_URL is set (for example Caseload <caseload@district.example.org>).")
+    if not 0 <= settings.alerts_daily_hour <= 23:
+        raise SettingsError("CASELOAD_ALERTS_DAILY_HOUR must be an hour from 0 to 23 (district time).")
+    if settings.alerts_poll_seconds < 1:
+        raise SettingsError("CASELOAD_ALERTS_POLL_SECONDS must be a positive whole number.")
+    if not settings.reminder_windows_days or any(d < 1 for d in settings.reminder_windows_days):
+        raise SettingsError("CASELOAD_REMINDER_WINDOWS_DAYS must be positive whole numbers of days, such as 7,30.")
 
 
 def _dev_data_key(instance_path: str | None) -> str:

@@ -26,7 +26,8 @@ DONE = {"created": "Plan created. Add its accommodations, then activate it.",
         "moved": "Order changed.", "summary": "Summary saved.",
         "discarded": "Draft discarded. The version in force is unchanged.",
         "activated": "Version activated. Teachers will see it as needing their acknowledgement.",
-        "dates": "Plan dates saved.", "assigned": "Case manager changed."}
+        "dates": "Plan dates saved.", "assigned": "Case manager changed.",
+        "lms_rule": "What is applied in the LMS is saved in the draft; activating the version applies it."}
 
 
 def _done() -> str | None:
@@ -208,6 +209,25 @@ def save_summary(student_id: int, plan_id: int) -> Any:
     except PlanConflict as exc:
         return _conflict(exc)
     return _after_edit(student_id, plan_id, "summary", "#summary")
+
+
+@bp.post("/<int:plan_id>/draft/lms-rule")
+@require_viewer
+def save_lms_rule(student_id: int, plan_id: int) -> Any:
+    """The structured rule applied in the LMS (extra time, attempts, reduced choices, window guard)."""
+    f = _form("time_kind", "multiplier", "extra_minutes", "extra_attempts")
+    try:
+        if request.form.get("action") == "remove":
+            plans.remove_lms_rule(get_session(), current_viewer(), student_id, plan_id, _int("version_id"))
+        else:
+            plans.set_lms_rule(get_session(), current_viewer(), student_id, plan_id, _int("version_id"),
+                               **f, reduce_choices=request.form.get("reduce_choices") == "1",
+                               window_guard=request.form.get("window_guard") == "1")
+    except PlanInvalid as exc:
+        return _draft_page(student_id, plan_id, [p.message for p in exc.problems], status=422)
+    except PlanConflict as exc:
+        return _conflict(exc)
+    return _after_edit(student_id, plan_id, "lms_rule", "#lms-rule")
 
 
 @bp.post("/<int:plan_id>/draft/discard")

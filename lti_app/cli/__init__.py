@@ -19,6 +19,7 @@ CLI_MODULES = (
     "lti_app.cli.casework",
     "lti_app.cli.data",
     "lti_app.cli.calendar",
+    "lti_app.cli.alerts",
 )
 
 

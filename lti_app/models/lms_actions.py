@@ -7,9 +7,11 @@ import datetime as dt
 from decimal import Decimal
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from lti_app.db import Base, JSONType, UTCDateTime, utcnow
+from lti_app.domain.lms_actions import LmsRule
+from lti_app.models.plans import PlanVersion
 
 
 class AppliedAccommodation(Base):
@@ -30,6 +32,14 @@ class AppliedAccommodation(Base):
     window_guard: Mapped[bool] = mapped_column(Boolean, default=False)
     """Extend the student's own availability window when it closes before they could use their time."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    version: Mapped[PlanVersion] = relationship(backref=backref("lms_rule", uselist=False, passive_deletes=True))
+    """``PlanVersion.lms_rule`` (the backref) lets the plan pages show the rule next to the accommodations."""
+
+    @property
+    def rule(self) -> LmsRule:
+        return LmsRule(self.multiplier, self.extra_minutes, self.extra_attempts, bool(self.reduce_choices),
+                       bool(self.window_guard))
 
 
 class LmsConnection(Base):
@@ -61,6 +71,8 @@ class LmsConnection(Base):
     """unknown | ok | reauthorize (401: an admin must authorize again) | down (unreachable or 5xx)."""
     health_detail: Mapped[str] = mapped_column(Text, default="")
     checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    enrollments_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Student enrollments changed after this instant have not been looked at yet (``triggers.new_enrollments``)."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

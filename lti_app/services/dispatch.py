@@ -17,6 +17,7 @@ RECONCILE_SCHEDULE_NRPS = "caseload.reconcile.schedule_nrps"
 RECONCILE_ONEROSTER = "caseload.reconcile.oneroster"
 RECONCILE_SCHEDULE_ONEROSTER = "caseload.reconcile.schedule_oneroster"
 PURGE_LAUNCH_STATE = "caseload.maintenance.purge_launch_state"
+ALERTS_RUN = "caseload.alerts.run"
 
 
 def enqueue(task_name: str, *args: Any, countdown: float | None = None) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-TASK_MODULES: tuple[str, ...] = ("lti_app.tasks.reconcile", "lti_app.tasks.maintenance", "lti_app.tasks.inbox")
+TASK_MODULES: tuple[str, ...] = ("lti_app.tasks.reconcile", "lti_app.tasks.maintenance", "lti_app.tasks.inbox",
+                                   "lti_app.tasks.lms_actions")
 
 
 def init_app(app: Flask) -> Celery:
@@ -44,10 +45,12 @@ def init_app(app: Flask) -> Celery:
         importlib.import_module(module)  # registers the @shared_task functions
     from lti_app.services.dispatch import PURGE_LAUNCH_STATE
     from lti_app.tasks import inbox as inbox_tasks
+    from lti_app.tasks import lms_actions as lms_tasks
     from lti_app.tasks.reconcile import beat_schedule
 
     celery_app.conf.beat_schedule = {**beat_schedule(settings.reconcile_interval_seconds),
                                      **inbox_tasks.beat_schedule(settings.inbox_poll_seconds),
+                                     **lms_tasks.beat_schedule(),
                                      "purge-launch-state": {"task": PURGE_LAUNCH_STATE, "schedule": 3600.0}}
     celery_app.set_default()
     app.extensions["celery"] = celery_app

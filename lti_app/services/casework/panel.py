@@ -18,6 +18,7 @@ from lti_app.domain.plan_diff import Item, PlanDiff, diff
 from lti_app.models import (
     Accommodation,
     Acknowledgement,
+    AlertPlacement,
     Course,
     Enrollment,
     Person,
@@ -57,6 +58,8 @@ class PanelRow:
     changes: PlanDiff | None = None
     """When the row needs acknowledging and an earlier version was in force: what this version changed."""
     previous: PlanVersion | None = None
+    is_new: bool = False
+    """The student joined this class recently (the alerts job saw it) and this teacher has not acknowledged yet."""
 
     @property
     def needs_ack(self) -> bool:
@@ -178,6 +181,7 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
         if ack is None:
             row.previous, row.changes = _what_changed(plan, version)
         rows.append(row)
+    _mark_new(session, course.id, rows)
     rows.sort(key=lambda r: (r.student.family_name.lower(), r.student.given_name.lower(), r.plan.plan_type))
     total, needing = len({r.student.id for r in rows}), sum(1 for r in rows if r.needs_ack)
     shown = rows
@@ -193,6 +197,19 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
     access.record_many(session, viewer, {r.student.id: r.basis for r in shown}, "view", f"course panel {course.id}")
     return PanelView(course, shown, total, needing,
                      {"category": category, "plan_type": plan_type, "needs_ack": "1" if needs_ack else "", "q": query})
+
+
+def _mark_new(session: Session, course_id: int, rows: list[PanelRow]) -> None:
+    """Mark *new* the rows still needing acknowledgement whose student the alerts job saw join this course (a
+    placement with ``joined_at``; baseline placements have none): one query, only when something needs it."""
+    pending = {r.student.id for r in rows if r.needs_ack}
+    if not pending:
+        return
+    joined = set(session.scalars(select(AlertPlacement.student_id).where(
+        AlertPlacement.course_id == course_id, AlertPlacement.student_id.in_(sorted(pending)),
+        AlertPlacement.left_at.is_(None), AlertPlacement.joined_at.is_not(None))))
+    for r in rows:
+        r.is_new = r.needs_ack and r.student.id in joined
 
 
 def _what_changed(plan: Plan, version: PlanVersion) -> tuple[PlanVersion | None, PlanDiff | None]:

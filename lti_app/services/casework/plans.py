@@ -29,6 +29,7 @@ from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain import catalogue, plan_rules
 from lti_app.domain.access import Action, ActorFacts, Decision, StudentFacts, decide, decide_plan
+from lti_app.domain.lms_actions import check_rule
 from lti_app.domain.plan_diff import Item, PlanDiff, diff
 from lti_app.domain.plan_rules import Problem
 from lti_app.domain.vocab import AdminAction, GrantRole, PlanStatus, PlanType, VersionStatus
@@ -36,6 +37,8 @@ from lti_app.ids import parse_id
 from lti_app.models import Accommodation, Person, Plan, PlanVersion, RoleGrant, Student
 from lti_app.services.access import policy as access
 from lti_app.services.access.audit_log import record_admin
+from lti_app.services.casework import lms_rule
+from lti_app.services.dispatch import LMS_APPLY_STUDENT, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +400,7 @@ def start_draft(session: Session, viewer: Viewer, student_id: int, plan_id: int)
                                   subjects=list(a.subjects or []), time_multiplier=a.time_multiplier,
                                   extra_attempts=a.extra_attempts, catalogue_code=a.catalogue_code,
                                   position=a.position))
+    lms_rule.copy(session, active.id if active else None, draft.id)
     session.commit()
     log.info("Plan %s draft version %s started by %s", plan.id, number, viewer.person_id)
     return draft
@@ -579,7 +583,8 @@ def activate(session: Session, viewer: Viewer, student_id: int, plan_id: int, ve
         session.rollback()
         raise PlanConflict(f"Version {current.version_no} was put in force after this draft was started (for example "
                            "by an import). Discard this draft and start a new version from the one in force.")
-    if current is not None and version_diff(current, draft).empty:
+    if current is not None and version_diff(current, draft).empty and not lms_rule.differs(session, current.id,
+                                                                                             draft.id):
         problems.append(Problem("", "This draft has the same accommodations as the version in force; there is "
                                     "nothing to activate. Discard it, or change an accommodation first."))
     today = utcnow().date()
@@ -598,7 +603,35 @@ def activate(session: Session, viewer: Viewer, student_id: int, plan_id: int, ve
     plan.status = PlanStatus.ACTIVE.value
     session.commit()
     log.info("Plan %s version %s activated by %s", plan.id, draft.version_no, viewer.person_id)
+    _apply_in_lms(student_id, draft.id)
     return draft
+
+
+def _apply_in_lms(student_id: int, version_id: int) -> None:
+    """Activating a version applies its LMS rule (or withdraws the previous one) in every course of the student:
+    a background task, so an LMS that is slow or down never holds up or undoes the activation."""
+    try:
+        enqueue(LMS_APPLY_STUDENT, student_id, "plan", version_id)
+    except Exception:  # noqa: BLE001 - the broker is down: the nightly sweep applies it
+        log.warning("could not queue the LMS application of plan version %s", version_id, exc_info=True)
+
+
+def set_lms_rule(session: Session, viewer: Viewer, student_id: int, plan_id: int, version_id: int, time_kind: str,
+                 multiplier: str, extra_minutes: str, extra_attempts: str, reduce_choices: bool,
+                 window_guard: bool) -> None:
+    """Mark the draft's accommodation as applied in the LMS with its structured rule (``domain.lms_actions``)."""
+    _, draft = _draft_for_change(session, viewer, student_id, plan_id, "LMS rule", version_id)
+    rule, problems = check_rule(time_kind, multiplier, extra_minutes, extra_attempts, reduce_choices, window_guard)
+    if rule is None:
+        _fail(session, [Problem(p.field, p.message) for p in problems])
+    lms_rule.save(session, draft.id, rule)
+    session.commit()
+
+
+def remove_lms_rule(session: Session, viewer: Viewer, student_id: int, plan_id: int, version_id: int) -> None:
+    _, draft = _draft_for_change(session, viewer, student_id, plan_id, "remove LMS rule", version_id)
+    lms_rule.save(session, draft.id, None)
+    session.commit()
 
 
 def catalogue_codes_in(version: PlanVersion) -> set[str]:

@@ -14,7 +14,7 @@ from lti_app.auth import Viewer
 from lti_app.crypto import cipher
 from lti_app.db import utcnow
 from lti_app.domain.access import Action
-from lti_app.models import Person, Plan, Question, Student
+from lti_app.models import Course, Enrollment, Person, Plan, Question, Section, Student, StudentLink
 from lti_app.services.access import policy as access
 from lti_app.services.casework.notes import MAX_NOTE_CHARS, NoteInvalid
 
@@ -29,6 +29,9 @@ class QuestionView:
     status: str
     answer: str | None
     created_at: object
+    where: str = ""
+    """The course and section the teacher asked from ("Biology — Period 3"), for the case manager's queue."""
+    answered_at: object = None
 
 
 def ask(session: Session, viewer: Viewer, student_id: int, body: str) -> Question:
@@ -53,10 +56,37 @@ def _views(session: Session, rows: list[Question]) -> list[QuestionView]:
         Person.id.in_({q.asked_by_id for q in rows if q.asked_by_id}))).all())
     names = {s.id: s.display_name for s in session.scalars(select(Student).where(
         Student.id.in_({q.student_id for q in rows})))}
+    where = _where(session, rows)
     return [QuestionView(q.id, q.student_id, names.get(q.student_id, "—"), people.get(q.asked_by_id or -1, "—"),
                          cipher().decrypt(q.body_encrypted), q.status,
-                         cipher().decrypt(q.answer_encrypted) if q.answer_encrypted else None, q.created_at)
+                         cipher().decrypt(q.answer_encrypted) if q.answer_encrypted else None, q.created_at,
+                         where.get(q.id, ""), q.answered_at)
             for q in rows]
+
+
+def _where(session: Session, rows: list[Question]) -> dict[int, str]:
+    """question id -> "Course — Section": the course the question was asked from and the student's section(s) in
+    it (one query for the titles, one for the sections, whatever the number of questions)."""
+    course_ids = {q.course_id for q in rows if q.course_id}
+    if not course_ids:
+        return {}
+    titles = dict(session.execute(select(Course.id, Course.title).where(Course.id.in_(course_ids))).all())
+    sections: dict[tuple[int, int], list[str]] = {}
+    for student_id, course_id, name in session.execute(
+            select(StudentLink.student_id, Enrollment.course_id, Section.name)
+            .join(Enrollment, Enrollment.person_id == StudentLink.person_id)
+            .join(Section, Section.id == Enrollment.section_id)
+            .where(StudentLink.student_id.in_({q.student_id for q in rows}), Enrollment.course_id.in_(course_ids),
+                   Enrollment.role == "student", Enrollment.state == "active", Section.lms_section_id != "")):
+        sections.setdefault((student_id, course_id), []).append(name)
+    out = {}
+    for q in rows:
+        if not q.course_id or q.course_id not in titles:
+            continue
+        title = titles[q.course_id]
+        named = sorted(set(sections.get((q.student_id, q.course_id), [])))
+        out[q.id] = "; ".join(n if n.startswith(title) else f"{title} — {n}" for n in named) or title
+    return out
 
 
 def for_student(session: Session, viewer: Viewer, student_id: int) -> list[QuestionView]:

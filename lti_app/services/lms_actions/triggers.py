@@ -1,0 +1,92 @@
+"""What starts a reconcile, and for which (course, students). A teacher does nothing: Caseload re-applies
+when the plan changes, when the student joins a course, when quizzes change, and in a nightly repair sweep.
+
+- ``student_courses``: plan activation → every course the student is actively enrolled in, on an LMS where
+  applying is switched on;
+- ``new_enrollments``: student enrollments created or re-activated since the last look (from launches, webhooks,
+  NRPS or OneRoster alike), per switched-on LMS, with a watermark so each change is looked at once;
+- ``sweep_courses``: every course with a plan student (or with a value Caseload set that may have to be
+  withdrawn) on a switched-on LMS. The sweep catches what no event reports (Canvas has no event for practice
+  quizzes; a lost webhook; an LMS that was down).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from lti_app.db import utcnow
+from lti_app.models import (
+    AppliedAccommodation,
+    Course,
+    Enrollment,
+    LmsActionLedger,
+    LmsConnection,
+    Plan,
+    PlanVersion,
+    StudentLink,
+)
+
+ENROLLMENT_LOOKBACK = dt.timedelta(seconds=5)
+"""Rows committed while the previous look ran can carry an updated_at slightly before its watermark."""
+
+
+def _enabled_platforms(session: Session) -> list[int]:
+    return list(session.scalars(select(LmsConnection.platform_id).where(LmsConnection.enabled.is_(True))))
+
+
+def student_courses(session: Session, student_id: int) -> list[tuple[int, int]]:
+    """(course_id, person_id) of the student's active enrollments on switched-on LMSs."""
+    platforms = _enabled_platforms(session)
+    if not platforms:
+        return []
+    rows = session.execute(
+        select(Enrollment.course_id, Enrollment.person_id).distinct()
+        .join(StudentLink, StudentLink.person_id == Enrollment.person_id)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(StudentLink.student_id == student_id, Enrollment.role == "student", Enrollment.state == "active",
+               Course.platform_id.in_(platforms)))
+    return [(c, p) for c, p in rows]
+
+
+def _plan_students(session: Session) -> Select[tuple[int]]:
+    return (select(Plan.student_id).join(PlanVersion, PlanVersion.plan_id == Plan.id)
+            .join(AppliedAccommodation, AppliedAccommodation.plan_version_id == PlanVersion.id)
+            .where(Plan.status == "active", PlanVersion.status == "active"))
+
+
+def new_enrollments(session: Session) -> list[tuple[int, int]]:
+    """(course_id, person_id) of plan students' enrollments that became active since the last look; advances
+    the watermark of each switched-on connection (the caller commits)."""
+    out: set[tuple[int, int]] = set()
+    now = utcnow()
+    for conn in session.scalars(select(LmsConnection).where(LmsConnection.enabled.is_(True))):
+        since = (conn.enrollments_checked_at or conn.enabled_at or now) - ENROLLMENT_LOOKBACK
+        rows = session.execute(
+            select(Enrollment.course_id, Enrollment.person_id).distinct()
+            .join(StudentLink, StudentLink.person_id == Enrollment.person_id)
+            .join(Course, Course.id == Enrollment.course_id)
+            .where(Course.platform_id == conn.platform_id, Enrollment.role == "student",
+                   Enrollment.state == "active", Enrollment.updated_at >= since,
+                   StudentLink.student_id.in_(_plan_students(session))))
+        out.update((c, p) for c, p in rows)
+        conn.enrollments_checked_at = now
+    return sorted(out)
+
+
+def sweep_courses(session: Session) -> list[int]:
+    platforms = _enabled_platforms(session)
+    if not platforms:
+        return []
+    with_plans = set(session.scalars(
+        select(Enrollment.course_id).distinct()
+        .join(StudentLink, StudentLink.person_id == Enrollment.person_id)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(Course.platform_id.in_(platforms), Enrollment.role == "student", Enrollment.state == "active",
+               StudentLink.student_id.in_(_plan_students(session)))))
+    with_history = set(session.scalars(
+        select(LmsActionLedger.course_id).distinct()
+        .where(LmsActionLedger.platform_id.in_(platforms), LmsActionLedger.course_id.is_not(None))))
+    return sorted(with_plans | {c for c in with_history if c is not None})

@@ -1,0 +1,86 @@
+"""Celery tasks that apply accommodations in the LMS (registered with ``@shared_task``; see ``__init__.py``).
+
+- ``caseload.lms.reconcile_course``: one course (optionally only some students). An LMS that is down is retried
+  with a growing delay (the work is delayed, never lost; the nightly sweep repeats anything still missing).
+- ``caseload.lms.apply_student``: after a plan version is activated, every course of the student.
+- ``caseload.lms.enrollments``: beat, every few minutes: plan students newly active in a course.
+- ``caseload.lms.sweep``: beat, nightly (02:15 district time): every course with a plan student, staggered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.schedules import crontab
+
+from lti_app import clock
+from lti_app.services.dispatch import LMS_APPLY_STUDENT, LMS_ENROLLMENTS, LMS_RECONCILE_COURSE, LMS_SWEEP
+from lti_app.services.lms_actions import triggers
+from lti_app.services.lms_actions.reconcile import LmsUnavailable, reconcile_course
+from lti_app.services.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SWEEP_SPREAD_SECONDS = 2 * 3600
+"""The nightly sweep's courses are spread over two hours: the LMS sees a trickle, not a burst."""
+MAX_RETRIES = 8
+
+
+def beat_schedule(enrollment_poll_seconds: float = 300.0) -> dict[str, dict[str, Any]]:
+    """Nightly at 02:15 in the district's zone (Celery's clock is UTC), and the enrollment look-up."""
+    local = clock.now().replace(hour=2, minute=15, second=0, microsecond=0)
+    utc = local.astimezone(dt.UTC)
+    return {
+        "lms-sweep": {"task": LMS_SWEEP, "schedule": crontab(hour=utc.hour, minute=utc.minute)},
+        "lms-enrollments": {"task": LMS_ENROLLMENTS, "schedule": enrollment_poll_seconds},
+    }
+
+
+@shared_task(name=LMS_RECONCILE_COURSE, bind=True, ignore_result=True, max_retries=MAX_RETRIES)
+def reconcile_course_task(self: Any, course_id: int, person_ids: list[int] | None = None, reason: str = "sweep",
+                          event: str = "") -> dict[str, Any]:
+    with UnitOfWork() as uow:
+        try:
+            result = reconcile_course(uow.session, course_id, person_ids=person_ids, reason=reason, event=event)
+        except LmsUnavailable:
+            if self.request.is_eager or self.request.retries >= MAX_RETRIES:
+                log.warning("LMS reconcile course=%s: the LMS is unavailable; the nightly sweep repeats it", course_id)
+                return {"status": "unavailable"}
+            raise self.retry(countdown=min(3600, 30 * 2 ** self.request.retries)) from None
+    return {"status": result.status, "reads": result.reads, "writes": result.writes, "changes": result.applied}
+
+
+@shared_task(name=LMS_APPLY_STUDENT, ignore_result=True)
+def apply_student_task(student_id: int, reason: str = "plan", version_id: int | None = None) -> int:
+    with UnitOfWork() as uow:
+        pairs = triggers.student_courses(uow.session, student_id)
+    for course_id, person_id in pairs:
+        reconcile_course_task.delay(course_id, [person_id], reason, f"plan_version:{version_id}" if version_id else "")
+    return len(pairs)
+
+
+@shared_task(name=LMS_ENROLLMENTS, ignore_result=True)
+def enrollments_task() -> int:
+    with UnitOfWork() as uow:
+        pairs = triggers.new_enrollments(uow.session)
+        uow.commit()
+    by_course: dict[int, list[int]] = {}
+    for course_id, person_id in pairs:
+        by_course.setdefault(course_id, []).append(person_id)
+    for course_id, person_ids in by_course.items():
+        reconcile_course_task.delay(course_id, person_ids, "enrollment", "")
+    return len(pairs)
+
+
+@shared_task(name=LMS_SWEEP, ignore_result=True)
+def sweep_task() -> int:
+    with UnitOfWork() as uow:
+        course_ids = triggers.sweep_courses(uow.session)
+    step = SWEEP_SPREAD_SECONDS / max(len(course_ids), 1)
+    for i, course_id in enumerate(course_ids):
+        reconcile_course_task.apply_async(args=(course_id, None, "sweep", ""), countdown=int(i * step))
+    log.info("LMS sweep queued %s courses", len(course_ids))
+    return len(course_ids)
