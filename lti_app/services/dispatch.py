@@ -17,6 +17,10 @@ RECONCILE_SCHEDULE_NRPS = "caseload.reconcile.schedule_nrps"
 RECONCILE_ONEROSTER = "caseload.reconcile.oneroster"
 RECONCILE_SCHEDULE_ONEROSTER = "caseload.reconcile.schedule_oneroster"
 PURGE_LAUNCH_STATE = "caseload.maintenance.purge_launch_state"
+LMS_APPLY_STUDENT = "caseload.lms.apply_student"
+LMS_RECONCILE_COURSE = "caseload.lms.reconcile_course"
+LMS_SWEEP = "caseload.lms.sweep"
+LMS_ENROLLMENTS = "caseload.lms.enrollments"
 ALERTS_RUN = "caseload.alerts.run"
 
 

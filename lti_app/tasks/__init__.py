@@ -14,7 +14,7 @@ from celery import Celery, Task
 from flask import Flask
 
 TASK_MODULES: tuple[str, ...] = ("lti_app.tasks.reconcile", "lti_app.tasks.maintenance", "lti_app.tasks.inbox",
-                                   "lti_app.tasks.lms_actions")
+                                   "lti_app.tasks.alerts", "lti_app.tasks.lms_actions")
 
 
 def init_app(app: Flask) -> Celery:
@@ -44,12 +44,14 @@ def init_app(app: Flask) -> Celery:
     for module in TASK_MODULES:
         importlib.import_module(module)  # registers the @shared_task functions
     from lti_app.services.dispatch import PURGE_LAUNCH_STATE
+    from lti_app.tasks import alerts as alerts_tasks
     from lti_app.tasks import inbox as inbox_tasks
     from lti_app.tasks import lms_actions as lms_tasks
     from lti_app.tasks.reconcile import beat_schedule
 
     celery_app.conf.beat_schedule = {**beat_schedule(settings.reconcile_interval_seconds),
                                      **inbox_tasks.beat_schedule(settings.inbox_poll_seconds),
+                                     **alerts_tasks.beat_schedule(settings.alerts_poll_seconds),
                                      **lms_tasks.beat_schedule(),
                                      "purge-launch-state": {"task": PURGE_LAUNCH_STATE, "schedule": 3600.0}}
     celery_app.set_default()
