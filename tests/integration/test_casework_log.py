@@ -56,12 +56,17 @@ def test_contact_created_edited_and_follow_up_done(client, token_for, db_session
     assert cm.post(f"{base}/contacts/{contact.id}/follow-up-done", {}).status_code == 303
     db_session.expire_all()
     assert db_session.get(Contact, contact.id).follow_up_done_at is not None
-    resp = cm.post(f"{base}/contacts/{contact.id}/edit", {"contacted_on": D(3), "method": "email", "direction": "in",
-                                                          "summary": "Guardian emailed back.", "follow_up_on": ""})
+    # Issue #11: a correction says why (without a reason nothing changes), and the old state stays as revision 1.
+    change = {"contacted_on": D(3), "method": "email", "direction": "in", "summary": "Guardian emailed back.",
+              "follow_up_on": ""}
+    no_reason = cm.post(f"{base}/contacts/{contact.id}/edit", change)
+    assert no_reason.status_code == 422 and "reason for the correction" in text_of(no_reason)
+    resp = cm.post(f"{base}/contacts/{contact.id}/edit", {**change, "reason": "It was an email, not a call."})
     assert resp.status_code == 303
     db_session.expire_all()
     edited = db_session.get(Contact, contact.id)
     assert edited.method == "email" and edited.follow_up_on is None and edited.follow_up_done_at is None
+    assert edited.revision_no == 2
     actions = db_session.scalars(select(AccessEvent.context).where(AccessEvent.action == "update_casework")
                                  .order_by(AccessEvent.id)).all()
     assert actions == ["add guardian contact", f"contact {contact.id}: follow-up done", f"edit contact {contact.id}"]
@@ -96,8 +101,9 @@ def test_meeting_scheduled_then_held_with_outcome_and_notice_rules(client, token
     assert "notice not sent" in text_of(cm.get(base))
     held = cm.post(f"{base}/meetings/{meeting.id}/edit",
                    {"meeting_type": "iep_annual", "meets_on": D(0), "participants": "Guardian", "notice_sent_on": D(12),
-                    "status": "held", "outcome": "Services continued; reading goal revised."})
-    assert held.status_code == 303
+                    "status": "held", "outcome": "Services continued; reading goal revised.",
+                    "reason": "Meeting held; outcome recorded."})
+    assert held.status_code == 303, text_of(held)
     db_session.expire_all()
     meeting = db_session.get(Meeting, meeting.id)
     assert meeting.status == "held" and cipher().decrypt(meeting.outcome_encrypted).startswith("Services continued")

@@ -122,9 +122,18 @@ def test_a_mistaken_data_point_can_be_removed_by_the_case_manager(as_, world, db
     cm.post(f"{goals_url(world)}/{goal.id}/points", {"measured_on": days(-3), "value": "500"})
     point = db_session.scalars(select(ProgressPoint)).one()
     cm.get(goals_url(world))
-    resp = cm.post(f"{goals_url(world)}/{goal.id}/points/{point.id}/delete", {})
+    # Issue #11: evidence is never destroyed. Removal needs a reason and a ticked confirmation; the point leaves the
+    # chart and stays in the database and in its history (it was a hard delete before).
+    unconfirmed = cm.post(f"{goals_url(world)}/{goal.id}/points/{point.id}/delete", {"reason": "typo"})
+    assert unconfirmed.status_code == 422 and "confirms the removal" in text_of(unconfirmed)
+    resp = cm.post(f"{goals_url(world)}/{goal.id}/points/{point.id}/delete",
+                   {"reason": "Typed 500 for 50.", "confirm": "on"})
     assert resp.status_code == 303
-    assert db_session.scalar(select(func.count()).select_from(ProgressPoint)) == 0
+    db_session.expire_all()
+    assert db_session.scalar(select(func.count()).select_from(ProgressPoint)) == 1
+    assert db_session.get(ProgressPoint, point.id).deleted_at is not None
+    page = text_of(cm.get(goals_url(world)))
+    assert "Removed data points (kept for the record)" in page and "Typed 500 for 50." in page
 
 
 # --- bad input: clear messages, nothing written ----------------------------------------------------------------
