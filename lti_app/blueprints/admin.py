@@ -44,6 +44,9 @@ NOTICES = {
     "restricted_off": "Restricted-note access is off for this grant (a new grant replaced the old one).",
     "purged": "The records were purged. The change log lists what was removed.",
     "nothing_to_purge": "No record was due for purging: nothing was changed.",
+    "frame_origin_added": "The origin is allowed: that LMS's pages may show Caseload in their frame.",
+    "frame_origin_removed": "The origin is removed: that LMS's pages may no longer show Caseload (a later launch "
+                            "from it can add it again).",
 }
 PAGE = 50
 
@@ -146,9 +149,41 @@ def home() -> Any:
     last_import = audit_log.changes(session, "import.", page_size=1).rows
     pending = sum(1 for p in platforms for d in p.deployments if d.status == "pending")
     invites = recent_invites(session) if roles.is_district_admin(get_session(), viewer.person_id) else None
+    from lti_app.services.platforms import framing
+
+    frame_origins = {p.id: framing.list_origins(session, p) for p in platforms}
     return render_template("admin/home.html", platforms=platforms, counts=counts, pending=pending,
                            last_import=last_import[0] if last_import else None, notice=_notice(), years=years,
-                           invites=invites, now=utcnow())
+                           invites=invites, now=utcnow(), frame_origins=frame_origins)
+
+
+@bp.post("/platforms/<int:platform_id>/frame-origins")
+@require_viewer
+def frame_origins(platform_id: int) -> Any:
+    """Allow or stop an LMS page origin framing Caseload (district administrators: the CSP is installation-wide)."""
+    from lti_app.security import invalidate_frame_cache
+    from lti_app.services.platforms import framing
+
+    viewer = _admin()
+    session = get_session()
+    if not roles.is_district_admin(session, viewer.person_id):
+        abort(403, description="Only district administrators can change which LMS pages may show Caseload.")
+    platform = session.get(Platform, platform_id)
+    if platform is None:
+        abort(404, description="There is no such platform.")
+    change = request.form.get("change", "")
+    if change not in ("add", "remove"):
+        abort(400, description="Choose whether to add or remove the origin.")
+    fn = framing.add_origin if change == "add" else framing.remove_origin
+    try:
+        fn(session, platform, request.form.get("origin", ""), actor_id=viewer.person_id, via="web")
+    except framing.FramingInvalid as exc:
+        session.rollback()
+        return render_error(422, str(exc))
+    session.commit()
+    invalidate_frame_cache()
+    return redirect(app_url("admin.home", notice=f"frame_origin_{'added' if change == 'add' else 'removed'}",
+                            _anchor=f"platform-{platform.id}"), code=303)
 
 
 REGISTRATION_LINK_HOURS = {"24": 24, "72": 72, "168": 168}

@@ -158,5 +158,69 @@ def webhooks_cmd(platform_name: str, live_events_keyset_url: str | None, new_sec
             click.echo(f"New webhook secret (shown once; set it in the Moodle plugin): {generated}")
 
 
+@platform_group.group("frame-origin")
+def frame_origin_group() -> None:
+    """LMS page origins allowed to show Caseload in a frame (CSP frame-ancestors), per platform.
+
+    Canvas course pages live on the district's host (https://district.instructure.com or a vanity domain), not on
+    the issuer https://canvas.instructure.com: add that host here, or let the first launch learn it."""
+
+
+def _framing_change(platform_name: str, origin: str, change: str) -> None:
+    from lti_app.security import invalidate_frame_cache
+    from lti_app.services.platforms import framing
+
+    with UnitOfWork() as uow:
+        try:
+            platform = framing.find_platform(uow.session, platform_name)
+            fn = framing.add_origin if change == "add" else framing.remove_origin
+            done = fn(uow.session, platform, origin, actor_id=None, via="cli")
+        except framing.FramingInvalid as exc:
+            raise click.ClickException(str(exc)) from None
+        uow.commit()
+    invalidate_frame_cache()
+    verb = "may now show" if change == "add" else "may no longer show"
+    click.echo(f"Pages on {done} {verb} Caseload for platform {platform_name} (every web process within a minute).")
+
+
+@frame_origin_group.command("add")
+@click.option("--name", "platform_name", required=True, help="The platform's name in Caseload.")
+@click.argument("origin")
+@with_appcontext
+def frame_origin_add_cmd(platform_name: str, origin: str) -> None:
+    """Allow pages on ORIGIN (https://host[:port]) to frame Caseload for a platform."""
+    _framing_change(platform_name, origin, "add")
+
+
+@frame_origin_group.command("remove")
+@click.option("--name", "platform_name", required=True, help="The platform's name in Caseload.")
+@click.argument("origin")
+@with_appcontext
+def frame_origin_remove_cmd(platform_name: str, origin: str) -> None:
+    """Stop allowing pages on ORIGIN to frame Caseload for a platform (a later launch from it may add it again)."""
+    _framing_change(platform_name, origin, "remove")
+
+
+@frame_origin_group.command("list")
+@click.option("--name", "platform_name", required=True, help="The platform's name in Caseload.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def frame_origin_list_cmd(platform_name: str, as_json: bool) -> None:
+    """The origins allowed to frame Caseload for a platform, and where each came from."""
+    from lti_app.services.platforms import framing
+
+    with UnitOfWork() as uow:
+        try:
+            platform = framing.find_platform(uow.session, platform_name)
+        except framing.FramingInvalid as exc:
+            raise click.ClickException(str(exc)) from None
+        rows = framing.list_origins(uow.session, platform)
+    if as_json:
+        click.echo(json.dumps([{"origin": r.origin, "source": r.source} for r in rows], indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r.origin}\t{r.source}")
+
+
 def register(main: click.Group) -> None:
     main.add_command(platform_group)
