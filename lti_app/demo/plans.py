@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from lti_app import clock
 from lti_app.crypto import cipher
 from lti_app.demo.common import DemoDistrict
+from lti_app.domain.deadlines import add_years
+from lti_app.domain.plan_rules import AccommodationFacts, contradictions
 from lti_app.models import Accommodation, CaseNote, CaseNoteRevision, Plan, PlanVersion, Student
 from lti_app.services.access.students import link_persons
 
@@ -38,6 +40,17 @@ NOTES = [("observation", "Worked well with the copy of slides; asked two questio
          ("parent_contact", "Guardian called about upcoming tests; confirmed the separate-room arrangement.")]
 
 
+def _consistent(chosen: list[tuple[str, str, str, Decimal | None]]) -> list[tuple[str, str, str, Decimal | None]]:
+    """The sample without accommodations that contradict one already taken (1.5x and 2x on the same tests): the
+    editor and the import refuse such plans, so the demo must not hold them."""
+    kept: list[tuple[str, str, str, Decimal | None]] = []
+    for item in chosen:
+        facts = [AccommodationFacts(t, a, (), m) for _, t, a, m in [*kept, item]]
+        if not contradictions(facts):
+            kept.append(item)
+    return kept
+
+
 def seed(session: Session, district: DemoDistrict) -> None:
     if session.scalar(select(Plan.id).limit(1)) is not None:
         return
@@ -46,7 +59,8 @@ def seed(session: Session, district: DemoDistrict) -> None:
     chosen = [p for i, p in enumerate(district.students) if i % 4 == 0][:len(PLAN_MIX)]
     for i, (person, plan_type) in enumerate(zip(chosen, PLAN_MIX, strict=False)):
         student = Student(sis_id=person.sis_id, given_name=person.given_name, family_name=person.family_name,
-                          grade=str(9 + i % 4), school="Juniper Ridge High School")
+                          grade=str(9 + i % 4), school="Juniper Ridge High School",
+                          date_of_birth=add_years(today, -(14 + i % 4)) - dt.timedelta(days=40 + 23 * i))
         session.add(student)
         session.flush()
         manager = district.case_managers[i % len(district.case_managers)]
@@ -62,7 +76,7 @@ def seed(session: Session, district: DemoDistrict) -> None:
                               activated_at=dt.datetime.combine(start, dt.time(9), dt.UTC))
         session.add(version)
         session.flush()
-        for pos, (cat, text, applies, mult) in enumerate(rng.sample(ACCOMMODATIONS, 3 + i % 6)):
+        for pos, (cat, text, applies, mult) in enumerate(_consistent(rng.sample(ACCOMMODATIONS, 3 + i % 6))):
             session.add(Accommodation(plan_version_id=version.id, category=cat, text=text, applies_to=applies,
                                       subjects=[], time_multiplier=mult, position=pos))
         if i % 3 == 0:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -563,7 +563,11 @@ def deadlines_met(old: PlanInputs, new: PlanInputs, policy: DeadlinePolicy,
     change (an initial evaluation or IEP meeting first: nothing else can be met before them) and the completion the
     old date recorded; the candidate whose due date is nearest the new date wins, so retyping a date corrects the
     occurrence it belongs to and a date a year later meets the next one."""
-    before = plan_deadlines(old, dt.date.min, policy, school_calendar)
+    # The dates that start a clock (consent, eligibility) count from the new values: recording a consent and the
+    # evaluation that followed it in one go is how a case manager catches up on paper records.
+    started = replace(old, evaluation_consent_on=new.evaluation_consent_on,
+                      eligibility_determined_on=new.eligibility_determined_on)
+    before = plan_deadlines(started, dt.date.min, policy, school_calendar)
     open_due: dict[DeadlineKind, dt.date] = {}
     for item in before:
         if item.status not in (DeadlineStatus.DONE, DeadlineStatus.WAIVED) and item.kind not in open_due:

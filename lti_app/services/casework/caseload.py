@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from lti_app import clock
 from lti_app.auth import Viewer
-from lti_app.models import Acknowledgement, Enrollment, Plan, PlanVersion, Question, Student, StudentLink
+from lti_app.domain.access import TEACHING_ROLES
+from lti_app.models import Acknowledgement, Enrollment, Plan, PlanVersion, Question, Section, Student, StudentLink
 from lti_app.services.access import policy as access
 from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework import service_minutes
@@ -41,6 +42,56 @@ class CaseloadRow:
         return "overdue" if days < 0 else "soon" if days <= self.window_days else "later"
 
 
+def acknowledgement_counts(session: Session, student_ids: list[int], version_ids: list[int]
+                           ) -> tuple[dict[int, int], dict[int, int]]:
+    """Per student: the teachers who teach them (an active teacher/TA enrollment in the student's own section, or a
+    course-wide one on either side, as the teacher's panel lists them) and how many of those acknowledged the
+    active version for every section they teach the student in, after their teaching enrollment began (the panel
+    re-opens older acknowledgements). A course's other teachers, and acknowledgements by people no longer
+    teaching the student, do not count (IDEA 34 CFR 300.323(d): each teacher responsible for implementing the IEP).
+    Two queries whatever the caseload size."""
+    if not student_ids:
+        return {}, {}
+    mine, theirs = aliased(Enrollment), aliased(Enrollment)
+    mine_section, their_section = aliased(Section), aliased(Section)
+    pairs = session.execute(
+        select(StudentLink.student_id, theirs.person_id, mine.section_id, theirs.course_id, theirs.created_at)
+        .join(mine, mine.person_id == StudentLink.person_id)
+        .join(mine_section, mine_section.id == mine.section_id)
+        .join(theirs, theirs.course_id == mine.course_id)
+        .join(their_section, their_section.id == theirs.section_id)
+        .where(StudentLink.student_id.in_(student_ids), mine.state == "active", mine.role == "student",
+               theirs.state == "active", theirs.role.in_(sorted(TEACHING_ROLES)),
+               or_(theirs.section_id == mine.section_id, their_section.lms_section_id == "",
+                   mine_section.lms_section_id == ""))).all()
+    started: dict[tuple[int, int], dt.datetime] = {}
+    teaches: dict[tuple[int, int], set[tuple[int, int]]] = {}
+    for student_id, teacher_id, section_id, course_id, created in pairs:
+        key = (teacher_id, course_id)
+        started[key] = min(started.get(key, created), created)
+        teaches.setdefault((student_id, teacher_id), set()).add((section_id, course_id))
+    acks: dict[tuple[int, int, int], dt.datetime] = {}
+    if version_ids and teaches:
+        for staff_id, student_id, section_id, at in session.execute(
+                select(Acknowledgement.staff_person_id, Acknowledgement.student_id, Acknowledgement.section_id,
+                       Acknowledgement.acknowledged_at)
+                .where(Acknowledgement.plan_version_id.in_(version_ids),
+                       Acknowledgement.student_id.in_(student_ids))).all():
+            acks[(student_id, staff_id, section_id)] = at
+    teachers: dict[int, int] = {}
+    acknowledged: dict[int, int] = {}
+    for (student_id, teacher_id), sections in teaches.items():
+        teachers[student_id] = teachers.get(student_id, 0) + 1
+        if all(_acknowledged_since(acks.get((student_id, teacher_id, section_id)), started[(teacher_id, course_id)])
+               for section_id, course_id in sections):
+            acknowledged[student_id] = acknowledged.get(student_id, 0) + 1
+    return teachers, acknowledged
+
+
+def _acknowledged_since(at: dt.datetime | None, started: dt.datetime) -> bool:
+    return at is not None and at >= started
+
+
 def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[CaseloadRow]:
     plans = session.execute(
         select(Plan, Student).join(Student, Student.id == Plan.student_id)
@@ -50,20 +101,7 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[C
     student_ids = [s.id for _, s in plans]
     versions = dict(session.execute(select(PlanVersion.plan_id, PlanVersion.id).where(
         PlanVersion.plan_id.in_([p.id for p, _ in plans]), PlanVersion.status == "active")).all())
-    # Current teachers: active teacher/ta enrollments in courses where the student is actively enrolled.
-    student_enr = (select(StudentLink.student_id, Enrollment.course_id, Enrollment.section_id)
-                   .join(Enrollment, Enrollment.person_id == StudentLink.person_id)
-                   .where(StudentLink.student_id.in_(student_ids), Enrollment.state == "active",
-                          Enrollment.role == "student").subquery())
-    teacher_counts: dict[int, int] = dict(session.execute(
-        select(student_enr.c.student_id, func.count(func.distinct(Enrollment.person_id)))
-        .join(Enrollment, Enrollment.course_id == student_enr.c.course_id)
-        .where(Enrollment.state == "active", Enrollment.role.in_(["teacher", "ta"]))
-        .group_by(student_enr.c.student_id)).all())
-    ack_counts = dict(session.execute(
-        select(Acknowledgement.student_id, func.count(func.distinct(Acknowledgement.staff_person_id)))
-        .where(Acknowledgement.plan_version_id.in_(list(versions.values())))
-        .group_by(Acknowledgement.student_id)).all())
+    teacher_counts, ack_counts = acknowledgement_counts(session, student_ids, list(versions.values()))
     questions = dict(session.execute(
         select(Question.student_id, func.count()).where(Question.student_id.in_(student_ids),
                                                          Question.status == "open")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain import deadlines as rules
-from lti_app.domain.access import Action, decide, decide_plan
+from lti_app.domain.access import Action, StudentFacts, decide, decide_plan
 from lti_app.models import (
     DeadlineCompletion,
     Goal,
@@ -181,6 +181,16 @@ def school_deadlines(session: Session, viewer: Viewer, school: str, today: dt.da
 
 # --- one student's deadline inputs -----------------------------------------------------------------------------
 
+def _student_facts(session: Session, student_id: int) -> StudentFacts:
+    """The access facts with the case managers of the student's draft plans too: the initial evaluation and the
+    eligibility determination come before the first IEP is active, and the draft's case manager records them (as
+    the plan editor lets them edit the draft)."""
+    facts = access.student_facts(session, student_id)
+    drafting = frozenset(m for m in session.scalars(
+        select(Plan.case_manager_id).where(Plan.student_id == student_id, Plan.status == "draft")) if m)
+    return dataclasses.replace(facts, case_manager_ids=facts.case_manager_ids | drafting)
+
+
 @dataclass(frozen=True)
 class StudentDeadlines:
     student: Student
@@ -199,7 +209,7 @@ def student_deadlines(session: Session, viewer: Viewer, student_id: int, today: 
                       f"student deadlines (student id {student_id})")
         session.commit()
         abort(403, description=NOT_VISIBLE)
-    actor, facts = access.actor_facts(session, viewer), access.student_facts(session, student_id)
+    actor, facts = access.actor_facts(session, viewer), _student_facts(session, student_id)
     decision = decide(actor, facts, Action.VIEW_CASEWORK)
     access.record(session, viewer, student_id, "view", decision.allowed, decision.basis, "student deadlines")
     if not decision.allowed:
@@ -275,7 +285,7 @@ def update_inputs(session: Session, viewer: Viewer, student_id: int, plan_id: in
                       f"deadline inputs (plan id {plan_id})")
         session.commit()
         abort(403, description=NOT_VISIBLE)
-    decision = decide_plan(access.actor_facts(session, viewer), access.student_facts(session, student_id),
+    decision = decide_plan(access.actor_facts(session, viewer), _student_facts(session, student_id),
                            Action.EDIT_PLAN, plan.case_manager_id)
     access.record(session, viewer, student_id, "update", decision.allowed, decision.basis,
                   f"deadline inputs of plan {plan.id}")
@@ -371,7 +381,7 @@ def record_meeting_held(session: Session, viewer: Viewer, student_id: int, meeti
                            .order_by(Plan.status, Plan.id.desc()).limit(1)).first()
     if plan is None:
         return None
-    decision = decide_plan(access.actor_facts(session, viewer), access.student_facts(session, student_id),
+    decision = decide_plan(access.actor_facts(session, viewer), _student_facts(session, student_id),
                            Action.EDIT_PLAN, plan.case_manager_id)
     if not decision.allowed:
         return None
