@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, make_response, redirect, render_template, request
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lti_app import clock
@@ -152,7 +153,10 @@ def home() -> Any:
     from lti_app.services.platforms import framing
 
     frame_origins = {p.id: framing.list_origins(session, p) for p in platforms}
+    may_rotate = {p.id for p in platforms if roles.is_district_admin(session, viewer.person_id)
+                  or (viewer.has_role("admin") and viewer.platform_id == p.id)}
     return render_template("admin/home.html", platforms=platforms, counts=counts, pending=pending,
+                           webhook_urls={p.id: _webhook_url(p) for p in platforms}, may_rotate=may_rotate,
                            last_import=last_import[0] if last_import else None, notice=_notice(), years=years,
                            invites=invites, now=utcnow(), frame_origins=frame_origins)
 
@@ -208,6 +212,62 @@ def registration_link() -> Any:
     response = make_response(render_template("admin/registration_link.html", url=url, invite=invite))
     response.headers["Cache-Control"] = "no-store"  # the link is a secret shown once
     return response
+
+
+@bp.post("/platforms/<int:platform_id>/webhook-secret")
+@require_viewer
+def webhook_secret(platform_id: int) -> Any:
+    """A new webhook secret for a Moodle platform's companion plugin, shown once (only its encrypted form is kept;
+    the old one stops working at once, so every event is then refused until the plugin has the new one, and the
+    plugin keeps those events queued). District administrators, or the LMS administrator of that platform."""
+    from lti_app.services.platforms.registry import PlatformInvalid, configure_webhooks
+
+    viewer = _admin()
+    session = get_session()
+    platform = session.get(Platform, platform_id)
+    district = roles.is_district_admin(session, viewer.person_id)
+    own = viewer.has_role("admin") and viewer.platform_id == platform_id
+    if platform is None or not (district or own):
+        abort(404, description="There is no such platform that you administer (a new secret is made by a district "
+                               "administrator or by the LMS administrator of that platform).")
+    if platform.lms != "moodle":
+        abort(400, description="Only Moodle platforms use a webhook secret (Canvas signs its Live Events).")
+    try:
+        _, secret = configure_webhooks(session, platform.name, new_secret=True)
+    except PlatformInvalid as exc:
+        abort(400, description=str(exc))
+    audit_log.record_admin(session, viewer.person_id, "web", "platform.webhook_secret", target_type="platform",
+                           target_id=platform.id, summary=f"New webhook secret for {platform.name}")
+    session.commit()
+    response = make_response(render_template("admin/webhook_secret.html", platform=platform, secret=secret,
+                                             webhook_url=_webhook_url(platform)))
+    response.headers["Cache-Control"] = "no-store"  # the secret is shown once
+    return response
+
+
+def _webhook_url(platform: Platform) -> str | None:
+    if platform.lms not in ("canvas", "moodle"):
+        return None
+    return f"{current_app.config['CASELOAD'].base_url.rstrip('/')}/webhooks/{platform.lms}/{platform.name}"
+
+
+@bp.app_context_processor
+def _administration_entry() -> dict[str, Any]:
+    """The "Administration" entry of the tool's header, on every page, for anyone ``roles.is_admin`` lets in (a
+    Moodle site administrator launching from an activity lands on the course panel, and Moodle has no account
+    navigation placement, so this is their way in). Evaluated lazily: a page that does not show it pays nothing."""
+    def administration_url() -> str | None:
+        viewer = g.get("viewer")
+        if viewer is None:
+            return None
+        try:
+            if not roles.is_admin(get_session(), viewer):
+                return None
+        except SQLAlchemyError:  # an error page while the database is down still renders
+            return None
+        return app_url("admin.home")
+
+    return {"administration_url": administration_url}
 
 
 @bp.post("/deployments/<int:deployment_id>/<action>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, make_response, render_template, request
 
 from lti_app.db import get_session
 from lti_app.errors import render_error
@@ -40,7 +40,14 @@ def dynamic_registration() -> Any:
     session.commit()
     invalidate_frame_cache()
     allow_framing_by(page_origin)
-    return render_template("registration/done.html", platform=result.platform, deployment_id=result.deployment_id)
+    base = current_app.config["CASELOAD"].base_url.rstrip("/")
+    family = "canvas" if result.platform.lms == "canvas" else "moodle" if result.platform.lms == "moodle" else None
+    response = make_response(render_template(
+        "registration/done.html", platform=result.platform, deployment_id=result.deployment_id,
+        webhook_url=f"{base}/webhooks/{family}/{result.platform.name}" if family else None,
+        webhook_secret=result.webhook_secret))
+    response.headers["Cache-Control"] = "no-store"  # the webhook secret is shown once
+    return response
 
 
 def init_app(app: Flask) -> None:

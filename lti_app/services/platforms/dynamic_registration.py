@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from integrations.http import HttpClient, HttpError, response_json
+from lti_app.crypto import cipher
 from lti_app.db import utcnow
 from lti_app.domain.vocab import AdminAction
 from lti_app.models import Deployment, Platform, RegistrationInvite
@@ -49,6 +50,9 @@ class RegistrationFailed(Exception):
 class Registered:
     platform: Platform
     deployment_id: str | None
+    webhook_secret: str | None = None
+    """Moodle: the companion plugin's webhook secret, generated with the registration and shown once on the result
+    page (only its encrypted form is stored; the admin page makes a new one when it was missed)."""
 
 
 def tool_configuration(base_url: str, lms: str) -> dict[str, Any]:
@@ -210,10 +214,12 @@ def register(session: Session, base_url: str, openid_configuration: str, registr
     deployment_id = (registered.get(TOOL_CONFIG) or {}).get("deployment_id")
     host = urlsplit(issuer).netloc.replace(":", "-") or "lms"
     name = f"{host}-{client_id}"[:100]
+    webhook_secret = secrets.token_urlsafe(32) if lms == "moodle" else None
     platform = Platform(name=name, lms=lms, issuer=issuer, client_id=client_id,
                         auth_login_url=config["authorization_endpoint"], auth_token_url=config["token_endpoint"],
                         keyset_url=config["jwks_uri"], status="active",
-                        settings={"registered_by": "dynamic_registration"})
+                        settings={"registered_by": "dynamic_registration"},
+                        webhook_secret_encrypted=cipher().encrypt(webhook_secret) if webhook_secret else None)
     session.add(platform)
     session.flush()
     if deployment_id:
@@ -224,4 +230,4 @@ def register(session: Session, base_url: str, openid_configuration: str, registr
     if page_origin and page_origin != framing.origin_of_url(base_url):
         framing.learn(session, platform.id, [page_origin], "registration")
     log.info("dynamic registration stored platform %s (%s) with invite %s", platform.id, lms, invite.id)
-    return Registered(platform, str(deployment_id) if deployment_id else None)
+    return Registered(platform, str(deployment_id) if deployment_id else None, webhook_secret)
