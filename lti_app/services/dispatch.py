@@ -24,8 +24,9 @@ LMS_ENROLLMENTS = "caseload.lms.enrollments"
 ALERTS_RUN = "caseload.alerts.run"
 
 
-def enqueue(task_name: str, *args: Any, countdown: float | None = None) -> None:
+def enqueue(task_name: str, *args: Any, countdown: float | None = None, retry: bool = True) -> None:
     """Run ``task_name`` with ``args`` in the background (eagerly, in-process, without a broker). Raises what the
-    broker raises: callers that must not fail decide how to degrade."""
+    broker raises: callers that must not fail decide how to degrade. ``retry=False``: fail at the first refusal
+    instead of retrying the publish (for callers that have a fallback and must not keep a request waiting)."""
     celery = current_app.extensions["celery"]
-    celery.tasks[task_name].apply_async(args=args, countdown=countdown)
+    celery.tasks[task_name].apply_async(args=args, countdown=countdown, retry=retry)

@@ -17,6 +17,41 @@ TASK_MODULES: tuple[str, ...] = ("lti_app.tasks.reconcile", "lti_app.tasks.maint
                                    "lti_app.tasks.alerts", "lti_app.tasks.lms_actions")
 
 
+def broker_resilience(broker_url: str, reconcile_interval_seconds: int) -> dict[str, Any]:
+    """Settings that keep the worker, beat and web processes working through a broker outage (issue #14).
+
+    - Reconnect forever, at start-up and after a loss, instead of giving up (and exiting) after 100 tries.
+    - Redis: the hardened transport of ``lti_app/tasks/broker.py`` (the worker survives losing Redis while it holds
+      unacknowledged messages); a connect timeout, so that a web process asking for a drain while Redis does not
+      answer waits seconds, not forever; a visibility timeout longer than the longest countdown Caseload uses (the
+      staggered scheduled reconciles), so that Redis never hands a delayed message to a second worker while the
+      first one is still waiting for its time.
+    - A task that was running when the connection dropped runs to its end rather than being killed: every task is
+      idempotent (drains are guarded by the event times, reconciles by set difference), so its message being
+      delivered again later costs a no-op, while killing it would throw away a half-done roster pull.
+    - Prefetch one message per pool process: fewer messages held unacknowledged by a worker that may be killed.
+    """
+    options: dict[str, Any] = {
+        "broker_connection_retry": True,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+    }
+    if broker_url.startswith("redis://"):
+        from lti_app.tasks.broker import TRANSPORT
+
+        options["broker_transport"] = TRANSPORT
+        options["broker_transport_options"] = {
+            "visibility_timeout": reconcile_interval_seconds + 3600,
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+            "socket_keepalive": True,
+            "retry_on_timeout": True,
+            "health_check_interval": 10,
+        }
+    return options
+
+
 def init_app(app: Flask) -> Celery:
     settings = app.config["CASELOAD"]
 
@@ -34,10 +69,10 @@ def init_app(app: Flask) -> Celery:
         task_eager_propagates=False,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=4,
-        broker_connection_retry_on_startup=True,
+        worker_prefetch_multiplier=1,
         timezone="UTC",
         include=list(TASK_MODULES),
+        **broker_resilience(settings.broker_url, settings.reconcile_interval_seconds),
     )
     import importlib
 

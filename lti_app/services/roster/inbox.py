@@ -469,36 +469,94 @@ def _set_state(rows: list[Enrollment], state: str, when: dt.datetime) -> int:
 # Asking for a drain
 # ---------------------------------------------------------------------------------------------------------------
 
-_kick_lock = threading.Lock()
-_last_kick = 0.0
-_trailing_until = 0.0
 KICK_INTERVAL = 0.25
+"""A process asks for a drain at most this often (seconds); a drain applies everything due, not one event."""
+BROKER_BACKOFF = 2.0
+"""After the broker refused a kick, the process stops asking for this long (seconds): during a broker outage each
+request would otherwise wait on the broker again, and the events are safe in the database meanwhile."""
+
+
+class _Kicker:
+    """Per-process state of the kick: when the last drain was asked for, whether a trailing one is armed, and
+    whether the broker is refusing (so that an outage is logged once, not once per event)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last = 0.0
+        self.timer: threading.Timer | None = None
+        self.broker_down_since: float | None = None
+        self.refused = 0
+
+    def send(self, app: Any) -> None:
+        """Send one drain task. Never raises: a refusal is logged once per outage and the periodic drain
+        (``caseload.inbox.retry_due``) applies what was stored meanwhile."""
+        now = time.monotonic()
+        with self.lock:
+            if self.broker_down_since is not None and now - self.last < BROKER_BACKOFF:
+                self.refused += 1
+                return
+            self.last = now
+        try:
+            with app.app_context():
+                enqueue(INBOX_DRAIN, retry=False)
+        except Exception as exc:  # noqa: BLE001 - the event is stored; the periodic drain will apply it
+            with self.lock:
+                first = self.broker_down_since is None
+                if first:
+                    self.broker_down_since = now
+                self.refused += 1
+            if first:
+                log.warning("could not ask for an inbox drain (%s: %s); stored events wait for the periodic drain "
+                            "until the broker is back", type(exc).__name__, str(exc)[:200])
+            return
+        with self.lock:
+            down_since, refused = self.broker_down_since, self.refused
+            self.broker_down_since, self.refused = None, 0
+        if down_since is not None:
+            log.warning("the broker takes inbox drains again after %.1f s (%d kicks not sent)",
+                        now - down_since, refused)
+
+    def kick(self, app: Any) -> None:
+        """Send a drain now if none was sent in the last ``KICK_INTERVAL``; otherwise make sure one is sent when
+        the interval ends (a trailing drain that starts after this commit). The trailing drain is sent by this
+        process from a timer thread, not queued with a countdown: a delayed message would sit unacknowledged in
+        the worker (and in Redis's ``unacked`` set), which is what made a broker outage fatal to the worker."""
+        now = time.monotonic()
+        with self.lock:
+            due = now - self.last >= KICK_INTERVAL
+            if not due:
+                if self.timer is not None:
+                    return  # a trailing drain is already armed and will start after this commit
+                delay = self.last + KICK_INTERVAL - now
+                self.timer = threading.Timer(delay, self._trailing, args=(app,))
+                self.timer.daemon = True
+                self.timer.start()
+                return
+        self.send(app)
+
+    def _trailing(self, app: Any) -> None:
+        with self.lock:
+            self.timer = None
+        self.send(app)
+
+
+_kicker = _Kicker()
 
 
 def kick() -> None:
-    """Ask for the inbox to be drained now; called after an event was committed. Never raises.
+    """Ask for the inbox to be drained; called after an event was committed. Never raises, never waits on the
+    broker for more than its connect timeout.
 
-    Embedded mode (no broker): drain here, in-process. With a broker: send the drain task, at most a few times a
-    second per process. A request that falls inside that interval schedules one trailing drain, so every
-    committed event is followed by a drain that starts after its commit."""
-    global _last_kick, _trailing_until
+    Embedded mode (no broker): drain here, in-process. With a broker: send the drain task, at most once per
+    ``KICK_INTERVAL`` per process, with a trailing one after the interval so that every committed event is followed
+    by a drain that starts after its commit. If the broker is down, one warning says so and the periodic drain
+    applies the stored events once it is back."""
     try:
-        settings = current_app.config["CASELOAD"]
-        if settings.eager_tasks:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if app.config["CASELOAD"].eager_tasks:
             run_drain()
             return
-        now = time.monotonic()
-        with _kick_lock:
-            if now - _last_kick >= KICK_INTERVAL:
-                _last_kick = now
-                countdown: float | None = 0.0
-            elif _trailing_until < now:
-                countdown = KICK_INTERVAL
-                _trailing_until = now + KICK_INTERVAL
-            else:
-                countdown = None
-        if countdown is not None:
-            enqueue(INBOX_DRAIN, countdown=countdown or None)
+        _kicker.kick(app)
     except Exception:  # noqa: BLE001 - the event is stored; the periodic drain will apply it
         log.exception("could not ask for an inbox drain")
 
