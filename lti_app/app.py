@@ -27,6 +27,7 @@ BLUEPRINTS = (
     "lti_app.blueprints.admin",
     "lti_app.blueprints.sync",
     "lti_app.blueprints.alerts",
+    "lti_app.blueprints.lms_actions",
 )
 
 
@@ -55,7 +56,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build a Caseload app: defaults -> ``CASELOAD_*`` environment -> ``test_config`` overrides."""
     import importlib
 
-    from lti_app import auth, crypto, db, errors, security, tasks
+    from lti_app import auth, clock, crypto, db, errors, security, tasks
 
     app = Flask(__name__, instance_relative_config=True)
     app.url_map.converters["int"] = DatabaseIdConverter  # before any route is added
@@ -83,6 +84,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     crypto.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    clock.init_app(app)
     security.init_app(app)
     tasks.init_app(app)
     for module_name in BLUEPRINTS:

@@ -13,6 +13,7 @@ when the plan changes, when the student joins a course, when quizzes change, and
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -51,7 +52,7 @@ def student_courses(session: Session, student_id: int) -> list[tuple[int, int]]:
     return [(c, p) for c, p in rows]
 
 
-def _plan_students(session: Session) -> Select[tuple[int]]:
+def _plan_students(session: Session) -> Select[Any]:
     return (select(Plan.student_id).join(PlanVersion, PlanVersion.plan_id == Plan.id)
             .join(AppliedAccommodation, AppliedAccommodation.plan_version_id == PlanVersion.id)
             .where(Plan.status == "active", PlanVersion.status == "active"))
@@ -76,8 +77,10 @@ def new_enrollments(session: Session) -> list[tuple[int, int]]:
     return sorted(out)
 
 
-def sweep_courses(session: Session) -> list[int]:
-    platforms = _enabled_platforms(session)
+def sweep_courses(session: Session, platform_ids: list[int] | None = None) -> list[int]:
+    """Courses to reconcile: with a plan student, or with a value Caseload set. ``platform_ids`` None: every
+    switched-on LMS; the preview passes the platform it is about to switch on."""
+    platforms = _enabled_platforms(session) if platform_ids is None else platform_ids
     if not platforms:
         return []
     with_plans = set(session.scalars(

@@ -1,0 +1,174 @@
+"""Administrators switch applying on per LMS after a preview; the verification report shows the gaps first; the
+ledger per student; who may see what (through the Flask client, both backends)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from lti_app.models import AccessEvent, AdminEvent, LmsActionLedger, LmsConnection, RoleGrant
+from lti_app.services.lms_actions.reconcile import reconcile_course
+from tests.support import factories as f
+from tests.support.fake_canvas import FakeCanvas
+from tests.support.fake_moodle import FakeMoodle
+from tests.support.lms_world import canvas_world, moodle_world
+
+BOTH = pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+
+
+@pytest.fixture
+def canvas():
+    with FakeCanvas() as fake:
+        yield fake
+
+
+def _text(resp) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)).split())
+
+
+class As:
+    def __init__(self, client, token: str) -> None:
+        self.client, self.token, self.csrf = client, token, ""
+
+    def get(self, path: str, **params):
+        resp = self.client.get(path, query_string={"t": self.token, **params})
+        found = re.search(r'name="csrf_token" value="([^"]+)"', resp.get_data(as_text=True))
+        if found:
+            self.csrf = found.group(1)
+        return resp
+
+    def post(self, path: str, **data):
+        return self.client.post(path, data={"t": self.token, "csrf_token": self.csrf, **data})
+
+
+@pytest.fixture
+def people(db_session, canvas):
+    w = canvas_world(db_session, canvas, enabled=False)
+    admin = f.person(db_session, w["platform"], "Marlo Vance", kind="staff")
+    cm = f.person(db_session, w["platform"], "Tamsin Larkspur", kind="staff")
+    teacher = f.person(db_session, w["platform"], "Rowan Ellery", kind="staff")
+    f.enroll(db_session, teacher, w["course"], "teacher")
+    db_session.add_all([RoleGrant(person_id=admin.id, role="district_admin"),
+                        RoleGrant(person_id=cm.id, role="case_manager")])
+    w["ava"]["plan"].case_manager_id = cm.id
+    db_session.commit()
+    return {**w, "admin": admin, "cm": cm, "teacher": teacher}
+
+
+@BOTH
+def test_admin_previews_switches_on_and_reads_the_report(client, token_for, db_session, canvas, people):
+    quiz = canvas.add_quiz("501", "Unit 1", 30)
+    a = As(client, token_for(people["admin"], None))
+
+    page = a.get("/lms/admin")
+    assert page.status_code == 200 and "willow-canvas" in _text(page) and "off" in _text(page)
+    preview = a.get(f"/lms/admin/platforms/{people['platform'].id}/preview")
+    text = _text(preview)
+    assert preview.status_code == 200 and "Ava Quinlan" in text and "Unit 1" in text and "nothing was written" in text
+    assert canvas.count("POST", "/api/") == 0
+    assert db_session.scalars(select(LmsActionLedger)).all() == []
+
+    switched = a.post(f"/lms/admin/platforms/{people['platform'].id}/switch", on="1")
+    assert switched.status_code == 303 and "notice=on" in switched.location
+    assert db_session.scalar(select(AdminEvent).where(AdminEvent.action == "lms_actions_on")) is not None
+    a.get("/lms/admin")
+    assert a.post(f"/lms/admin/platforms/{people['platform'].id}/apply").status_code == 303
+    assert canvas.extension("501", quiz, "9001")["extra_time"] == 15
+
+    report = a.get("/lms/report")
+    assert report.status_code == 200
+    assert "1.5x time applied on 1 of 1 quizzes in Biology" in _text(report)
+    logged = db_session.scalars(select(AccessEvent).where(AccessEvent.context == "LMS verification report")).all()
+    assert {e.student_id for e in logged} == {people["ava"]["student"].id, people["ben"]["student"].id}
+
+
+@BOTH
+def test_the_report_puts_gaps_first_and_a_new_quiz_is_a_gap_until_applied(client, token_for, db_session, canvas,
+                                                                           people):
+    conn = db_session.scalar(select(LmsConnection))
+    conn.enabled = True
+    db_session.commit()
+    canvas.add_quiz("501", "Unit 1", 30)
+    reconcile_course(db_session, people["course"].id)
+    canvas.add_quiz("501", "Unit 2", 30)
+    canvas.add_quiz("501", "Unit 3", 30)
+    canvas.courses["501"].students.discard("9002")  # Ben's writes will fail
+    reconcile_course(db_session, people["course"].id)
+
+    report = As(client, token_for(people["cm"], None)).get("/lms/report")
+    text = _text(report)
+    # the case manager sees only her caseload (Ava), and Ava has no gap; the admin sees Ben's gaps first
+    assert "Ava Quinlan" in text and "Ben Hollis" not in text
+    admin_text = _text(As(client, token_for(people["admin"], None)).get("/lms/report"))
+    assert admin_text.index("Ben Hollis") < admin_text.index("Ava Quinlan")
+    assert "2 quizzes in Biology lack 10 extra minutes, 1 extra attempt" in admin_text
+
+
+def test_a_teacher_sees_the_course_counts_only(client, token_for, db_session, canvas, people):
+    conn = db_session.scalar(select(LmsConnection))
+    conn.enabled = True
+    db_session.commit()
+    canvas.add_quiz("501", "Unit 1", 30)
+    reconcile_course(db_session, people["course"].id)
+
+    resp = As(client, token_for(people["teacher"], people["course"], roles=("teacher",))).get("/lms/report")
+
+    assert resp.status_code == 200
+    text = _text(resp)
+    assert "applied on 2 of 2 student quizzes (2 students with a plan)" in text
+    assert "Ava" not in text and "Ben" not in text
+
+
+def test_the_students_ledger_is_for_case_managers_and_admins_and_is_logged(client, token_for, db_session, canvas,
+                                                                           people):
+    conn = db_session.scalar(select(LmsConnection))
+    conn.enabled = True
+    db_session.commit()
+    canvas.add_quiz("501", "Unit 1", 30)
+    reconcile_course(db_session, people["course"].id)
+    sid = people["ava"]["student"].id
+
+    cm_view = As(client, token_for(people["cm"], None)).get(f"/lms/students/{sid}/ledger")
+    assert cm_view.status_code == 200 and "extra time" in _text(cm_view) and "applied" in _text(cm_view)
+    teacher = As(client, token_for(people["teacher"], people["course"], roles=("teacher",)))
+    assert teacher.get(f"/lms/students/{sid}/ledger").status_code == 403
+    other = f.person(db_session, people["platform"], "Quill Vantage", kind="staff")
+    db_session.commit()
+    assert As(client, token_for(other, None)).get(f"/lms/students/{sid}/ledger").status_code == 404
+    events = db_session.scalars(select(AccessEvent).where(AccessEvent.context == "LMS ledger")).all()
+    assert sorted(e.allowed for e in events) == [False, True, True]
+
+
+def test_non_admins_cannot_switch_or_preview(client, token_for, db_session, people):
+    cm = As(client, token_for(people["cm"], None))
+    assert cm.get("/lms/admin").status_code == 403
+    assert cm.post(f"/lms/admin/platforms/{people['platform'].id}/switch", on="1").status_code in (400, 403)
+    assert cm.get(f"/lms/admin/platforms/{people['platform'].id}/preview").status_code == 403
+
+
+def test_switching_on_is_refused_while_the_connection_test_fails(client, token_for, db_session, canvas, people):
+    canvas.revoke_refresh_token()
+    a = As(client, token_for(people["admin"], None))
+    a.get("/lms/admin")
+    resp = a.post(f"/lms/admin/platforms/{people['platform'].id}/switch", on="1")
+    assert resp.status_code == 303 and "problem=" in resp.location
+    db_session.expire_all()
+    conn = db_session.scalar(select(LmsConnection))
+    assert not conn.enabled and conn.health == "reauthorize"
+
+
+def test_moodle_switch_on_checks_the_services_functions(client, token_for, db_session):
+    with FakeMoodle() as moodle:
+        w = moodle_world(db_session, moodle, enabled=False)
+        admin = f.person(db_session, w["platform"], "Marlo Vance", kind="staff")
+        db_session.add(RoleGrant(person_id=admin.id, role="district_admin"))
+        db_session.commit()
+        moodle.functions.discard("mod_quiz_get_overrides")
+        a = As(client, token_for(admin, None))
+        a.get("/lms/admin")
+        refused = a.post(f"/lms/admin/platforms/{w['platform'].id}/switch", on="1")
+        assert "mod_quiz_get_overrides" in refused.location.replace("%5F", "_")
+        moodle.functions.add("mod_quiz_get_overrides")
+        assert "notice=on" in a.post(f"/lms/admin/platforms/{w['platform'].id}/switch", on="1").location
