@@ -21,7 +21,8 @@ from lti_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEMO_SEEDERS = ("lti_app.demo.plans", "lti_app.demo.casework", "lti_app.demo.goals")
+DEMO_SEEDERS = ("lti_app.demo.plans", "lti_app.demo.casework", "lti_app.demo.goals", "lti_app.demo.alerts")
+"""``alerts`` last: it records the seeded classes as the alerts job's starting point."""
 
 # Made-up names, combined deterministically; any resemblance to real people is accidental.
 GIVEN = ["Avery", "Briar", "Calder", "Dorian", "Emery", "Finley", "Greer", "Hollis", "Indigo", "Jules", "Kestrel",

@@ -7,11 +7,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from lti_app.db import get_session
+from lti_app.demo import alerts as demo_alerts
 from lti_app.demo import practice_platform as practice
 from lti_app.errors import render_error
+from lti_app.ids import parse_id
+from lti_app.services.alerts import job as alerts_job
 from lti_app.services.platforms import keys
 
 bp = Blueprint("practice", __name__, url_prefix="/practice")
@@ -47,8 +50,32 @@ def page() -> Any:
         return render_error(404, "The practice LMS is not set up yet. Run `caseload demo` first.")
     people = practice.personas(session, platform)
     links = [(p, practice.login_url(settings, platform, p)) for p in people]
+    change = demo_alerts.next_change(session, platform.id)
     return _csp(current_app.make_response(render_template("practice/page.html", links=links,
-                                                          tool_url=settings.base_url)))
+                                                          tool_url=settings.base_url, change=change,
+                                                          changed=request.args.get("changed", "")[:200],
+                                                          alerts_run=request.args.get("alerts_run", "")[:300])))
+
+
+@bp.post("/schedule-change")
+def schedule_change() -> Any:
+    """The practice LMS changes its roster: a plan student joins a teacher's section (``demo/alerts.py``)."""
+    session = get_session()
+    platform = practice.get_platform(session)
+    person_id, section_id = parse_id(request.form.get("person_id")), parse_id(request.form.get("section_id"))
+    if platform is None or person_id is None or section_id is None or not demo_alerts.enrol(
+            session, platform.id, person_id, section_id):
+        session.rollback()
+        return render_error(400, "The practice LMS could not make that enrolment (reload the page and try again).")
+    session.commit()
+    return redirect(url_for("practice.page", changed=request.form.get("label", "")[:200]), code=303)
+
+
+@bp.post("/run-alerts")
+def run_alerts() -> Any:
+    """Run Caseload's alerts job now: what Celery beat does every minute (or cron with ``caseload alerts run``)."""
+    report = alerts_job.run(get_session(), current_app.config["CASELOAD"])
+    return redirect(url_for("practice.page", alerts_run=report.summary()), code=303)
 
 
 @bp.get("/auth")
