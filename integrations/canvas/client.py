@@ -311,3 +311,23 @@ def _int_or_none(value: Any) -> int | None:
 
 def expires_at_datetime(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def exchange_code(http: HttpClient, token_url: str, client_id: str, client_secret: str, redirect_uri: str,
+                  code: str) -> dict[str, Any]:
+    """OAuth2 authorization code → ``{access_token, refresh_token, expires_in, ...}`` (Canvas
+    ``POST /login/oauth2/token`` grant_type=authorization_code)."""
+    try:
+        response = http.post(token_url, data={"grant_type": "authorization_code", "client_id": client_id,
+                                              "client_secret": client_secret, "redirect_uri": redirect_uri,
+                                              "code": code})
+        body = response_json(response)
+    except HttpStatusError as exc:
+        err = exc.body_json() if isinstance(exc.body_json(), dict) else {}
+        raise CanvasError(f"Canvas refused the authorization ({err.get('error', exc.status)}).", exc.status) from None
+    except (HttpError, ValueError) as exc:
+        raise CanvasError(f"Canvas token endpoint could not be used: {exc}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("refresh_token"), str) \
+            or not isinstance(body.get("access_token"), str):
+        raise CanvasError("Canvas answered the authorization without a refresh token.")
+    return body

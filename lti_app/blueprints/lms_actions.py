@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, abort, redirect, render_template, request
+from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
@@ -23,7 +23,7 @@ from lti_app.domain.access import Action
 from lti_app.models import Course, Platform, Student
 from lti_app.services.access import policy as access
 from lti_app.services.access import roles
-from lti_app.services.lms_actions import admin, connections, report
+from lti_app.services.lms_actions import admin, connections, oauth, report
 
 bp = Blueprint("lms_actions", __name__, url_prefix="/lms")
 
@@ -62,7 +62,7 @@ def _back(**args: Any) -> Response:
 def admin_page() -> Any:
     cards = admin.overview(get_session(), _admin_platforms())
     return render_template("lms/admin.html", cards=cards, notice=NOTICES.get(request.args.get("notice", "")),
-                           problem=request.args.get("problem", "")[:500])
+                           problem=request.args.get("problem", "")[:500], redirect_uri=_redirect_uri())
 
 
 @bp.post("/admin/platforms/<int:platform_id>/switch")
@@ -98,6 +98,54 @@ def apply_now(platform_id: int) -> Any:
         return _back(problem="Switch applying on first.")
     admin.apply_now(get_session(), platform_id)
     return _back(notice="queued")
+
+
+def _redirect_uri() -> str:
+    return current_app.config["CASELOAD"].base_url + url_for("lms_actions.canvas_callback")
+
+
+@bp.post("/admin/platforms/<int:platform_id>/canvas")
+@require_viewer
+def canvas_connect(platform_id: int) -> Any:
+    """Save the developer key and send the administrator's browser (a new window) to Canvas to authorize."""
+    platform = _platform(platform_id)
+    session = get_session()
+    fields = {k: request.form.get(k, "").strip() or None for k in ("api_base_url", "client_id", "client_secret")}
+    try:
+        url = oauth.start(session, platform, current_viewer().person_id, _redirect_uri(), **fields)
+    except connections.ConnectionInvalid as exc:
+        session.rollback()
+        return _back(problem=str(exc))
+    session.commit()
+    return redirect(url, code=303)
+
+
+@bp.post("/admin/platforms/<int:platform_id>/moodle")
+@require_viewer
+def moodle_connect(platform_id: int) -> Any:
+    platform = _platform(platform_id)
+    session = get_session()
+    try:
+        conn = connections.save_moodle(session, platform, request.form.get("api_base_url", ""),
+                                       request.form.get("token", ""))
+    except connections.ConnectionInvalid as exc:
+        session.rollback()
+        return _back(problem=str(exc))
+    ok, detail = admin.test_connection(session, conn)
+    return _back(notice="tested") if ok else _back(problem=detail)
+
+
+@bp.get("/oauth/canvas/callback")
+def canvas_callback() -> Any:
+    """Canvas sends the administrator's browser back here (outside the LMS frame, without a page token: the
+    signed ``state`` says who asked, for which platform)."""
+    try:
+        done = oauth.finish(get_session(), request.args.get("state", ""), request.args.get("code", ""),
+                            request.args.get("error", ""), _redirect_uri())
+    except oauth.AuthorizationFailed as exc:
+        return render_template("lms/authorized.html", ok=False, message=str(exc)), 400
+    return render_template("lms/authorized.html", ok=True, platform=done.platform, connection=done.connection,
+                           message="")
 
 
 @bp.get("/admin/platforms/<int:platform_id>/preview")

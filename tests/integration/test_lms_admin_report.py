@@ -172,3 +172,63 @@ def test_moodle_switch_on_checks_the_services_functions(client, token_for, db_se
         assert "mod_quiz_get_overrides" in refused.location.replace("%5F", "_")
         moodle.functions.add("mod_quiz_get_overrides")
         assert "notice=on" in a.post(f"/lms/admin/platforms/{w['platform'].id}/switch", on="1").location
+
+
+def _follow_to_canvas(url: str):
+    import requests
+
+    return requests.get(url, allow_redirects=False, timeout=5)
+
+
+@BOTH
+def test_a_canvas_admin_authorizes_the_developer_key_in_the_browser(client, token_for, db_session, canvas):
+    from urllib.parse import urlsplit
+
+    plat = f.platform(db_session, name="oak-canvas", lms="canvas")
+    admin = f.person(db_session, plat, "Marlo Vance", kind="staff")
+    db_session.add(RoleGrant(person_id=admin.id, role="district_admin"))
+    db_session.commit()
+    a = As(client, token_for(admin, None))
+    a.get("/lms/admin")
+
+    start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", api_base_url=canvas.base_url,
+                   client_id=canvas.client_id, client_secret=canvas.client_secret)
+    assert start.status_code == 303 and start.location.startswith(f"{canvas.base_url}/login/oauth2/auth?")
+    back = _follow_to_canvas(start.location)  # the admin clicks Authorize in Canvas
+    assert back.status_code == 302
+    assert canvas.requested_scopes == {
+        "url:GET|/api/v1/courses/:course_id/quizzes", "url:GET|/api/v1/courses/:course_id/quizzes/:quiz_id/submissions",
+        "url:POST|/api/v1/courses/:course_id/quizzes/:quiz_id/extensions", "url:GET|/api/quiz/v1/courses/:course_id/quizzes",
+        "url:POST|/api/quiz/v1/courses/:course_id/quizzes/:assignment_id/accommodations",
+        "url:GET|/api/v1/courses/:course_id/assignments/:assignment_id/overrides",
+        "url:POST|/api/v1/courses/:course_id/assignments/:assignment_id/overrides",
+        "url:PUT|/api/v1/courses/:course_id/assignments/:assignment_id/overrides/:id"}
+    callback = urlsplit(back.headers["Location"])
+    done = client.get(callback.path + "?" + callback.query)
+    assert done.status_code == 200 and "connected to oak-canvas" in _text(done)
+
+    db_session.expire_all()
+    conn = db_session.scalar(select(LmsConnection).where(LmsConnection.platform_id == plat.id))
+    assert conn.health == "ok" and conn.secret_encrypted and canvas.refresh_token.encode() not in conn.secret_encrypted
+    assert client.get(callback.path + "?" + callback.query).status_code == 400  # a code works once
+    forged = client.get("/lms/oauth/canvas/callback", query_string={"code": "x", "state": "forged"})
+    assert forged.status_code == 400 and "did not start in Caseload" in _text(forged)
+    page = a.get("/lms/admin")
+    assert "working" in _text(page) and "url:POST|/api/v1/courses/:course_id/quizzes/:quiz_id/extensions" in _text(page)
+
+
+def test_a_developer_key_without_the_scopes_is_reported_in_words(client, token_for, db_session, canvas):
+    from urllib.parse import urlsplit
+
+    plat = f.platform(db_session, name="elm-canvas", lms="canvas")
+    admin = f.person(db_session, plat, "Marlo Vance", kind="staff")
+    db_session.add(RoleGrant(person_id=admin.id, role="district_admin"))
+    db_session.commit()
+    canvas.allowed_scopes = {"url:GET|/api/v1/courses/:course_id/quizzes"}
+    a = As(client, token_for(admin, None))
+    a.get("/lms/admin")
+    start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", api_base_url=canvas.base_url,
+                   client_id=canvas.client_id, client_secret=canvas.client_secret)
+    back = urlsplit(_follow_to_canvas(start.location).headers["Location"])
+    done = client.get(back.path + "?" + back.query)
+    assert done.status_code == 400 and "does not allow every scope" in _text(done)

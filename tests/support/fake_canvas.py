@@ -63,6 +63,9 @@ class FakeCanvas:
         self.access_tokens: dict[str, float] = {}
         self.buckets: dict[str, float] = {}
         self.new_quiz_failures: dict[str, str] = {}
+        self.codes: dict[str, str] = {}
+        self.allowed_scopes: set[str] | None = None
+        self.requested_scopes: set[str] = set()
         self.requests: list[tuple[str, str]] = []
         self._throttle: deque[int] = deque()
         self._faults: deque[tuple[str, int]] = deque()
@@ -174,6 +177,8 @@ class FakeCanvas:
             self.requests.append((method, path))
             if path == "/login/oauth2/token" and method == "POST":
                 return self._token(body)
+            if path == "/login/oauth2/auth" and method == "GET":
+                return self._authorize(query)
             auth = headers.get("Authorization", "")
             token = auth.removeprefix("Bearer ").strip()
             expiry = self.access_tokens.get(token)
@@ -193,10 +198,33 @@ class FakeCanvas:
             status, payload, extra = self._route(method, path, query, body)
             return status, payload, {**limit, **extra}
 
+    def _authorize(self, query: dict[str, list[str]]) -> tuple[int, Any, dict[str, str]]:
+        """The admin's browser: Canvas checks the key and the scopes, the admin clicks Authorize, and the browser
+        is sent back to the redirect URI with a one-time code (or ``error=invalid_scope``)."""
+        q = {k: v[0] for k, v in query.items()}
+        redirect = q.get("redirect_uri", "")
+        if q.get("client_id") != self.client_id or not redirect:
+            return 400, {"error": "invalid_client"}, {}
+        scopes = set((q.get("scope") or "").split())
+        sep = "&" if "?" in redirect else "?"
+        if self.allowed_scopes is not None and not scopes <= self.allowed_scopes:
+            return 302, {}, {"Location": f"{redirect}{sep}error=invalid_scope&state={q.get('state', '')}"}
+        code = secrets.token_urlsafe(12)
+        self.codes[code] = redirect
+        self.requested_scopes = scopes
+        return 302, {}, {"Location": f"{redirect}{sep}code={code}&state={q.get('state', '')}"}
+
     def _token(self, body: bytes) -> tuple[int, Any, dict[str, str]]:
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return 401, {"error": "invalid_client"}, {}
+        if form.get("grant_type") == "authorization_code":
+            if self.codes.pop(form.get("code", ""), None) != form.get("redirect_uri"):
+                return 400, {"error": "invalid_grant"}, {}
+            token = secrets.token_urlsafe(24)
+            self.access_tokens[token] = time.time() + self.token_lifetime
+            return 200, {"access_token": token, "token_type": "Bearer", "refresh_token": self.refresh_token,
+                         "expires_in": self.token_lifetime, "user": {"id": 1, "name": "Service Account"}}, {}
         if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token:
             return 400, {"error": "invalid_grant", "error_description": "refresh_token not found"}, {}
         token = secrets.token_urlsafe(24)

@@ -34,19 +34,20 @@ def connection_for(session: Session, platform_id: int) -> LmsConnection | None:
 
 
 def save_canvas(session: Session, platform: Platform, api_base_url: str, client_id: str, client_secret: str,
-                refresh_token: str) -> LmsConnection:
+                refresh_token: str | None) -> LmsConnection:
     """Store (or replace) a Canvas connection: the API developer key and the refresh token an administrator's
-    authorization produced. The caller commits."""
+    authorization produced (None: the authorization is about to be asked for). The caller commits."""
     if platform.lms != LmsFamily.CANVAS.value:
         raise ConnectionInvalid(f"Platform {platform.name} is not a Canvas platform.")
-    if not api_base_url.startswith(("https://", "http://")) or not client_id or not client_secret or not refresh_token:
-        raise ConnectionInvalid("A Canvas connection needs the Canvas URL, the developer key's client id and secret, "
-                                "and a refresh token.")
+    api_base_url = api_base_url.strip()
+    if not api_base_url.startswith(("https://", "http://")) or not client_id.strip() or not client_secret.strip():
+        raise ConnectionInvalid("A Canvas connection needs the Canvas address (https://…), and the API developer "
+                                "key's client id and secret.")
     conn = connection_for(session, platform.id) or LmsConnection(platform_id=platform.id, kind=CANVAS, scopes=[],
                                                                  enabled=False, health="unknown", health_detail="")
-    conn.kind, conn.api_base_url, conn.client_id = CANVAS, api_base_url.rstrip("/"), client_id
-    conn.client_secret_encrypted = cipher().encrypt(client_secret)
-    conn.secret_encrypted = cipher().encrypt(refresh_token)
+    conn.kind, conn.api_base_url, conn.client_id = CANVAS, api_base_url.rstrip("/"), client_id.strip()
+    conn.client_secret_encrypted = cipher().encrypt(client_secret.strip())
+    conn.secret_encrypted = cipher().encrypt(refresh_token) if refresh_token else None
     conn.access_token_encrypted, conn.access_token_expires_at = None, None
     conn.scopes = list(CANVAS_SCOPES)
     conn.health, conn.health_detail = "unknown", ""
@@ -122,3 +123,15 @@ def check_moodle(session: Session, conn: LmsConnection) -> tuple[bool, str]:
         return False, detail
     mark_health(conn, "ok", f"Moodle {info.get('release', '')}".strip())
     return True, conn.health_detail
+
+
+def store_authorization(conn: LmsConnection, refresh_token: str, access_token: str, expires_in: float) -> None:
+    """What the OAuth2 authorization-code exchange returned (the refresh token is the lasting credential)."""
+    conn.secret_encrypted = cipher().encrypt(refresh_token)
+    conn.access_token_encrypted = cipher().encrypt(access_token)
+    conn.access_token_expires_at = utcnow() + dt.timedelta(seconds=max(0.0, expires_in))
+    mark_health(conn, "ok", "Authorized by a Canvas administrator.")
+
+
+def client_secret(conn: LmsConnection) -> str:
+    return cipher().decrypt(conn.client_secret_encrypted) if conn.client_secret_encrypted else ""
