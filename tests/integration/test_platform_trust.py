@@ -243,3 +243,19 @@ def test_moodle_registration_result_shows_the_webhook_url_and_secret_once_and_st
     assert cipher().decrypt(platform.webhook_secret_encrypted) == secret
     assert "data-keep-open" in html  # the frame waits for Close, so the secret can be copied
     assert "New webhook secret" in html  # where to come back to
+
+
+def test_caseload_home_lists_nothing_and_logs_nothing_once_the_case_manager_grant_is_revoked(client, db_session,
+                                                                                            world, token_for):
+    cm = world["cm"]
+    db_session.add(RoleGrant(person_id=cm.id, role="counselor"))  # still support staff: the page opens
+    db_session.commit()
+    assert "Ava Quinlan" in _text(client.get("/casework/", query_string={"t": token_for(cm)}))
+    grant = db_session.scalars(select(RoleGrant).where(RoleGrant.person_id == cm.id,
+                                                       RoleGrant.role == "case_manager")).one()
+    grant.revoked_at = dt.datetime.now(dt.UTC)
+    db_session.commit()
+    before = len(_events(db_session, cm))
+    html = _text(client.get("/casework/", query_string={"t": token_for(cm)}))
+    assert "Ava Quinlan" not in html
+    assert len(_events(db_session, cm)) == before  # no "caseload (case manager)" row for a revoked grant

@@ -15,6 +15,7 @@ from lti_app.auth import Viewer
 from lti_app.domain.access import TEACHING_ROLES
 from lti_app.models import Acknowledgement, Enrollment, Plan, PlanVersion, Question, Section, Student, StudentLink
 from lti_app.services.access import policy as access
+from lti_app.services.access import roles
 from lti_app.services.casework import deadlines as deadline_service
 from lti_app.services.casework import service_minutes
 from lti_app.services.casework.service_minutes import ServiceStatus
@@ -93,6 +94,10 @@ def _acknowledged_since(at: dt.datetime | None, started: dt.datetime) -> bool:
 
 
 def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[CaseloadRow]:
+    if not roles.is_case_manager(session, viewer.person_id):
+        # The caseload basis needs the case manager grant (domain.access): a person still named on plans whose
+        # grant was revoked (or who holds another support grant only) has no caseload to list or log.
+        return []
     plans = session.execute(
         select(Plan, Student).join(Student, Student.id == Plan.student_id)
         .where(Plan.case_manager_id == viewer.person_id, Plan.status == "active")).all()
