@@ -45,7 +45,7 @@ def learn_from_launch(session: Session, platform_id: int, lms_family: str, custo
     done = session.execute(update(Platform).where(Platform.id == platform_id,
                                                   Platform.canvas_root_account_uuid.is_(None))
                            .values(canvas_root_account_uuid=uuid).execution_options(synchronize_session=False))
-    if done.rowcount:
+    if getattr(done, "rowcount", 0):
         log.info("platform %s: Canvas root account learned from a launch", platform_id)
         return
     known = session.scalar(select(Platform.canvas_root_account_uuid).where(Platform.id == platform_id))
