@@ -316,3 +316,43 @@ def window_cuts_time(open_at: int | None, close_at: int | None, limit_seconds: i
     if close_at - open_at >= limit_seconds:
         return WindowCheck(False, None)
     return WindowCheck(True, open_at + limit_seconds)
+
+
+# ------------------------------------------------------------------------------------------- quiz events
+CANVAS_QUIZ_EVENTS = frozenset({"assignment_created", "assignment_updated"})
+"""Canvas Live Events about a quiz's assignment (``submission_types`` ``online_quiz`` for Classic Quizzes,
+``external_tool`` for New Quizzes). Classic practice quizzes and surveys have no assignment: the sweep finds them."""
+CANVAS_QUIZ_SUBMISSION_TYPES = frozenset({"online_quiz", "external_tool"})
+MOODLE_QUIZ_EVENTS = {
+    "\\core\\event\\course_module_created": "course_module_created",
+    "\\core\\event\\course_module_updated": "course_module_updated",
+    "\\core\\event\\course_restored": "course_restored",
+    "\\mod_quiz\\event\\user_override_created": "user_override_created",
+    "\\mod_quiz\\event\\user_override_updated": "user_override_updated",
+    "\\mod_quiz\\event\\user_override_deleted": "user_override_deleted",
+}
+"""What the companion plugin forwards so that a new quiz, a changed time limit, a restored course or a teacher's
+edit of a student's override is seen in seconds (Moodle 4.5 event names; ``course_module_*`` only for quizzes)."""
+CANVAS_SHARD = 10**13
+
+
+def quiz_event_course(source: str, event_type: str, payload: object) -> str | None:
+    """The LMS course id a stored webhook event says has changed quizzes, or None (not a quiz event)."""
+    if not isinstance(payload, dict):
+        return None
+    if source == "canvas" and event_type in CANVAS_QUIZ_EVENTS:
+        body = payload.get("body")
+        if not isinstance(body, dict) or str(body.get("context_type") or "Course") != "Course":
+            return None
+        kinds = {k.strip() for k in str(body.get("submission_types") or "").split(",")}
+        if not kinds & CANVAS_QUIZ_SUBMISSION_TYPES:
+            return None
+        raw = str(body.get("context_id") or "")
+        if not raw.isdigit():
+            return None
+        return str(int(raw) % CANVAS_SHARD)  # global ids (shard × 10^13 + id) name the same course
+    if source == "moodle" and event_type in MOODLE_QUIZ_EVENTS.values():
+        course = payload.get("course")
+        raw = str(course.get("id") or "") if isinstance(course, dict) else ""
+        return raw if raw.isdigit() else None
+    return None

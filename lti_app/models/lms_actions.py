@@ -73,6 +73,8 @@ class LmsConnection(Base):
     checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     enrollments_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """Student enrollments changed after this instant have not been looked at yet (``triggers.new_enrollments``)."""
+    events_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Quiz events (Canvas Live Events, the Moodle plugin) received after this instant are not handled yet."""
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

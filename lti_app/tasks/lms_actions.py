@@ -64,15 +64,22 @@ def apply_student_task(student_id: int, reason: str = "plan", version_id: int | 
 
 @shared_task(name=LMS_ENROLLMENTS, ignore_result=True)
 def enrollments_task() -> int:
+    """Every few minutes: plan students newly active in a course, and courses whose quizzes changed (quiz events
+    from Canvas Live Events or the Moodle plugin). Returns how many reconciles were queued."""
     with UnitOfWork() as uow:
         pairs = triggers.new_enrollments(uow.session)
+        quiz_courses = triggers.quiz_event_courses(uow.session)
         uow.commit()
     by_course: dict[int, list[int]] = {}
     for course_id, person_id in pairs:
         by_course.setdefault(course_id, []).append(person_id)
+    changed = dict(quiz_courses)
     for course_id, person_ids in by_course.items():
-        reconcile_course_task.delay(course_id, person_ids, "enrollment", "")
-    return len(pairs)
+        if course_id not in changed:
+            reconcile_course_task.delay(course_id, person_ids, "enrollment", "")
+    for course_id, event in quiz_courses:
+        reconcile_course_task.delay(course_id, None, "quiz", event)
+    return len(by_course.keys() - changed.keys()) + len(quiz_courses)
 
 
 @shared_task(name=LMS_SWEEP, ignore_result=True)

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("health_detail", sa.Text(), nullable=False),
         sa.Column("checked_at", WHEN, nullable=True),
         sa.Column("enrollments_checked_at", WHEN, nullable=True),
+        sa.Column("events_checked_at", WHEN, nullable=True),
         sa.Column("created_at", WHEN, nullable=False),
         sa.ForeignKeyConstraint(["platform_id"], ["platforms.id"],
                                 name=op.f("fk_lms_connections_platform_id_platforms"), ondelete="CASCADE"),

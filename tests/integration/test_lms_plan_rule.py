@@ -138,3 +138,51 @@ def test_the_nightly_sweep_repairs_a_quiz_no_event_reported(app, db_session, can
     assert sweep_task() == 1
 
     assert canvas.extension("501", quiz, "9002")["extra_time"] == 10
+
+
+def _stored_event(db_session, platform, source, event_type, payload, key):
+    """An event as the webhook stores it: Caseload's roster does not apply quiz events, the LMS actions do."""
+    from lti_app.models import InboundEvent
+
+    db_session.add(InboundEvent(platform_id=platform.id, source=source, event_type=event_type, dedupe_key=key,
+                                received_at=dt.datetime.now(dt.UTC), payload=payload, status="ignored"))
+    db_session.commit()
+
+
+def test_a_canvas_assignment_event_for_a_new_quiz_applies_the_time_within_minutes(app, db_session, canvas, world):
+    world["connection"].events_checked_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    world["connection"].enrollments_checked_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    db_session.commit()
+    quiz = canvas.add_quiz("501", "Pop quiz", 20)
+    body = {"assignment_id": "77", "context_id": str(10**13 * 3 + 501), "context_type": "Course",
+            "submission_types": "online_quiz", "title": "Pop quiz"}
+    _stored_event(db_session, world["platform"], "canvas", "assignment_created",
+                  {"metadata": {"event_name": "assignment_created"}, "body": body}, "canvas:a1")
+    _stored_event(db_session, world["platform"], "canvas", "assignment_created",
+                  {"metadata": {"event_name": "assignment_created"},
+                   "body": {**body, "submission_types": "online_upload"}}, "canvas:a2")
+
+    assert enrollments_task() == 1
+
+    assert canvas.extension("501", quiz, "9002")["extra_time"] == 10
+    rows = db_session.scalars(select(LmsActionLedger).where(LmsActionLedger.lms_quiz_id == quiz)).all()
+    assert {(r.reason, r.event) for r in rows} == {("quiz", "assignment_created")}
+
+
+def test_a_moodle_plugin_quiz_event_reconciles_the_course(app, db_session):
+    from tests.support.fake_moodle import FakeMoodle
+    from tests.support.lms_world import moodle_world
+
+    with FakeMoodle() as moodle:
+        w = moodle_world(db_session, moodle)
+        w["connection"].events_checked_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        w["connection"].enrollments_checked_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+        db_session.commit()
+        quiz = moodle.add_quiz(7, "New quiz", timelimit=600)
+        _stored_event(db_session, w["platform"], "moodle", "course_module_created",
+                      {"schema": "caseload.moodle-event/1", "event_name": "\\core\\event\\course_module_created",
+                       "course": {"id": "7"}, "quiz": {"id": str(quiz)}}, "moodle:e1")
+
+        assert enrollments_task() == 1
+
+        assert moodle.user_override(quiz, 31)["timelimit"] == 900

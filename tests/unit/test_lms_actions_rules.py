@@ -108,3 +108,17 @@ def test_window_guard_sees_a_window_shorter_than_the_students_time():
     assert window_cuts_time(1000, 1000 + 1800, 2700).needed_close == 1000 + 2700
     assert not window_cuts_time(1000, 1000 + 3600, 2700).cut_short
     assert not window_cuts_time(None, None, 2700).cut_short
+
+
+def test_quiz_events_name_the_course_whose_quizzes_changed():
+    from lti_app.domain.lms_actions import quiz_event_course
+
+    body = {"context_id": "30000000000501", "context_type": "Course", "submission_types": "online_quiz"}
+    assert quiz_event_course("canvas", "assignment_updated", {"body": body}) == "501"  # global id, same course
+    assert quiz_event_course("canvas", "assignment_updated", {"body": {**body, "submission_types": "external_tool"}}
+                             ) == "501"
+    assert quiz_event_course("canvas", "assignment_updated", {"body": {**body, "submission_types": "online_upload"}}
+                             ) is None
+    assert quiz_event_course("canvas", "enrollment_created", {"body": body}) is None
+    assert quiz_event_course("moodle", "user_override_updated", {"course": {"id": "7"}}) == "7"
+    assert quiz_event_course("moodle", "user_override_updated", {"course": {"id": "7; drop"}}) is None

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from integrations.moodle.webservice import FUNCTIONS as MOODLE_FUNCTIONS
 from integrations.signed_payloads import verify_hmac
+from lti_app.domain.lms_actions import MOODLE_QUIZ_EVENTS
 from lti_app.domain.roster_events import MOODLE_EVENTS, MOODLE_SCHEMA
 from lti_app.services.roster.webhooks import PING_SCHEMA
 
@@ -49,9 +51,16 @@ def test_php_lint(path):
 
 
 def test_observed_events_are_exactly_the_parsed_ones():
+    """Roster events are parsed by the roster; quiz events (issue #12) are read by the LMS actions."""
     text = (PLUGIN / "db" / "events.php").read_text()
-    observed = set(re.findall(r"'(\\core\\event\\[a-z_]+)'", text))
-    assert observed == set(MOODLE_EVENTS)
+    observed = set(re.findall(r"'(\\(?:core|mod_quiz)\\event\\[a-z_]+)'", text))
+    assert observed == set(MOODLE_EVENTS) | set(MOODLE_QUIZ_EVENTS)
+
+
+def test_the_web_service_lists_exactly_the_functions_caseload_calls():
+    text = (PLUGIN / "db" / "services.php").read_text()
+    declared = set(re.findall(r"'((?:core|mod)_[a-z_]+)'", text))
+    assert declared == set(MOODLE_FUNCTIONS)
 
 
 def test_payload_format_and_signature_match_the_receiver():

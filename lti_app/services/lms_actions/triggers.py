@@ -19,10 +19,12 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from lti_app.db import utcnow
+from lti_app.domain.lms_actions import CANVAS_QUIZ_EVENTS, MOODLE_QUIZ_EVENTS, quiz_event_course
 from lti_app.models import (
     AppliedAccommodation,
     Course,
     Enrollment,
+    InboundEvent,
     LmsActionLedger,
     LmsConnection,
     Plan,
@@ -93,3 +95,32 @@ def sweep_courses(session: Session, platform_ids: list[int] | None = None) -> li
         select(LmsActionLedger.course_id).distinct()
         .where(LmsActionLedger.platform_id.in_(platforms), LmsActionLedger.course_id.is_not(None))))
     return sorted(with_plans | {c for c in with_history if c is not None})
+
+
+QUIZ_EVENT_TYPES = tuple(CANVAS_QUIZ_EVENTS | set(MOODLE_QUIZ_EVENTS.values()))
+
+
+def quiz_event_courses(session: Session) -> list[tuple[int, str]]:
+    """(course_id, event label) of courses whose quizzes changed according to webhook events received since the
+    last look (the inbox keeps them, as events the roster does not apply); advances the watermark. The caller
+    commits. Courses Caseload does not know are skipped: nobody with a plan is in them yet."""
+    out: dict[int, str] = {}
+    now = utcnow()
+    for conn in session.scalars(select(LmsConnection).where(LmsConnection.enabled.is_(True))):
+        since = (conn.events_checked_at or conn.enabled_at or now) - ENROLLMENT_LOOKBACK
+        rows = session.execute(select(InboundEvent.source, InboundEvent.event_type, InboundEvent.payload)
+                               .where(InboundEvent.platform_id == conn.platform_id,
+                                      InboundEvent.event_type.in_(QUIZ_EVENT_TYPES),
+                                      InboundEvent.received_at >= since))
+        lms_ids: dict[str, str] = {}
+        for source, event_type, payload in rows:
+            lms_course = quiz_event_course(source, event_type, payload)
+            if lms_course is not None:
+                lms_ids.setdefault(lms_course, event_type)
+        if lms_ids:
+            for course_id, lms_course_id in session.execute(
+                    select(Course.id, Course.lms_course_id).where(Course.platform_id == conn.platform_id,
+                                                                  Course.lms_course_id.in_(list(lms_ids)))):
+                out[course_id] = lms_ids[str(lms_course_id)]
+        conn.events_checked_at = now
+    return sorted(out.items())

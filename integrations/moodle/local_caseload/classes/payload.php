@@ -68,6 +68,25 @@ class payload {
             case '\core\event\user_enrolment_updated':
             case '\core\event\user_enrolment_deleted':
                 break;
+            case '\core\event\course_module_created':
+            case '\core\event\course_module_updated':
+                // Only quizzes; the payload names the course and the quiz, nobody's data.
+                if (($event->other['modulename'] ?? '') !== 'quiz') {
+                    return null;
+                }
+                $data['course'] = ['id' => (string)$event->courseid];
+                $data['quiz'] = ['id' => (string)($event->other['instanceid'] ?? '')];
+                return $data;
+            case '\core\event\course_restored':
+                // Restore, import and copy fire no per-module created events.
+                $data['course'] = ['id' => (string)$event->objectid];
+                return $data;
+            case '\mod_quiz\event\user_override_created':
+            case '\mod_quiz\event\user_override_updated':
+            case '\mod_quiz\event\user_override_deleted':
+                $data['course'] = ['id' => (string)$event->courseid];
+                $data['quiz'] = ['id' => (string)($event->other['quizid'] ?? '')];
+                return $data;
             default:
                 return null;
         }

@@ -34,6 +34,14 @@ foreach ([
     '\core\event\user_updated',
     '\core\event\user_deleted',
     '\core\event\course_deleted',
+    // Quizzes (accommodations applied in the LMS): a new quiz, a changed time limit, a restored or imported
+    // course, and a teacher's edit of a student's override are seen in seconds, not at the nightly sweep.
+    '\core\event\course_module_created',
+    '\core\event\course_module_updated',
+    '\core\event\course_restored',
+    '\mod_quiz\event\user_override_created',
+    '\mod_quiz\event\user_override_updated',
+    '\mod_quiz\event\user_override_deleted',
 ] as $eventname) {
     $observers[] = [
         'eventname' => $eventname,
