@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Collection, Iterable
+import functools
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 WEEK = "week"
@@ -227,6 +228,8 @@ class Ledger:
     made_up: int = 0
     still_owed: int = 0
     closed_days: int = 0
+    last_complete: PeriodMinutes | None = None
+    """The most recent period that is over (the caseload's "short last week/month")."""
 
     @property
     def current(self) -> PeriodMinutes | None:
@@ -272,32 +275,99 @@ def periods_between(first: dt.date, last: dt.date, period: str) -> list[tuple[dt
     return out
 
 
+Sums = tuple[int, int, int, int]
+"""Minutes of one period: (delivered, student absent, provider absent) of regular sessions, make-up delivered."""
+NO_MINUTES: Sums = (0, 0, 0, 0)
+
+
+def period_sums(sessions: Iterable[SessionFact], period: str) -> dict[dt.date, Sums]:
+    """The sessions added up per period (keyed by the period's first day), as ``ledger_totals`` reads them."""
+    out: dict[dt.date, list[int]] = {}
+    for s in sessions:
+        if s.attendance not in (DELIVERED, STUDENT_ABSENT, PROVIDER_ABSENT):
+            continue
+        row = out.setdefault(period_bounds(s.held_on, period)[0], [0, 0, 0, 0])
+        if s.kind == MAKE_UP:
+            row[3] += s.minutes if s.attendance == DELIVERED else 0
+        else:
+            row[(DELIVERED, STUDENT_ABSENT, PROVIDER_ABSENT).index(s.attendance)] += s.minutes
+    return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def _open_share(start: dt.date, end: dt.date, closed: frozenset[dt.date]) -> tuple[int, int, int]:
+    """(open weekdays, weekdays, closed weekdays) of a whole period: the same for every service of a school."""
+    shut = _closed_in(start, end, closed)
+    total = school_days(start, end)
+    return total - shut, total, shut
+
+
+@functools.lru_cache(maxsize=512)
+def _closed_periods(closed: frozenset[dt.date], period: str) -> frozenset[dt.date]:
+    """The first days of the periods holding a closed day (a frozenset caches its hash, so this is a dict lookup)."""
+    return frozenset(period_bounds(d, period)[0] for d in closed)
+
+
+def ledger_totals(minutes: int, period: str, starts_on: dt.date, ends_on: dt.date | None,
+                  sums: Mapping[dt.date, Sums], today: dt.date, closed: Collection[dt.date] = frozenset(),
+                  keep_rows: bool = False) -> Ledger:
+    """The running ledger from per-period sums (``period_sums``, or the same sums added up by the database): the
+    one implementation of the rules above. Without ``keep_rows`` no per-period object is built, which is what lets
+    a caseload of hundreds of services be summed in a few milliseconds."""
+    last = min(today, ends_on) if ends_on else today
+    if last < starts_on:
+        return Ledger()
+    closed_set = closed if isinstance(closed, frozenset) else frozenset(closed)
+    special = _closed_periods(closed_set, period) if closed_set else frozenset()
+    start, end = period_bounds(starts_on, period)
+    weekly = period == WEEK
+    rows: list[LedgerRow] = []
+    balance = required_t = delivered_t = student_t = provider_t = owed_t = made_up_t = shut_t = 0
+    last_complete: tuple[dt.date, dt.date, int, Sums, int] | None = None
+    while start <= last:
+        d, sa, pa, mu = sums.get(start, NO_MINUTES)
+        if starts_on > start or (ends_on is not None and ends_on < end):
+            required, shut = _required(minutes, start, end, starts_on, ends_on, closed_set)
+        elif start in special:
+            covered, total, shut = _open_share(start, end, closed_set)
+            required = (2 * minutes * covered + total) // (2 * total) if covered > 0 and total else 0
+        else:
+            required, shut = minutes, 0
+        complete = today > end
+        owed = max(0, required - d - sa) if complete else 0
+        balance = max(0, balance + owed - mu)
+        made_up_t += mu
+        if complete:
+            required_t += required
+            delivered_t += d
+            student_t += sa
+            provider_t += pa
+            owed_t += owed
+            shut_t += shut
+            last_complete = (start, end, required, (d, sa, pa, mu), shut)
+        if keep_rows:
+            rows.append(LedgerRow(PeriodMinutes(start, end, required, d, sa, pa, complete, mu, shut), owed, mu,
+                                  balance))
+        if weekly:
+            start, end = start + _WEEK_STEP, end + _WEEK_STEP
+        else:
+            start = end + _DAY
+            end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
+    last_period = None
+    if last_complete is not None:
+        lstart, lend, lrequired, (d, sa, pa, mu), lshut = last_complete
+        last_period = PeriodMinutes(lstart, lend, lrequired, d, sa, pa, True, mu, lshut)
+    return Ledger(tuple(rows), required_t, delivered_t, student_t, provider_t, owed_t, made_up_t, balance, shut_t,
+                  last_period)
+
+
+_DAY = dt.timedelta(days=1)
+_WEEK_STEP = dt.timedelta(days=7)
+
+
 def ledger(minutes: int, period: str, starts_on: dt.date, ends_on: dt.date | None, sessions: Iterable[SessionFact],
            today: dt.date, closed: Collection[dt.date] = frozenset()) -> Ledger:
     """The running ledger of one service from its first day to today (or its last day): every period's
     figures, what each completed period owes, make-ups, and the balance still owed."""
-    last = min(today, ends_on) if ends_on else today
-    bounds = periods_between(starts_on, last, period)
-    if not bounds:
-        return Ledger()
-    buckets: dict[dt.date, list[SessionFact]] = {}
-    lo, hi = bounds[0][0], bounds[-1][1]
-    for s in sessions:
-        if lo <= s.held_on <= hi:
-            buckets.setdefault(period_bounds(s.held_on, period)[0], []).append(s)
-    rows: list[LedgerRow] = []
-    balance = required = delivered = by_student = by_provider = owed_total = made_up_total = shut = 0
-    for start, end in bounds:
-        p = tally(minutes, period, start, end, starts_on, ends_on, buckets.get(start, ()), today, closed)
-        owed = p.owed
-        balance = max(0, balance + owed - p.made_up)
-        made_up_total += p.made_up
-        if p.complete:
-            required += p.required
-            delivered += p.delivered
-            by_student += p.student_absent
-            by_provider += p.provider_absent
-            owed_total += owed
-            shut += p.closed_days
-        rows.append(LedgerRow(p, owed, p.made_up, balance))
-    return Ledger(tuple(rows), required, delivered, by_student, by_provider, owed_total, made_up_total, balance, shut)
+    return ledger_totals(minutes, period, starts_on, ends_on, period_sums(sessions, period), today, closed,
+                         keep_rows=True)

@@ -318,3 +318,32 @@ def test_import_with_a_nul_is_refused_with_400_naming_the_line_and_writes_nothin
     db_session.expire_all()
     assert [db_session.scalar(select(func.count()).select_from(m))
             for m in (Student, Plan, PlanVersion, Accommodation)] == counts
+
+
+@BOTH
+def test_the_database_adds_sessions_up_per_week_and_month_as_the_python_ledger_does(db_session):
+    """``ledger_summaries`` lets the database find each session's week (Monday to Sunday) or month; every weekday,
+    Sundays and month ends included, must land where ``services_for`` (the per-session path) puts it."""
+    from lti_app.services.casework.service_minutes import ledger_summaries, services_for
+
+    w = casework_world.build(db_session)
+    weekly = _service(db_session, w["ava"], 90, weeks_ago=9)
+    monthly = ServiceRequirement(student_id=w["ava"].id, service_type="counseling", minutes=200, period="month",
+                                 provider_name="Outside clinic", setting="", starts_on=weekly.starts_on)
+    db_session.add(monthly)
+    db_session.flush()
+    for i in range(63):
+        day = weekly.starts_on + dt.timedelta(days=i)
+        for req in (weekly, monthly):
+            db_session.add(ServiceSession(requirement_id=req.id, student_id=w["ava"].id, held_on=day, minutes=1 + i % 7,
+                                          attendance=("delivered", "student_absent", "provider_absent")[i % 3],
+                                          kind="make_up" if i % 11 == 0 else "session"))
+    db_session.commit()
+    summed = ledger_summaries(db_session, [w["ava"].id], TODAY)[w["ava"].id].by_service
+    for view in services_for(db_session, w["ava"].id, TODAY):
+        full, fast = view.ledger, summed[view.id]
+        assert (fast.required, fast.delivered, fast.missed_by_student, fast.missed_by_provider, fast.made_up,
+                fast.still_owed, fast.last_complete) == (full.required, full.delivered, full.missed_by_student,
+                                                         full.missed_by_provider, full.made_up, full.still_owed,
+                                                         full.last_complete)
+        assert full.delivered > 0 and full.missed_by_provider > 0 and full.made_up > 0

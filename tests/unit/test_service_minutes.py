@@ -194,3 +194,36 @@ def test_student_absent_make_ups_pay_nothing():
                                                                               MAKE_UP)]
     led = ledger(30, "week", D(2026, 9, 7), D(2026, 9, 13), sessions, today=D(2026, 10, 1))
     assert led.made_up == 0 and led.still_owed == 30 and led.missed_by_student == 0
+
+
+def test_the_fast_ledger_agrees_with_period_by_period_tallies():
+    """``ledger_totals`` (the caseload's path, no per-period objects) against ``tally`` for every period, on
+    varied services, sessions and closures."""
+    import random
+
+    from lti_app.domain.service_minutes import ledger_totals, period_sums, periods_between
+
+    rng = random.Random(11)
+    today = D(2026, 12, 3)
+    for _ in range(200):
+        period = rng.choice(["week", "month"])
+        starts_on = today - dt.timedelta(days=rng.randint(0, 300))
+        ends_on = rng.choice([None, starts_on + dt.timedelta(days=rng.randint(0, 200))])
+        closures = [(d, d + dt.timedelta(days=rng.randint(0, 9)))
+                    for d in (today - dt.timedelta(days=rng.randint(0, 320)) for _ in range(rng.randint(0, 4)))]
+        closed = closed_weekdays(closures)
+        sessions = [SessionFact(starts_on + dt.timedelta(days=rng.randint(0, 300)), rng.randint(1, 90),
+                                rng.choice(["delivered", "student_absent", "provider_absent"]),
+                                rng.choice(["session", "session", MAKE_UP]))
+                    for _ in range(rng.randint(0, 40))]
+        minutes = rng.randint(10, 300)
+        full = ledger(minutes, period, starts_on, ends_on, sessions, today, closed)
+        fast = ledger_totals(minutes, period, starts_on, ends_on, period_sums(sessions, period), today, closed)
+        assert (fast.required, fast.delivered, fast.missed_by_student, fast.missed_by_provider, fast.made_up,
+                fast.still_owed, fast.owed, fast.closed_days, fast.last_complete) == (
+            full.required, full.delivered, full.missed_by_student, full.missed_by_provider, full.made_up,
+            full.still_owed, full.owed, full.closed_days, full.last_complete)
+        last = min(today, ends_on) if ends_on else today
+        expected = [tally(minutes, period, a, b, starts_on, ends_on, sessions, today, closed)
+                    for a, b in periods_between(starts_on, last, period)]
+        assert [r.period for r in full.rows] == expected

@@ -57,7 +57,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+        return format(value.normalize(), "f")  # 42.500 -> "42.5", 500.000 -> "500" (as the chart shows it)
     return value
 
 

@@ -12,8 +12,9 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Date, Integer, String, case, cast, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from lti_app import clock
@@ -170,11 +171,32 @@ def services_for(session: Session, student_id: int, today: dt.date, periods: int
     return out
 
 
+def _period_start(dialect: str) -> Any:
+    """SQL for the first day of the session's week (Monday) or calendar month, by its service's period: the
+    database adds the sessions up per period, so a caseload sends one row per service and period, not per session."""
+    held = ServiceSession.held_on
+    week: Any
+    month: Any
+    if dialect == "postgresql":
+        week = cast(func.date_trunc("week", held), Date)  # ISO weeks start on Monday
+        month = cast(func.date_trunc("month", held), Date)
+    else:  # SQLite: %w is 0 on Sunday
+        week = func.date(held, literal("-") + cast((cast(func.strftime("%w", held), Integer) + 6) % 7, String)
+                         + literal(" days"))
+        month = func.date(held, "start of month")
+    return type_coerce(case((ServiceRequirement.period == "week", week), else_=month), Date)
+
+
+def _sum_if(condition: Any) -> Any:
+    return func.coalesce(func.sum(case((condition, ServiceSession.minutes), else_=0)), 0)
+
+
 def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.date) -> dict[int, rules.LedgerTotals]:
     """Per student, every service's ledger added up (required, delivered, missed by the student, missed by the
     provider, made up, still owed), in three queries whatever the number of students: the services, the closures
-    of the students' schools, and the sessions (four narrow columns). For the caseload home and the services-owed
-    view; ``LedgerTotals.by_service`` keeps each service's ledger."""
+    of the students' schools, and the sessions added up per service and week or month by the database. For the
+    caseload home and the services-owed view; ``LedgerTotals.by_service`` keeps each service's ledger (totals and
+    its last completed period, without the per-period rows)."""
     if not student_ids:
         return {}
     ids = list(student_ids)
@@ -187,16 +209,28 @@ def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.dat
     if not reqs:
         return {}
     closed = closed_days(session, {r.school for r in reqs})
-    facts: dict[int, list[rules.SessionFact]] = {}
-    for rid, held_on, minutes, attendance, kind in session.execute(
-            select(ServiceSession.requirement_id, ServiceSession.held_on, ServiceSession.minutes,
-                   ServiceSession.attendance, ServiceSession.kind)
+    regular = ServiceSession.kind == rules.SESSION
+    bucket = _period_start(session.get_bind().dialect.name).label("bucket")
+    sums: dict[int, dict[dt.date, rules.Sums]] = {}
+    # Core rows (not ORM rows): this is the one query whose size grows with the caseload's history. SUM of an
+    # integer column is an integer on both databases.
+    for rid, start, *minutes_by_kind in session.connection().execute(
+            select(ServiceSession.requirement_id, bucket,
+                   _sum_if(regular & (ServiceSession.attendance == rules.DELIVERED)),
+                   _sum_if(regular & (ServiceSession.attendance == rules.STUDENT_ABSENT)),
+                   _sum_if(regular & (ServiceSession.attendance == rules.PROVIDER_ABSENT)),
+                   _sum_if((ServiceSession.kind == rules.MAKE_UP) & (ServiceSession.attendance == rules.DELIVERED)))
+            .join(ServiceRequirement, ServiceRequirement.id == ServiceSession.requirement_id)
             .where(ServiceSession.student_id.in_(ids), ServiceSession.deleted_at.is_(None),
-                   ServiceSession.held_on <= today)):
-        facts.setdefault(rid, []).append(rules.SessionFact(held_on, minutes, attendance, kind or rules.SESSION))
+                   ServiceSession.held_on <= today)
+            .group_by(ServiceSession.requirement_id, bucket)):
+        by_period = sums.get(rid)
+        if by_period is None:
+            by_period = sums[rid] = {}
+        by_period[start] = tuple(minutes_by_kind)  # type: ignore[assignment]
     out: dict[int, rules.LedgerTotals] = {}
     for rid, sid, minutes, period, starts_on, ends_on, school in reqs:
-        led = rules.ledger(minutes, period, starts_on, ends_on, facts.get(rid, ()), today, closed[school or ""])
+        led = rules.ledger_totals(minutes, period, starts_on, ends_on, sums.get(rid, {}), today, closed[school or ""])
         out.setdefault(sid, rules.LedgerTotals()).add(rid, led)
     return out
 
@@ -210,8 +244,8 @@ def shortfalls(session: Session, student_ids: Sequence[int], today: dt.date) -> 
     for sid, totals in ledger_summaries(session, student_ids, today).items():
         services = short = minutes_short = 0
         for led in totals.by_service.values():
-            last = next((r.period for r in reversed(led.rows) if r.period.complete), None)
-            if last is None or not led.rows:
+            last = led.last_complete
+            if last is None:
                 continue
             if (last.start, last.end) not in windows:
                 continue  # the service was not running in its last completed week or month

@@ -15,6 +15,7 @@ from lti_app.models import (
     CaseNoteRevision,
     Contact,
     CrisisEntry,
+    EvidenceRevision,
     Meeting,
     NoteDraft,
     Platform,
@@ -46,6 +47,7 @@ COLUMNS: list[tuple[type, tuple[str, ...]]] = [
     (ProgressPoint, ("note_encrypted",)),
     (ProgressReport, ("narrative_encrypted",)),
     (ProgressReportGoal, ("comment_encrypted",)),
+    (EvidenceRevision, ("state_encrypted", "reason_encrypted")),
 ]
 
 
