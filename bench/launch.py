@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -43,7 +44,7 @@ from bench._support import StatementCounter, fresh_database, machine, pct, wait_
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.support.lti_platform import LtiTestPlatform  # noqa: E402
+from tests.support.lti_platform import CLAIM, LtiTestPlatform  # noqa: E402
 
 
 def main() -> None:
@@ -179,10 +180,14 @@ class _Flows:
                 self.lms.register(s)
                 keys.ensure_keys(s)
 
-    def who(self, i: int) -> dict[str, str]:
-        """The claims that vary per launch: the teacher, and one of 20 courses (a teacher stays in one course)."""
+    def who(self, i: int) -> dict[str, Any]:
+        """The claims that vary per launch: the teacher, and one of 20 courses (a teacher stays in one course).
+        Like Canvas and Moodle, the platform names the course page to return to (``launch_presentation``), whose
+        origin the launch vouches for as a framing origin."""
         n = i % self.teachers if self.teachers else i
-        return {"sub": f"teacher-{n}", "context_id": f"course-{n % 20}"}
+        course = f"course-{n % 20}"
+        return {"sub": f"teacher-{n}", "context_id": course, CLAIM + "launch_presentation": {
+            "document_target": "iframe", "return_url": f"{self.lms.issuer}/course/view.php?id={course}"}}
 
     def warm_up_indexes(self) -> range:
         """JWKS fetch, pools, template compilation; and every returning teacher's first launch."""

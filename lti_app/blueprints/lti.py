@@ -36,6 +36,7 @@ from lti_app.lti.adapter import NeedsPlatformStorageCheck, read_state, state_coo
 from lti_app.lti.adapter import login as oidc_login
 from lti_app.lti.context import LaunchContext
 from lti_app.lti.errors import LaunchError
+from lti_app.lti.registry_cache import registry_cache
 from lti_app.security import allow_framing_by, invalidate_frame_cache
 from lti_app.services.launch.flow import record_launch
 from lti_app.services.platforms import framing, keys
@@ -120,7 +121,11 @@ def launch() -> Any:
         ctx = validate_launch(session)
         outcome = record_launch(session, ctx)
         page_origins = _launch_page_origins(ctx)
-        learned = framing.learn(session, ctx.platform_id, page_origins, "launch")
+        # Origins a launch of this process already vouched for are known: no need to read the platform's origins.
+        registry = registry_cache()
+        generation = registry.generation
+        learned = ([] if registry.origins_known(ctx.platform_id, page_origins)
+                   else framing.learn(session, ctx.platform_id, page_origins, "launch"))
     except NeedsPlatformStorageCheck as check:
         session.rollback()  # nothing is written until the state is confirmed
         origins = _platform_origins(read_state(check.state))
@@ -133,6 +138,7 @@ def launch() -> Any:
         log.info("launch refused: %s", exc.reason)
         return render_error(exc.status, exc.reason, title="Caseload could not verify this launch")
     session.commit()
+    registry.note_origins_known(ctx.platform_id, page_origins, generation)
     if learned:
         invalidate_frame_cache()
     allow_framing_by(*page_origins)

@@ -18,6 +18,12 @@ Why it is safe to trust a cached row (design notes, "Leaner launch"):
   or ``Deployment`` marks the session, and its commit empties the cache (admin pages, dynamic registration, the
   pending-deployment record, the CLI in its own process).
 
+It also remembers, per platform, the framing origins a launch of this process vouched for (``return_url``, Canvas's
+API domain) once that launch committed: the next launches naming the same origins skip ``framing.learn`` and its two
+reads, which would find them known. A change to a platform's stored origins (an administrator removing one) empties
+the cache like any platform change; removed in another process, an origin is learned again after ``TTL_SECONDS``
+at the latest — as it would be by that launch anyway.
+
 The cache belongs to one Flask app (``app.extensions``), so apps on different databases in one process (tests) never
 share rows. Keys come only from rows found in the database, so its size is bounded by the registrations.
 """
@@ -33,7 +39,7 @@ from flask import Flask, current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from lti_app.models import Deployment, Platform
+from lti_app.models import Deployment, Platform, PlatformFrameOrigin
 
 TTL_SECONDS = 60.0
 """How long a cached registration is used without being read again (it bounds only a login's redirect URL: launches
@@ -41,7 +47,7 @@ re-check the rows they used, see the module docstring)."""
 
 _EXTENSION = "caseload.registry_cache"
 _CHANGED = "caseload.registry_changed"
-_WATCHED = (Platform, Deployment)
+_WATCHED = (Platform, Deployment, PlatformFrameOrigin)
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class RegistryCache:
         self.ttl = ttl
         self.generation = 0
         self._rows: dict[Key, tuple[float, tuple[RegisteredPlatform, ...]]] = {}
+        self._origins: dict[tuple[int, str], float] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Key) -> tuple[RegisteredPlatform, ...] | None:
@@ -89,18 +96,33 @@ class RegistryCache:
             if generation == self.generation:
                 self._rows[key] = (time.monotonic(), rows)
 
+    def origins_known(self, platform_id: int, origins: list[str]) -> bool:
+        """Whether a launch of this process already vouched for all these framing origins of the platform, within
+        ``ttl`` (then ``framing.learn`` has nothing to store and need not read the platform's origins)."""
+        now = time.monotonic()
+        return all(now - self._origins.get((platform_id, o), -1e18) < self.ttl for o in origins)
+
+    def note_origins_known(self, platform_id: int, origins: list[str], generation: int) -> None:
+        """After the launch that learned (or found) these origins committed."""
+        with self._lock:
+            if generation == self.generation:
+                now = time.monotonic()
+                self._origins.update({(platform_id, o): now for o in origins})
+
     def forget(self, issuer: str | None = None) -> None:
-        """Drop one issuer's rows (all of them when None); rows being read now will not be stored."""
+        """Drop one issuer's rows (all of them, and the known framing origins, when None); rows being read now will
+        not be stored."""
         with self._lock:
             self.generation += 1
             if issuer is None:
                 self._rows.clear()
+                self._origins.clear()
             else:
                 for key in [k for k in self._rows if k[0] == issuer]:
                     del self._rows[key]
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + len(self._origins)
 
 
 def registry_cache(app: Flask | None = None) -> RegistryCache:

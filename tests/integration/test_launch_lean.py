@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select, update
 
 from lti_app.lti.registry_cache import registry_cache
 from lti_app.models import Deployment, Platform, UsedNonce
-from tests.support.lti_platform import LtiTestPlatform
+from tests.support.lti_platform import CLAIM, LtiTestPlatform
 
 
 @pytest.fixture
@@ -51,17 +51,28 @@ def _nonces(db_session: Any) -> int:
 
 
 def _complete_launch(client: Any, lms: LtiTestPlatform, sub: str = "teacher-1") -> tuple[Any, Any]:
-    resp = lms.launch(client, role="teacher", sub=sub)
+    resp = lms.launch(client, role="teacher", sub=sub, **RETURN_TO)
     assert resp.status_code == 303, resp.get_data(as_text=True)
     page = client.get(resp.headers["Location"])
     return resp, page
 
 
-def test_returning_teachers_complete_launch_costs_at_most_six_statements_and_no_savepoint(app, client, lms):
+RETURN_TO = {CLAIM + "launch_presentation": {"document_target": "iframe",
+                                              "return_url": "https://district.example.test/courses/7"}}
+"""What Canvas and Moodle send with every launch: the course page to return to, whose origin frames Caseload."""
+
+
+def _page_header_reads(page_sql: list[str]) -> list[str]:
+    """What every page's header reads for its viewer, outside the launch flow (base.html: the unread alerts count,
+    the grants behind the Administration link). Counted apart so this test keeps the launch flow's own budget."""
+    return [s for s in page_sql if "FROM alerts" in s or s.lstrip().startswith("SELECT role_grants.role")]
+
+
+def test_returning_teachers_login_launch_and_panel_cost_five_statements_and_no_savepoint(app, client, lms):
     _complete_launch(client, lms)  # the first launch creates the roster rows and caches the registration
     with statements(app) as login_sql:
         login = lms.start_login(client)
-    token = lms.sign(lms.claims(login["nonce"], role="teacher", sub="teacher-1"))
+    token = lms.sign(lms.claims(login["nonce"], role="teacher", sub="teacher-1", **RETURN_TO))
     with statements(app) as launch_sql:
         resp = client.post("/lti/launch", data={"id_token": token, "state": login["state"]})
     assert resp.status_code == 303, resp.get_data(as_text=True)
@@ -69,10 +80,14 @@ def test_returning_teachers_complete_launch_costs_at_most_six_statements_and_no_
         page = client.get(resp.headers["Location"])
     assert page.status_code == 200
     # Login: the cached registration, nothing read. Launch: one INSERT … ON CONFLICT each for the nonce (which also
-    # re-checks the cached registration), the person, the course and the enrollment. First page: two reads.
+    # re-checks the cached registration), the person, the course and the enrollment; the framing origin of its
+    # return_url was vouched for by the first launch, so it is neither read nor written again. First page: the
+    # panel's one read (course, teaching sections and students), plus what every page's header reads.
     assert login_sql == []
     assert len(launch_sql) == 4, launch_sql
-    assert len(login_sql + launch_sql + page_sql) <= 6, page_sql
+    panel_sql = [s for s in page_sql if s not in _page_header_reads(page_sql)]
+    assert len(panel_sql) == 1, panel_sql
+    assert len(login_sql + launch_sql + panel_sql) <= 6
     assert not any("SAVEPOINT" in s.upper() for s in launch_sql + page_sql)
 
 
@@ -266,3 +281,21 @@ def test_first_page_shows_only_students_of_the_teachers_own_sections(app, client
     _, html = _first_page_statements(app, client, token_for(other, course))
     assert "Student1 Fenwick" in html and "Student3 Fenwick" in html  # period 2
     assert "Student0 Fenwick" not in html and "Student2 Fenwick" not in html  # period 1
+
+
+def test_framing_origin_removed_by_an_administrator_is_learned_again_by_the_next_launch(app, client, lms, db_session):
+    from lti_app.models import PlatformFrameOrigin
+    from lti_app.services.platforms import framing
+
+    _complete_launch(client, lms)
+    origins = lambda: set(db_session.scalars(select(PlatformFrameOrigin.origin)))  # noqa: E731
+    db_session.expire_all()
+    assert origins() == {"https://district.example.test"}
+    framing.remove_origin(db_session, db_session.scalars(select(Platform)).one(), "https://district.example.test",
+                          actor_id=None, via="cli")
+    db_session.commit()
+    db_session.expire_all()
+    assert origins() == set()
+    _complete_launch(client, lms)
+    db_session.expire_all()
+    assert origins() == {"https://district.example.test"}
