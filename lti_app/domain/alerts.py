@@ -201,6 +201,10 @@ class DigestItem:
     lines: tuple[str, ...] = ()
 
 
+MAX_EMAIL_ITEMS = 100
+"""A term start can bring hundreds of changes for one case manager: the e-mail lists the first 100, the inbox all."""
+
+
 def email_text(person_name: str, items: Sequence[DigestItem], inbox_url: str,
                unsubscribe_urls: Mapping[str, str]) -> tuple[str, str]:
     """Subject and plain-text body of one alert e-mail. Only the names of the changes and a link: no note text
@@ -213,9 +217,11 @@ def email_text(person_name: str, items: Sequence[DigestItem], inbox_url: str,
     body = [f"Hello {person_name}," if person_name else "Hello,", ""]
     body.append("Caseload has something for you:" if count == 1 else f"Caseload has {count} alerts for you:")
     body.append("")
-    for item in items:
+    for item in items[:MAX_EMAIL_ITEMS]:
         body.append(f"* {item.title}")
         body.extend(f"    {line}" for line in item.lines)
+    if count > MAX_EMAIL_ITEMS:
+        body.append(f"* … and {count - MAX_EMAIL_ITEMS} more in your Caseload inbox")
     body += ["", "Open Caseload from your LMS to see the detail (it is in your Caseload inbox):", inbox_url, ""]
     if unsubscribe_urls:
         body.append("Stop these e-mails (you will still see them in the inbox):")

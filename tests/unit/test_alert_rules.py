@@ -84,6 +84,10 @@ def test_email_text_carries_titles_and_a_link_and_unsubscribe_links_only():
     assert "Schedule changes: https://caseload.example/alerts/unsubscribe/x" in body
     many = [rules.DigestItem("deadline", f"item {i}") for i in range(3)]
     assert rules.email_text("", many, "u", {})[0] == "Caseload: 3 alerts"
+    burst = [rules.DigestItem("schedule_change", f"Student {i} joined Biology") for i in range(250)]
+    text = rules.email_text("", burst, "u", {})[1]
+    assert "Student 99 joined" in text and "Student 100 joined" not in text
+    assert "… and 150 more in your Caseload inbox" in text
 
 
 def test_alert_email_settings_are_checked_at_start_up():

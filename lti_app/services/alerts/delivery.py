@@ -193,7 +193,9 @@ def deliver(session: Session, settings: Settings, now: dt.datetime, send: Sender
             refused_ids += ids
             log.warning("alerts: e-mail to person %s refused: %s", person_id, done_people[person_id])
     if sent_ids:
-        session.execute(update(Alert).where(Alert.id.in_(sent_ids)).values(email_status="sent", sent_at=now))
+        for i in range(0, len(sent_ids), 5000):
+            session.execute(update(Alert).where(Alert.id.in_(sent_ids[i:i + 5000])).values(email_status="sent", sent_at=now)
+                            .execution_options(synchronize_session=False))
     _mark(session, refused_ids, "skipped")
     _mark(session, retry_ids, "pending")
     today = local_now.date()
@@ -213,13 +215,15 @@ def _claim(session: Session, ids: list[int]) -> set[int]:
     claimed: set[int] = set()
     for i in range(0, len(ids), 5000):
         claimed |= set(session.scalars(update(Alert).where(Alert.id.in_(ids[i:i + 5000]), Alert.email_status == "pending")
-                                       .values(email_status="sending").returning(Alert.id)))
+                                       .values(email_status="sending").returning(Alert.id)
+                                       .execution_options(synchronize_session=False)))
     return claimed
 
 
 def _mark(session: Session, ids: list[int], status: str) -> None:
     for i in range(0, len(ids), 5000):
-        session.execute(update(Alert).where(Alert.id.in_(ids[i:i + 5000])).values(email_status=status))
+        session.execute(update(Alert).where(Alert.id.in_(ids[i:i + 5000])).values(email_status=status)
+                        .execution_options(synchronize_session=False))  # no per-object bookkeeping: 20,000 rows
 
 
 def _mail(settings: Settings, person_id: int, address: str, name: str, alerts: list[Alert]) -> OutgoingMail:
