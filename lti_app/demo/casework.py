@@ -76,12 +76,18 @@ def seed(session: Session, district: DemoDistrict) -> None:
                                  setting=setting, starts_on=today - dt.timedelta(days=90), created_by_id=manager)
         session.add(req)
         session.flush()
-        # Eight weeks of sessions, two per week; every third student misses some (a shortfall), every fifth has a
-        # provider absence last week (make-up owed).
+        # Sessions since the service began, two per week; every third student misses some (a shortfall), every
+        # fifth has a provider absence last week (minutes owed), made up this Monday for every tenth.
         per_session = max(15, minutes // 2) if period == "week" else max(15, minutes // 8)
-        for week in range(1, 9):
+        if i % 10 == 0:
+            session.add(ServiceSession(requirement_id=req.id, student_id=plan.student_id, held_on=monday,
+                                       minutes=per_session, attendance="delivered", kind="make_up",
+                                       logged_by_id=provider_id if by_provider else manager))
+        for week in range(1, 14):
             start = monday - dt.timedelta(weeks=week)
             for day in (1, 3):
+                if start + dt.timedelta(days=day) < req.starts_on:
+                    continue
                 attendance = "delivered"
                 if i % 3 == 0 and week in (1, 3) and day == 3:
                     attendance = "student_absent"
