@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from lti_app import clock
@@ -47,50 +47,48 @@ def acknowledgement_counts(session: Session, student_ids: list[int], version_ids
                            ) -> tuple[dict[int, int], dict[int, int]]:
     """Per student: the teachers who teach them (an active teacher/TA enrollment in the student's own section, or a
     course-wide one on either side, as the teacher's panel lists them) and how many of those acknowledged the
-    active version for every section they teach the student in, after their teaching enrollment began (the panel
-    re-opens older acknowledgements). A course's other teachers, and acknowledgements by people no longer
-    teaching the student, do not count (IDEA 34 CFR 300.323(d): each teacher responsible for implementing the IEP).
-    Two queries whatever the caseload size."""
+    active version for every section they teach the student in, after their teaching enrollment in that course
+    began (the panel re-opens older acknowledgements). A course's other teachers, and acknowledgements by people no
+    longer teaching the student, do not count (IDEA 34 CFR 300.323(d): each teacher responsible for implementing
+    the IEP). One aggregate statement whatever the caseload size."""
     if not student_ids:
         return {}, {}
     mine, theirs = aliased(Enrollment), aliased(Enrollment)
     mine_section, their_section = aliased(Section), aliased(Section)
-    pairs = session.execute(
-        select(StudentLink.student_id, theirs.person_id, mine.section_id, theirs.course_id, theirs.created_at)
-        .join(mine, mine.person_id == StudentLink.person_id)
-        .join(mine_section, mine_section.id == mine.section_id)
-        .join(theirs, theirs.course_id == mine.course_id)
-        .join(their_section, their_section.id == theirs.section_id)
-        .where(StudentLink.student_id.in_(student_ids), mine.state == "active", mine.role == "student",
-               theirs.state == "active", theirs.role.in_(sorted(TEACHING_ROLES)),
-               or_(theirs.section_id == mine.section_id, their_section.lms_section_id == "",
-                   mine_section.lms_section_id == ""))).all()
-    started: dict[tuple[int, int], dt.datetime] = {}
-    teaches: dict[tuple[int, int], set[tuple[int, int]]] = {}
-    for student_id, teacher_id, section_id, course_id, created in pairs:
-        key = (teacher_id, course_id)
-        started[key] = min(started.get(key, created), created)
-        teaches.setdefault((student_id, teacher_id), set()).add((section_id, course_id))
-    acks: dict[tuple[int, int, int], dt.datetime] = {}
-    if version_ids and teaches:
-        for staff_id, student_id, section_id, at in session.execute(
-                select(Acknowledgement.staff_person_id, Acknowledgement.student_id, Acknowledgement.section_id,
-                       Acknowledgement.acknowledged_at)
-                .where(Acknowledgement.plan_version_id.in_(version_ids),
-                       Acknowledgement.student_id.in_(student_ids))).all():
-            acks[(student_id, staff_id, section_id)] = at
+    roles = sorted(TEACHING_ROLES)
+    pairs = (select(StudentLink.student_id, theirs.person_id.label("teacher_id"),
+                    mine.section_id.label("section_id"), theirs.course_id.label("course_id"))
+             .join(mine, mine.person_id == StudentLink.person_id)
+             .join(mine_section, mine_section.id == mine.section_id)
+             .join(theirs, theirs.course_id == mine.course_id)
+             .join(their_section, their_section.id == theirs.section_id)
+             .where(StudentLink.student_id.in_(student_ids), mine.state == "active", mine.role == "student",
+                    theirs.state == "active", theirs.role.in_(roles),
+                    or_(theirs.section_id == mine.section_id, their_section.lms_section_id == "",
+                        mine_section.lms_section_id == ""))
+             .distinct().cte("teaching_pairs"))
+    # When each of those teachers began teaching the course (their earliest active teaching enrollment in it).
+    started = (select(Enrollment.person_id, Enrollment.course_id, func.min(Enrollment.created_at).label("at"))
+               .where(Enrollment.course_id.in_(select(pairs.c.course_id)), Enrollment.state == "active",
+                      Enrollment.role.in_(roles))
+               .group_by(Enrollment.person_id, Enrollment.course_id).subquery())
+    ack = aliased(Acknowledgement)
+    missing = func.sum(case((or_(ack.id.is_(None), ack.acknowledged_at < started.c.at), 1), else_=0))
+    per_teacher = (select(pairs.c.student_id, pairs.c.teacher_id, missing.label("missing"))
+                   .join(started, (started.c.person_id == pairs.c.teacher_id)
+                         & (started.c.course_id == pairs.c.course_id))
+                   .outerjoin(ack, (ack.student_id == pairs.c.student_id) & (ack.staff_person_id == pairs.c.teacher_id)
+                              & (ack.section_id == pairs.c.section_id)
+                              & ack.plan_version_id.in_(version_ids or [-1]))
+                   .group_by(pairs.c.student_id, pairs.c.teacher_id).subquery())
     teachers: dict[int, int] = {}
     acknowledged: dict[int, int] = {}
-    for (student_id, teacher_id), sections in teaches.items():
-        teachers[student_id] = teachers.get(student_id, 0) + 1
-        if all(_acknowledged_since(acks.get((student_id, teacher_id, section_id)), started[(teacher_id, course_id)])
-               for section_id, course_id in sections):
-            acknowledged[student_id] = acknowledged.get(student_id, 0) + 1
+    for student_id, total, done in session.execute(
+            select(per_teacher.c.student_id, func.count(),
+                   func.sum(case((per_teacher.c.missing == 0, 1), else_=0)))
+            .group_by(per_teacher.c.student_id)).all():
+        teachers[student_id], acknowledged[student_id] = int(total), int(done or 0)
     return teachers, acknowledged
-
-
-def _acknowledged_since(at: dt.datetime | None, started: dt.datetime) -> bool:
-    return at is not None and at >= started
 
 
 def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[CaseloadRow]:
