@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from lti_app import clock
 from lti_app.domain.deadlines import add_years
-from lti_app.models import Acknowledgement, DeadlineCompletion, Meeting, Plan, PlanVersion
+from lti_app.models import Acknowledgement, DeadlineCompletion, Enrollment, Meeting, Plan, PlanVersion
 from tests.support import casework_world
 from tests.support import factories as f
 from tests.support.casework_world import Client, text_of
@@ -274,3 +274,8 @@ def test_teacher_count_is_the_students_own_teachers_not_the_whole_course(as_, wo
     body = text_of(as_("cm").get("/casework/"))
     # Rowan Ellery (Algebra I, course-wide) and Sable Fenwick (Ava's Biology period): 2 teachers, 1 acknowledged.
     assert "1 of 2 teachers" in body
+    # An acknowledgement made before the teacher's enrollment began is re-opened (as on the teacher's panel).
+    enrollment = db_session.scalars(select(Enrollment).where(Enrollment.person_id == mine.id)).one()
+    enrollment.created_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    db_session.commit()
+    assert "0 of 2 teachers" in text_of(as_("cm").get("/casework/"))

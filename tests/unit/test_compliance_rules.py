@@ -236,3 +236,18 @@ def test_contradiction_message_names_the_shared_work():
                            acc("All tests: 2x", mult="2")])
     assert "1.5x" in c.message and "2x" in c.message and "tests in Mathematics" in c.message
     assert plan_rules.SINGLE_VALUED_COLUMN[c.parameter] == "time_multiplier"
+
+
+# --- settings ------------------------------------------------------------------------------------------------
+
+def test_300_320_b_transition_age_setting_is_16_at_the_latest(tmp_path):
+    from lti_app.settings import SettingsError, load_settings
+
+    env = {"CASELOAD_ENV": "test"}
+    loaded = load_settings(env, instance_path=str(tmp_path))
+    assert (loaded.transition_age, loaded.reevaluation_504_months) == (16, 36)
+    assert load_settings({**env, "CASELOAD_TRANSITION_AGE": "14"}, instance_path=str(tmp_path)).transition_age == 14
+    with pytest.raises(SettingsError, match="CASELOAD_TRANSITION_AGE"):
+        load_settings({**env, "CASELOAD_TRANSITION_AGE": "18"}, instance_path=str(tmp_path))
+    with pytest.raises(SettingsError, match="CASELOAD_REEVALUATION_504_MONTHS"):
+        load_settings({**env, "CASELOAD_REEVALUATION_504_MONTHS": "0"}, instance_path=str(tmp_path))
