@@ -347,3 +347,28 @@ def test_the_database_adds_sessions_up_per_week_and_month_as_the_python_ledger_d
                                                          full.missed_by_provider, full.made_up, full.still_owed,
                                                          full.last_complete)
         assert full.delivered > 0 and full.missed_by_provider > 0 and full.made_up > 0
+
+
+@BOTH
+def test_cli_import_with_a_control_character_fails_naming_the_line(runner, db_session, tmp_path):
+    from lti_app.services.casework.importer import COLUMN_NAMES
+
+    values = {"student_sis_id": "S-900", "given_name": "Noor", "family_name": "Ad\x1beyemi", "plan_type": "504",
+              "effective_on": "2026-09-01"}
+    path = tmp_path / "sis.csv"
+    path.write_text(",".join(COLUMN_NAMES) + "\n" + ",".join(values.get(c, "") for c in COLUMN_NAMES) + "\n")
+    result = runner.invoke(main, ["import", str(path)])
+    assert result.exit_code != 0 and "line 2" in result.output.lower() and "ESC" in result.output
+    assert db_session.scalar(select(func.count(Student.id))) == 0
+
+
+@BOTH
+def test_a_nul_typed_into_a_casework_form_is_a_422_on_both_databases(client, token_for, db_session):
+    w = casework_world.build(db_session)
+    cm = Client(client, token_for(w["cm"]))
+    resp = cm.post(f"/casework/students/{w['ava'].id}/contacts",
+                   {"contacted_on": TODAY.isoformat(), "method": "phone", "direction": "out",
+                    "contact_with": "mo\x00ther", "summary": "Called."})
+    assert resp.status_code == 422 and "control character" in text_of(resp)
+    db_session.expire_all()
+    assert db_session.scalar(select(func.count(Contact.id))) == 0
