@@ -204,7 +204,8 @@ def student_ledger(student_id: int) -> Any:
     student = session.get(Student, student_id)
     rows = report.ledger_for_student(session, student_id)
     session.commit()
-    return render_template("lms/ledger.html", rows=rows, student=student, course=None, basis=decision.basis)
+    return render_template("lms/ledger.html", rows=rows, student=student, course=None, basis=decision.basis,
+                           value_text=report.value_text)
 
 
 @bp.get("/courses/<int:course_id>/ledger")
@@ -218,7 +219,8 @@ def course_ledger(course_id: int) -> Any:
     access.record_many(session, current_viewer(), {r.student_id: "administrator" for r in rows if r.student_id},
                        "view", f"LMS ledger of course {course_id}")
     session.commit()
-    return render_template("lms/ledger.html", rows=rows, student=None, course=course, basis="administrator")
+    return render_template("lms/ledger.html", rows=rows, student=None, course=course, basis="administrator",
+                           value_text=report.value_text)
 
 
 def init_app(app: Flask) -> None:

@@ -51,6 +51,10 @@ class Field(StrEnum):
     """Moodle: the student's whole time limit, in seconds."""
     ATTEMPTS = "attempts"
     """Moodle: the student's whole number of attempts (0 = unlimited)."""
+    TIMECLOSE = "timeclose"
+    """Moodle: when the quiz closes for the student (Unix time), in their user override (window guard)."""
+    LOCK_AT = "lock_at"
+    """Canvas Classic: when the quiz locks for the student (Unix time), in their assignment override (window guard)."""
 
 
 class Outcome(StrEnum):
@@ -166,6 +170,11 @@ class QuizFacts:
     """None or 0: untimed."""
     allowed_attempts: int | None = None
     """Moodle ``attempts`` (0 unlimited); Canvas ``allowed_attempts`` (-1 unlimited)."""
+    opens_at: int | None = None
+    closes_at: int | None = None
+    """The availability window (Unix time); None: open-ended."""
+    has_assignment: bool = True
+    """Canvas Classic: only a quiz with an assignment has assignment overrides (practice quizzes have none)."""
 
     @property
     def timed(self) -> bool:
@@ -182,14 +191,20 @@ def required_for(rules: Iterable[LmsRule], quiz: QuizFacts) -> dict[Field, int |
     extra = max((r.extra_seconds(quiz.time_limit_seconds) for r in rules), default=0)
     attempts = max((r.extra_attempts or 0 for r in rules), default=0)
     reduce = any(r.reduce_choices for r in rules)
+    guard = extra and any(r.window_guard for r in rules) and window_cuts_time(
+        quiz.opens_at, quiz.closes_at, int(quiz.time_limit_seconds or 0) + extra).cut_short
     if quiz.kind is QuizKind.MOODLE:
         if quiz.timed and extra:
             out[Field.TIMELIMIT] = int(quiz.time_limit_seconds or 0) + extra
+            if guard:
+                out[Field.TIMECLOSE] = int(quiz.closes_at or 0) + extra
         if attempts and quiz.allowed_attempts:  # 0 = unlimited: nothing to add
             out[Field.ATTEMPTS] = int(quiz.allowed_attempts) + attempts
         return out
     if quiz.timed and extra:
         out[Field.EXTRA_TIME] = min(math.ceil(extra / 60), CANVAS_MAX_EXTRA_MINUTES)
+        if guard and quiz.kind is QuizKind.CLASSIC and quiz.has_assignment:
+            out[Field.LOCK_AT] = int(quiz.closes_at or 0) + extra
     if attempts and (quiz.allowed_attempts is None or quiz.allowed_attempts > 0):
         out[Field.EXTRA_ATTEMPTS] = min(attempts, CANVAS_MAX_EXTRA_ATTEMPTS)
     if reduce and quiz.kind is QuizKind.NEW:
@@ -274,7 +289,8 @@ def moodle_effective(quiz: QuizFacts, override: MoodleOverride | None) -> dict[F
     """What the student has now: the override's value where set, else the quiz's."""
     limit = override.timelimit if override is not None and override.timelimit is not None else quiz.time_limit_seconds
     attempts = override.attempts if override is not None and override.attempts is not None else quiz.allowed_attempts
-    return {Field.TIMELIMIT: limit, Field.ATTEMPTS: attempts}
+    close = override.timeclose if override is not None and override.timeclose is not None else quiz.closes_at
+    return {Field.TIMELIMIT: limit, Field.ATTEMPTS: attempts, Field.TIMECLOSE: close}
 
 
 def merge_moodle_override(quiz: QuizFacts, existing: MoodleOverride | None, userid: int,
@@ -293,6 +309,9 @@ def merge_moodle_override(quiz: QuizFacts, existing: MoodleOverride | None, user
     if Field.ATTEMPTS in writes:
         value = writes[Field.ATTEMPTS]
         merged = replace(merged, attempts=None if value == quiz.allowed_attempts else _num(value))
+    if Field.TIMECLOSE in writes:
+        value = writes[Field.TIMECLOSE]
+        merged = replace(merged, timeclose=None if value == quiz.closes_at else _num(value))
     return merged
 
 
@@ -304,18 +323,15 @@ def override_is_empty(override: MoodleOverride) -> bool:
 @dataclass(frozen=True)
 class WindowCheck:
     cut_short: bool
-    needed_close: int | None
-    """The close time (Unix) that gives a student who starts when the window opens their whole time; None when
-    the window is long enough."""
 
 
 def window_cuts_time(open_at: int | None, close_at: int | None, limit_seconds: int | None) -> WindowCheck:
-    """A window shorter than the student's whole time limit cuts the extra time short, whenever they start."""
-    if close_at is None or open_at is None or not limit_seconds:
-        return WindowCheck(False, None)
-    if close_at - open_at >= limit_seconds:
-        return WindowCheck(False, None)
-    return WindowCheck(True, open_at + limit_seconds)
+    """A window shorter than the student's whole time limit cuts the extra time short, whenever they start
+    (research brief: quiz-extensions issue #30; the LMS force-submits at the close). When the plan asks for the
+    guard, the student's own close moves later by their extra time, so they keep the same slack as the class."""
+    if not close_at or not open_at or not limit_seconds:
+        return WindowCheck(False)
+    return WindowCheck(close_at - open_at < limit_seconds)
 
 
 # ------------------------------------------------------------------------------------------- quiz events

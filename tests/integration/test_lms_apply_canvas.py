@@ -190,3 +190,36 @@ def test_nothing_is_written_while_the_switch_is_off_and_the_preview_writes_nothi
     assert {(c.field, c.after) for c in preview.changes if c.person_id == w["ava"]["person"].id} == {
         ("extra_time", 15)}
     assert _ledger(db_session) == []
+
+
+@BOTH
+def test_window_guard_edits_splits_or_creates_the_students_one_assignment_override(app, db_session, canvas):
+    w = canvas_world(db_session, canvas)
+    w["ava"]["rule"].window_guard = True
+    db_session.commit()
+    canvas.add_course("501", ["9004"])
+    quiz = canvas.add_quiz("501", "Timed test", 30, unlock_at="2027-03-01T10:00:00Z", lock_at="2027-03-01T10:30:00Z")
+    aid = str(canvas.courses["501"].quizzes[quiz]["assignment_id"])
+    # the teacher gave Ava and another student a later due date in one shared override
+    canvas.assignment_overrides[("501", aid)] = {"1": {
+        "id": 1, "assignment_id": int(aid), "title": "Make-up", "student_ids": [9001, 9004],
+        "due_at": "2027-03-02T10:00:00Z", "unlock_at": "2027-03-01T10:00:00Z", "lock_at": "2027-03-01T10:30:00Z"}}
+
+    reconcile_course(db_session, w["course"].id)
+
+    mine = canvas.student_override("501", aid, "9001")
+    assert mine["student_ids"] == [9001] and mine["lock_at"] == "2027-03-01T10:45:00Z"
+    assert mine["due_at"] == "2027-03-02T10:00:00Z"  # the teacher's due date travels with her
+    assert canvas.student_override("501", aid, "9004")["student_ids"] == [9004]  # split out, not dropped
+    assert canvas.student_override("501", aid, "9004")["lock_at"] == "2027-03-01T10:30:00Z"
+    assert canvas.extension("501", quiz, "9001")["extra_time"] == 15
+
+    writes = canvas.count("POST") + canvas.count("PUT")
+    assert reconcile_course(db_session, w["course"].id).writes == 0
+    assert canvas.count("POST") + canvas.count("PUT") == writes
+
+    w["ava"]["rule"].multiplier = 2
+    db_session.commit()
+    reconcile_course(db_session, w["course"].id)
+    assert canvas.student_override("501", aid, "9001")["lock_at"] == "2027-03-01T11:00:00Z"  # edited, not added
+    assert len(canvas.assignment_overrides[("501", aid)]) == 2

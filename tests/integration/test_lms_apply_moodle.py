@@ -151,3 +151,27 @@ def test_test_connection_lists_the_functions_the_service_lacks(app, db_session, 
     assert not ok and "mod_quiz_save_overrides" in detail
     moodle.functions.add("mod_quiz_save_overrides")
     assert connections.check_moodle(db_session, w["connection"])[0]
+
+
+@BOTH
+def test_window_guard_moves_the_students_close_by_their_extra_time_and_keeps_the_teachers_fields(
+        app, db_session, moodle):
+    w = moodle_world(db_session, moodle)
+    w["ava"]["rule"].window_guard = True
+    db_session.commit()
+    opens = 1_900_000_000
+    in_class = moodle.add_quiz(7, "In-class test", timelimit=1800, timeopen=opens, timeclose=opens + 1800)
+    week = moodle.add_quiz(7, "Take-home", timelimit=1800, timeopen=opens, timeclose=opens + 7 * 86400)
+    moodle.teacher_override(in_class, 31, password="lark")
+
+    reconcile_course(db_session, w["course"].id)
+
+    saved = moodle.user_override(in_class, 31)
+    assert (saved["timelimit"], saved["timeclose"], saved["password"]) == (2700, opens + 1800 + 900, "lark")
+    assert moodle.user_override(week, 31)["timeclose"] is None  # a long window needs nothing
+    ben = db_session.scalar(select(LmsQuizState).where(LmsQuizState.person_id == w["ben"]["person"].id,
+                                                        LmsQuizState.detail != ""))
+    assert "window closes before" in ben.detail  # Ben's plan has no guard: the report warns instead
+    saves = moodle.count("mod_quiz_save_overrides")
+    reconcile_course(db_session, w["course"].id)
+    assert moodle.count("mod_quiz_save_overrides") == saves

@@ -64,6 +64,7 @@ class FakeCanvas:
         self.buckets: dict[str, float] = {}
         self.new_quiz_failures: dict[str, str] = {}
         self.codes: dict[str, str] = {}
+        self.assignment_overrides: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.allowed_scopes: set[str] | None = None
         self.requested_scopes: set[str] = set()
         self.requests: list[tuple[str, str]] = []
@@ -260,6 +261,9 @@ class FakeCanvas:
         m = re.fullmatch(r"/api/v1/courses/([^/]+)/quizzes/([^/]+)/extensions", path)
         if m and method == "POST":
             return self._extensions(m.group(1), m.group(2), body)
+        m = re.fullmatch(r"/api/v1/courses/([^/]+)/assignments/([^/]+)/overrides(?:/([^/]+))?", path)
+        if m:
+            return self._overrides(method, m.group(1), m.group(2), m.group(3), query, body)
         m = re.fullmatch(r"/api/quiz/v1/courses/([^/]+)/quizzes", path)
         if m and method == "GET":
             course = self.courses.get(m.group(1))
@@ -299,6 +303,46 @@ class FakeCanvas:
                         "extra_attempts": sub.get("extra_attempts"), "extra_time": sub.get("extra_time"),
                         "manually_unlocked": False, "end_at": None})
         return 200, {"quiz_extensions": out}, {}
+
+    def _overrides(self, method: str, course_id: str, aid: str, oid: str | None, query: dict[str, list[str]],
+                   body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """Ad-hoc assignment overrides. A student can belong to one override per assignment ("already belongs to
+        an assignment override", canvas-lms assignment_override_student.rb). An update replaces the override's
+        dates: a date not sent is no longer overridden."""
+        course = self.courses.get(course_id)
+        if course is None or not any(str(q.get("assignment_id")) == aid for q in course.quizzes.values()):
+            return 404, {"errors": [{"message": "The specified resource does not exist."}]}, {}
+        overrides = self.assignment_overrides.setdefault((course_id, aid), {})
+        if method == "GET" and oid is None:
+            items, headers = self._page(f"/api/v1/courses/{course_id}/assignments/{aid}/overrides",
+                                        list(overrides.values()), query)
+            return 200, items, headers
+        try:
+            record = json.loads(body or b"{}").get("assignment_override")
+        except (ValueError, AttributeError):
+            record = None
+        if not isinstance(record, dict):
+            return 400, {"errors": {"assignment_override": "missing"}}, {}
+        students = [str(i) for i in record.get("student_ids") or []]
+        if not students or any(i not in course.students for i in students):
+            return 400, {"errors": {"assignment_override_students": "invalid student"}}, {}
+        for other_id, other in overrides.items():
+            if other_id != oid and set(students) & {str(i) for i in other["student_ids"]}:
+                return 400, {"errors": {"assignment_override_students": [
+                    {"message": "already belongs to an assignment override"}]}}, {}
+        if method == "POST" and oid is None:
+            oid = self._id()
+        elif method != "PUT" or oid not in overrides:
+            return 404, {"errors": [{"message": "The specified resource does not exist."}]}, {}
+        overrides[oid] = {"id": int(oid), "assignment_id": int(aid), "title": record.get("title") or "",
+                          "student_ids": [int(i) for i in students],
+                          **{k: record.get(k) for k in ("due_at", "unlock_at", "lock_at")}}
+        return 200 if method == "PUT" else 201, overrides[oid], {}
+
+    def student_override(self, course_id: str, aid: str, user_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            return next((dict(o) for o in self.assignment_overrides.get((course_id, aid), {}).values()
+                         if int(user_id) in o["student_ids"]), None)
 
     def _accommodations(self, course_id: str, aid: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
         course = self.courses.get(course_id)

@@ -105,9 +105,21 @@ def test_rule_checks_name_the_field_and_refuse_an_empty_rule():
 
 def test_window_guard_sees_a_window_shorter_than_the_students_time():
     assert window_cuts_time(1000, 1000 + 1800, 2700).cut_short
-    assert window_cuts_time(1000, 1000 + 1800, 2700).needed_close == 1000 + 2700
     assert not window_cuts_time(1000, 1000 + 3600, 2700).cut_short
     assert not window_cuts_time(None, None, 2700).cut_short
+
+
+def test_window_guard_moves_the_students_close_by_their_extra_time_only_when_the_window_is_too_short():
+    guarded = LmsRule(multiplier=Decimal("1.5"), window_guard=True)
+    in_class = QuizFacts(QuizKind.MOODLE, 1800, 1, opens_at=36000, closes_at=36000 + 1800)
+    assert required_for([guarded], in_class)[Field.TIMECLOSE] == 36000 + 1800 + 900
+    week = QuizFacts(QuizKind.MOODLE, 1800, 1, opens_at=36000, closes_at=36000 + 7 * 86400)
+    assert Field.TIMECLOSE not in required_for([guarded], week)
+    assert Field.TIMECLOSE not in required_for([LmsRule(multiplier=Decimal("1.5"))], in_class)  # no guard: warn only
+    canvas = QuizFacts(QuizKind.CLASSIC, 1800, 1, opens_at=36000, closes_at=36000 + 1800)
+    assert required_for([guarded], canvas)[Field.LOCK_AT] == 36000 + 2700
+    practice = QuizFacts(QuizKind.CLASSIC, 1800, 1, opens_at=36000, closes_at=36000 + 1800, has_assignment=False)
+    assert Field.LOCK_AT not in required_for([guarded], practice)
 
 
 def test_quiz_events_name_the_course_whose_quizzes_changed():

@@ -25,14 +25,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integrations.canvas.client import CanvasClient, CanvasError, Extension, ReauthorizationRequired
+from integrations.canvas.client import (
+    AssignmentOverride,
+    CanvasClient,
+    CanvasError,
+    Extension,
+    ReauthorizationRequired,
+)
 from integrations.moodle.webservice import MoodleError, MoodleTokenRefused, MoodleWebService
 from lti_app import clock
 from lti_app.db import utcnow
@@ -69,9 +75,9 @@ from lti_app.services.lms_actions import connections
 log = logging.getLogger(__name__)
 
 FIELDS: dict[QuizKind, tuple[Field, ...]] = {
-    QuizKind.CLASSIC: (Field.EXTRA_TIME, Field.EXTRA_ATTEMPTS),
+    QuizKind.CLASSIC: (Field.EXTRA_TIME, Field.EXTRA_ATTEMPTS, Field.LOCK_AT),
     QuizKind.NEW: (Field.EXTRA_TIME, Field.EXTRA_ATTEMPTS, Field.REDUCE_CHOICES),
-    QuizKind.MOODLE: (Field.TIMELIMIT, Field.ATTEMPTS),
+    QuizKind.MOODLE: (Field.TIMELIMIT, Field.ATTEMPTS, Field.TIMECLOSE),
 }
 OWN_OUTCOMES = (Outcome.APPLIED.value, Outcome.WITHDRAWN.value)
 
@@ -133,6 +139,8 @@ class _Ctx:
     states: dict[tuple[int, int], LmsQuizState]
     history: set[tuple[int, int]]
     """(quiz_id, person_id) pairs where Caseload's own value may still be set."""
+    failed: dict[tuple[int, int, str], str] = field(default_factory=dict)
+    """(quiz_id, person_id, field) the LMS refused in this run, with its answer."""
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -277,7 +285,12 @@ def _upsert_quizzes(ctx: _Ctx, kind: QuizKind, found: list[dict[str, Any]]) -> l
 
 
 def _facts(quiz: LmsQuiz) -> QuizFacts:
-    return QuizFacts(QuizKind(quiz.kind), quiz.time_limit_seconds, quiz.allowed_attempts)
+    return QuizFacts(QuizKind(quiz.kind), quiz.time_limit_seconds, quiz.allowed_attempts, _unix(quiz.opens_at),
+                     _unix(quiz.closes_at), quiz.assignment_id is not None)
+
+
+def _unix(value: dt.datetime | None) -> int | None:
+    return int(value.timestamp()) if value is not None else None
 
 
 def _targets(ctx: _Ctx, quiz: LmsQuiz, candidates: list[Candidate]) -> dict[int, dict[Field, Any]]:
@@ -298,13 +311,15 @@ def _decide(ctx: _Ctx, quiz: LmsQuiz, person_id: int, required: dict[Field, Any]
 
 
 def _record(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], *, ok: bool, request_id: str = "",
-            status: int | None = None, answer: str = "") -> None:
-    """Ledger rows for one student on one quiz, and the state the report reads."""
+            status: int | None = None, answer: str = "", state: bool = True) -> None:
+    """Ledger rows for one student on one quiz, and (``state``) the state the report reads."""
     for d in decisions:
         if d.outcome is None:
             continue
         outcome = d.outcome if (ok or not d.write) else Outcome.FAILED
         after = d.value if outcome is not Outcome.FAILED else d.target
+        if outcome is Outcome.FAILED:
+            ctx.failed[(quiz.id, c.person_id, d.field.value)] = answer
         ctx.result.changes.append(Change(ctx.course.id, quiz.title, quiz.lms_quiz_id, c.person_id, c.student_id,
                                          d.field.value, d.before, after, outcome.value))
         if ctx.dry_run:
@@ -324,14 +339,18 @@ def _record(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], *
         ctx.last[key] = row
         if outcome in (Outcome.APPLIED, Outcome.WITHDRAWN):
             ctx.own[key] = after
-    if not ctx.dry_run:
+    if state and not ctx.dry_run:
         _state(ctx, quiz, c, decisions, ok, answer)
 
 
 def _state(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], ok: bool, answer: str) -> None:
     required = {d.field.value: d.target for d in decisions if d.target is not None}
-    lms = {d.field.value: (d.value if ok or not d.write else d.before) for d in decisions}
-    if not ok and any(d.write for d in decisions):
+    refused = {d.field.value for d in decisions if d.write and (not ok or (quiz.id, c.person_id, d.field.value)
+                                                                 in ctx.failed)}
+    lms = {d.field.value: (d.before if d.field.value in refused else d.value) for d in decisions}
+    answer = answer or next((ctx.failed[(quiz.id, c.person_id, f)] for f in sorted(refused)
+                             if (quiz.id, c.person_id, f) in ctx.failed), "")
+    if refused:
         status = "failed"
     elif any(d.outcome is Outcome.KEPT for d in decisions):
         status = "teacher"
@@ -340,13 +359,12 @@ def _state(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], ok
     else:
         status = "ok"
     detail = answer[:500] if status == "failed" else ""
-    if status != "failed" and quiz.closes_at is not None and quiz.opens_at is not None:
-        limit = (quiz.time_limit_seconds or 0) + (
-            int(required.get(Field.EXTRA_TIME.value) or 0) * 60 if quiz.kind != QuizKind.MOODLE.value else 0)
+    guarded = Field.TIMECLOSE.value in required or Field.LOCK_AT.value in required
+    if status != "failed" and not guarded and quiz.closes_at is not None and quiz.opens_at is not None:
+        limit = (quiz.time_limit_seconds or 0) + int(required.get(Field.EXTRA_TIME.value) or 0) * 60
         if quiz.kind == QuizKind.MOODLE.value:
             limit = int(required.get(Field.TIMELIMIT.value) or quiz.time_limit_seconds or 0)
-        check = window_cuts_time(int(quiz.opens_at.timestamp()), int(quiz.closes_at.timestamp()), limit)
-        if check.cut_short:
+        if window_cuts_time(_unix(quiz.opens_at), _unix(quiz.closes_at), limit).cut_short:
             detail = "The quiz's availability window closes before the student could use the extra time."
     state = ctx.states.get((quiz.id, c.person_id))
     if not required and not any(v for v in lms.values() if v) and state is None:
@@ -419,15 +437,26 @@ def _canvas(ctx: _Ctx, client: CanvasClient, candidates: list[Candidate]) -> Non
             continue
         ctx.result.timed_quizzes += 1 if quiz.time_limit_seconds else 0
         current = _canvas_call(ctx, partial(client.quiz_extensions, course_id, quiz.lms_quiz_id))
+        windows = _canvas_windows(ctx, client, quiz, targets)
+        close = _unix(quiz.closes_at)
         plans: list[tuple[Candidate, list[Decision], Extension | None]] = []
         for person_id, required in targets.items():
             c = by_person[person_id]
             ext = current.get(c.lms_user_id)
+            own = windows.get(c.lms_user_id) if windows is not None else None
             now = {Field.EXTRA_TIME: ext.extra_time if ext else None,
-                   Field.EXTRA_ATTEMPTS: ext.extra_attempts if ext else None}
-            decisions = _decide(ctx, quiz, person_id, required, now, {Field.EXTRA_TIME: 0, Field.EXTRA_ATTEMPTS: 0})
+                   Field.EXTRA_ATTEMPTS: ext.extra_attempts if ext else None,
+                   Field.LOCK_AT: (_iso_unix(own.lock_at) if own is not None and own.lock_at else close)
+                   if windows is not None else required.get(Field.LOCK_AT)}
+            decisions = _decide(ctx, quiz, person_id, required, now,
+                                {Field.EXTRA_TIME: 0, Field.EXTRA_ATTEMPTS: 0, Field.LOCK_AT: close})
             plans.append((c, decisions, ext))
         _canvas_write_classic(ctx, client, quiz, plans)
+        if windows is not None:
+            _canvas_write_windows(ctx, client, quiz, plans, windows)
+        for c, ds, _ext in plans:
+            if not ctx.dry_run:
+                _state(ctx, quiz, c, ds, True, "")
         _commit_quiz(ctx)
     for quiz in new_quizzes:
         targets = _targets(ctx, quiz, candidates)
@@ -460,18 +489,82 @@ def _int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _iso_unix(value: str | None) -> int | None:
+    return _unix(_when(value))
+
+
+def _iso(epoch: int | bool | None) -> str | None:
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(int(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _canvas_windows(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz, targets: dict[int, dict[Field, Any]]
+                    ) -> dict[str, AssignmentOverride] | None:
+    """Each student's ad-hoc assignment override (one at most), read only when the window guard has something to
+    do on this quiz (a target, or a value Caseload set earlier); None when nothing is to be read."""
+    needed = any(Field.LOCK_AT in r for r in targets.values()) or any(
+        ctx.own.get((quiz.id, p, Field.LOCK_AT.value)) for p in targets)
+    if not needed or quiz.assignment_id is None:
+        return None
+    found = _canvas_call(ctx, partial(client.assignment_overrides, str(ctx.course.lms_course_id),
+                                      quiz.assignment_id))
+    return {sid: o for o in found for sid in o.student_ids}
+
+
+def _canvas_write_windows(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
+                          plans: list[tuple[Candidate, list[Decision], Extension | None]],
+                          windows: dict[str, AssignmentOverride]) -> None:
+    """Move the student's own lock date: edit their override when it is theirs alone, split them out of a shared
+    one (keeping its dates), or create one — never a second override for the same student."""
+    course_id, aid = str(ctx.course.lms_course_id), str(quiz.assignment_id)
+    for c, ds, _ext in plans:
+        lock = [d for d in ds if d.field is Field.LOCK_AT]
+        if not lock or not lock[0].write:
+            _record(ctx, quiz, c, lock, ok=True, state=False)
+            continue
+        value = lock[0].value
+        new_lock = _iso(value) if value != _unix(quiz.closes_at) else None
+        if ctx.dry_run:
+            _record(ctx, quiz, c, lock, ok=True, state=False)
+            continue
+        existing = windows.get(c.lms_user_id)
+        try:
+            if existing is not None and existing.student_ids == [c.lms_user_id]:
+                answer = _canvas_call(ctx, partial(client.save_assignment_override, course_id, aid,
+                                                   replace(existing, lock_at=new_lock or existing.lock_at)),
+                                      write=True)
+            elif existing is not None:
+                others = [s for s in existing.student_ids if s != c.lms_user_id]
+                _canvas_call(ctx, partial(client.save_assignment_override, course_id, aid,
+                                          replace(existing, student_ids=others)), write=True)
+                answer = _canvas_call(ctx, partial(client.save_assignment_override, course_id, aid,
+                                                   replace(existing, id=None, student_ids=[c.lms_user_id],
+                                                           lock_at=new_lock or existing.lock_at)), write=True)
+            else:
+                answer = _canvas_call(ctx, partial(client.save_assignment_override, course_id, aid,
+                                                   AssignmentOverride(None, [c.lms_user_id],
+                                                                      "Caseload accommodation", None, None,
+                                                                      new_lock)), write=True)
+        except CanvasError as exc:
+            _record(ctx, quiz, c, lock, ok=False, status=exc.status, answer=exc.body or str(exc), state=False)
+        else:
+            _record(ctx, quiz, c, lock, ok=True, request_id=answer.request_id, status=answer.status, state=False)
+
+
 def _canvas_write_classic(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
                           plans: list[tuple[Candidate, list[Decision], Extension | None]]) -> None:
     course_id = str(ctx.course.lms_course_id)
+    plans = [(c, [d for d in ds if d.field is not Field.LOCK_AT], ext) for c, ds, ext in plans]
     to_write = [(c, ds, ext) for c, ds, ext in plans if any(d.write for d in ds)]
     for c, ds, _ext in plans:
         if not any(d.write for d in ds):
-            _record(ctx, quiz, c, ds, ok=True)
+            _record(ctx, quiz, c, ds, ok=True, state=False)
     if not to_write:
         return
     if ctx.dry_run:
         for c, ds, _ext in to_write:
-            _record(ctx, quiz, c, ds, ok=True)
+            _record(ctx, quiz, c, ds, ok=True, state=False)
         return
     try:
         answer = _canvas_call(ctx, lambda: client.set_extensions(
@@ -479,7 +572,7 @@ def _canvas_write_classic(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
     except CanvasError as exc:
         if len(to_write) == 1:
             c, ds, _ = to_write[0]
-            _record(ctx, quiz, c, ds, ok=False, status=exc.status, answer=exc.body or str(exc))
+            _record(ctx, quiz, c, ds, ok=False, status=exc.status, answer=exc.body or str(exc), state=False)
             return
         # one student Canvas cannot find fails the whole batch: write one by one so the others get their time
         for c, ds, ext in to_write:
@@ -487,12 +580,12 @@ def _canvas_write_classic(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
                 single = _canvas_call(ctx, partial(
                     client.set_extensions, course_id, quiz.lms_quiz_id, [_classic_item(c, ds, ext)]), write=True)
             except CanvasError as one:
-                _record(ctx, quiz, c, ds, ok=False, status=one.status, answer=one.body or str(one))
+                _record(ctx, quiz, c, ds, ok=False, status=one.status, answer=one.body or str(one), state=False)
             else:
-                _record(ctx, quiz, c, ds, ok=True, request_id=single.request_id, status=single.status)
+                _record(ctx, quiz, c, ds, ok=True, request_id=single.request_id, status=single.status, state=False)
         return
     for c, ds, _ext in to_write:
-        _record(ctx, quiz, c, ds, ok=True, request_id=answer.request_id, status=answer.status)
+        _record(ctx, quiz, c, ds, ok=True, request_id=answer.request_id, status=answer.status, state=False)
 
 
 def _canvas_write_new(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
@@ -583,7 +676,8 @@ def _moodle(ctx: _Ctx, ws: MoodleWebService, candidates: list[Candidate]) -> Non
                 password=raw.get("password"))
             now = moodle_effective(facts, existing)
             decisions = _decide(ctx, quiz, person_id, required, dict(now),
-                                {Field.TIMELIMIT: quiz.time_limit_seconds, Field.ATTEMPTS: quiz.allowed_attempts})
+                                {Field.TIMELIMIT: quiz.time_limit_seconds, Field.ATTEMPTS: quiz.allowed_attempts,
+                                 Field.TIMECLOSE: facts.closes_at})
             merged = merge_moodle_override(facts, existing, int(c.lms_user_id), decisions)
             if merged is None:
                 _record(ctx, quiz, c, decisions, ok=True)

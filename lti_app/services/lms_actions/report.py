@@ -48,6 +48,32 @@ class QuizLine:
     def gap(self) -> bool:
         return self.status in ("failed", "pending")
 
+    @property
+    def required_text(self) -> str:
+        return ", ".join(value_text(k, v) for k, v in self.required.items())
+
+    @property
+    def lms_text(self) -> str:
+        return ", ".join(value_text(k, v) for k, v in self.lms.items()) or "—"
+
+
+LABELS = {"extra_time": "extra minutes", "extra_attempts": "extra attempts", "reduce_choices": "reduced choices",
+          "timelimit": "time limit", "attempts": "attempts", "timeclose": "closes", "lock_at": "locks"}
+
+
+def value_text(field_name: str, value: object) -> str:
+    """A stored value in words: seconds as minutes, Unix times as UTC dates."""
+    label = LABELS.get(field_name, field_name.replace("_", " "))
+    if value is None:
+        return f"{label} —"
+    if field_name in ("timeclose", "lock_at") and isinstance(value, int | float):
+        return f"{label} {dt.datetime.fromtimestamp(int(value), dt.UTC):%d %b %Y %H:%M} UTC"
+    if field_name == "timelimit" and isinstance(value, int | float):
+        return f"{label} {int(value) // 60} min" + (f" {int(value) % 60} s" if int(value) % 60 else "")
+    if isinstance(value, bool):
+        return f"{label} {'on' if value else 'off'}"
+    return f"{label} {value}"
+
 
 @dataclass
 class ReportLine:
