@@ -169,7 +169,7 @@ def deliver(session: Session, settings: Settings, now: dt.datetime, send: Sender
     mails: list[OutgoingMail] = []
     owner: dict[int, int] = {}
     for person_id, alerts in batches.items():
-        mail = _mail(settings, person_id, emails[person_id].strip(), names.get(person_id) or "", alerts)
+        mail = _mail(settings, person_id, (emails[person_id] or "").strip(), names.get(person_id) or "", alerts)
         owner[id(mail)] = person_id
         mails.append(mail)
     try:

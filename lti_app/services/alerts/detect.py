@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -215,7 +216,8 @@ def _schedule_alerts(session: Session, changes: list[tuple[int, str, rules.Place
         lines: list[list] = []
         if what == "joined":
             title = f"{student} joined {place}"
-            pending, done = [], []
+            pending: list[str] = []
+            done: list[str] = []
             for section_id, person_id, teacher_wide, name in teachers.get(pl.course_id, []):
                 if not (pl.course_wide or teacher_wide or section_id == pl.section_id):
                     continue
@@ -241,6 +243,8 @@ def detect_answered_questions(session: Session, since: dt.datetime) -> list[NewA
     out = []
     for qid, student_id, asker, course_id, given, preferred, family in rows:
         name = f"{preferred or given} {family}".strip()
+        if asker is None:
+            continue
         out.append(NewAlert(asker, rules.AlertKind.QUESTION_ANSWERED.value, f"question:{qid}",
                             f"Your question about {name} was answered", [], student_id, course_id))
     return out
@@ -261,7 +265,8 @@ def store(session: Session, alerts: list[NewAlert], now: dt.datetime) -> Counter
         .where(AlertPreference.person_id.in_(recipients)))
         for kind, channel in zip([k.value for k in rules.CHOOSABLE_KINDS], channels, strict=True)
         if channel == rules.Channel.OFF.value} if len(recipients) <= 30000 else set()
-    rows, seen = [], set(existing)
+    rows: list[dict[str, Any]] = []
+    seen = set(existing)
     for a in alerts:
         if (a.recipient_id, a.dedupe_key) in seen or (a.recipient_id, a.kind) in off:
             continue

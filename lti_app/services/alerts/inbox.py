@@ -145,7 +145,7 @@ def save_preferences(session: Session, viewer: Viewer, form: dict[str, str]) -> 
         chosen[kind.value] = value
     row = delivery.preference_row(session, viewer.person_id)
     row.email_mode = mode
-    for kind, value in chosen.items():
-        setattr(row, kind, value)
+    for kind_name, value in chosen.items():
+        setattr(row, kind_name, value)
     log.info("alerts: person %s changed alert preferences", viewer.person_id)
 

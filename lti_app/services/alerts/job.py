@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,7 +57,8 @@ def _lock_state(session: Session, now: dt.datetime) -> AlertState:
         state = session.scalars(select(AlertState).where(AlertState.id == 1).with_for_update()).one_or_none()
         if state is not None:
             # SQLite has no FOR UPDATE: this no-op UPDATE takes its write lock at once.
-            session.execute(AlertState.__table__.update().where(AlertState.id == 1).values(id=1))
+            session.execute(update(AlertState).where(AlertState.id == 1).values(id=1)
+                            .execution_options(synchronize_session=False))
             return state
         try:
             with session.begin_nested():

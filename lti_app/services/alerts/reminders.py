@@ -24,7 +24,7 @@ def deadline_reminders(session: Session, today: dt.date, windows: list[int]) -> 
         select(Plan, Student).join(Student, Student.id == Plan.student_id)
         .where(Plan.case_manager_id.is_not(None), Plan.status.in_(deadlines.OPEN_PLAN_STATUSES),
                Student.purged_at.is_(None))).all()
-    manager_of = {p.id: p.case_manager_id for p, _ in rows}
+    manager_of = {p.id: int(p.case_manager_id) for p, _ in rows if p.case_manager_id is not None}
     items: dict[int, list[rules.DueItem]] = defaultdict(list)
     for d in deadlines.for_rows(session, [(p, s) for p, s in rows], today):
         if not d.is_open:
