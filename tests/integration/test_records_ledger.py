@@ -19,6 +19,7 @@ from lti_app.models import (
     AccessEvent,
     Accommodation,
     Contact,
+    DeadlineCompletion,
     EvidenceRevision,
     Meeting,
     Plan,
@@ -262,6 +263,9 @@ def test_ferpa_99_10_idea_300_613_export_holds_plan_dates_deadlines_ledger_and_e
     plan.last_evaluation_on = TODAY - dt.timedelta(days=380)
     plan.last_meeting_on = TODAY - dt.timedelta(days=300)
     plan.effective_on = TODAY - dt.timedelta(days=300)
+    db_session.add(DeadlineCompletion(plan_id=plan.id, student_id=w["ava"].id, kind="annual_review",
+                                      due_on=plan.last_meeting_on - dt.timedelta(days=5),
+                                      completed_on=plan.last_meeting_on, days_late=5, late_reason="parent_requested_delay"))
     req = _service(db_session, w["ava"], 30, weeks_ago=2, provider=w["provider"])
     db_session.commit()
     cm = Client(client, token_for(w["cm"], roles=("teacher",)))
@@ -281,6 +285,8 @@ def test_ferpa_99_10_idea_300_613_export_holds_plan_dates_deadlines_ledger_and_e
     assert dates["last_meeting_on"] == plan.last_meeting_on.isoformat()
     assert {d["kind"] for d in record["deadlines"]} >= {"annual_review", "reevaluation"}
     assert all("status" in d and "due_on" in d for d in record["deadlines"])
+    assert [(c["kind"], c["days_late"], c["late_reason"]) for c in record["deadline_timeliness"]] == [
+        ("annual_review", 5, "parent_requested_delay")]
     (service,) = record["services"]
     assert service["ledger"]["required"] == 60 and service["ledger"]["missed_by_provider"] == 25
     assert service["ledger"]["still_owed"] == 60 and len(service["ledger"]["periods"]) >= 2
@@ -293,7 +299,7 @@ def test_ferpa_99_10_idea_300_613_export_holds_plan_dates_deadlines_ledger_and_e
     html = client.post(f"/admin/students/{w['ava'].id}/export", data={**data, "format": "html", "leaves_school": ""})
     page = text_of(html)
     assert "Services and minutes" in page and "still owed 60 min" in page and "Deadlines" in page
-    assert "Evaluation consent" in page
+    assert "Evaluation consent" in page and "How deadlines were met" in page and "parent requested delay" in page
     assert "Guardian of the student" in page  # the first copy is now in the record of disclosures
 
 

@@ -216,6 +216,16 @@ def _deadlines(session: Session, student: Student, plans: list[Plan], today: dt.
     return [_plain(d) for d in deadline_service.for_rows(session, [(p, student) for p in plans], today)]
 
 
+def _timeliness(session: Session, plans: list[Plan]) -> list[dict[str, Any]]:
+    """How each deadline was met, kept per occurrence (``deadline_completions``): due on, done on, days late and why
+    (34 CFR 300.301(d) exceptions), oldest first."""
+    out = []
+    for plan_id, items in deadline_service.completions_of(session, [p.id for p in plans]).items():
+        for item in reversed(items):
+            out.append({"plan_id": plan_id, **_plain(item)})
+    return out
+
+
 def _services(session: Session, student_id: int, today: dt.date) -> list[dict[str, Any]]:
     """Each service with its running ledger from its first day (IDEA 34 CFR 300.320(a)(4), (a)(7); minutes owed as
     compensatory services, 300.151(b)(1)): totals and every week or month."""
@@ -337,6 +347,7 @@ def build_record(session: Session, viewer: Viewer, student: Student, decision: D
                        "status": q.status, "answer": _decrypt(q.answer_encrypted), "answered_by": who(q.answered_by_id),
                        "answered_at": _iso(q.answered_at)} for q in questions],
         "deadlines": _deadlines(session, student, plans, clock.today()),
+        "deadline_timeliness": _timeliness(session, plans),
         "services": _services(session, student.id, clock.today()),
         "casework": _casework(session, student.id, tiers),
         "access_log": [{"at": _iso(e.at), "who": who(e.actor_id), "action": e.action, "allowed": e.allowed,
