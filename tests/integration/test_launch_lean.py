@@ -299,3 +299,21 @@ def test_framing_origin_removed_by_an_administrator_is_learned_again_by_the_next
     _complete_launch(client, lms)
     db_session.expire_all()
     assert origins() == {"https://district.example.test"}
+
+
+def test_memoised_tool_links_keep_their_arguments_script_root_and_each_requests_token(app):
+    from flask import g
+
+    from lti_app.auth import Viewer, app_url
+
+    def links(script_root: str = "") -> tuple[str, str, str]:
+        with app.test_request_context("/", base_url=f"http://localhost{script_root}/"):
+            g.viewer = Viewer(person_id=1, platform_id=1, course_id=1, roles=("teacher",))
+            return (app_url("panels.student", student_id=1), app_url("panels.student", student_id=2),
+                    app_url("panels.course", category="timing"))
+
+    first, second = links(), links()
+    assert first[0].startswith("/panels/student/1?t=") and first[1].startswith("/panels/student/2?t=")
+    assert first[2].startswith("/panels/course?category=timing&t=")
+    assert first[0].split("?t=")[1] != second[0].split("?t=")[1]  # each request's own viewer token
+    assert links("/caseload")[0].startswith("/caseload/panels/student/1?t=")
