@@ -456,3 +456,17 @@ def test_link_persons_by_sis_id_before_comparing(app, db_session, world):
     run(app, db_session, T0 + dt.timedelta(minutes=1))
     assert db_session.scalar(select(StudentLink.student_id).where(StudentLink.person_id == newcomer.id)) == world["sam"].id
     assert [a.title for a in alerts(db_session, world["cm"])] == ["Sam Alder joined Biology — Period 5"]
+
+
+def test_the_alerts_job_is_on_beat_and_runs_eagerly_through_dispatch_in_the_embedded_mode(app, db_session, world):
+    from lti_app.services.dispatch import ALERTS_RUN, enqueue
+
+    celery = app.extensions["celery"]
+    entry = celery.conf.beat_schedule["alerts-run"]
+    assert (entry["task"], entry["schedule"]) == (ALERTS_RUN, float(app.config["CASELOAD"].alerts_poll_seconds))
+    enqueue(ALERTS_RUN)  # no broker: runs in-process, like beat's tick on a worker
+    db_session.expire_all()
+    from lti_app.models import AlertState, AlertWatch
+
+    assert db_session.get(AlertState, 1) is not None
+    assert db_session.scalar(select(func.count()).select_from(AlertWatch)) == 2
