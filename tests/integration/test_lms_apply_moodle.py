@@ -48,7 +48,30 @@ def test_overrides_are_created_in_one_save_per_quiz_and_a_recheck_saves_nothing(
 
     assert moodle.count("mod_quiz_save_overrides") == saves
     assert again.writes == 0
-    assert moodle.count() - reads == 2  # the course's quiz list, and the overrides of the one quiz that needs time
+    assert moodle.count() - reads == 1  # the nightly re-check: the course's quiz list only (verified just now)
+    full = reconcile_course(db_session, w["course"].id, reason="manual")
+    assert full.writes == 0
+    assert moodle.count() - reads == 3  # a full check also reads the overrides of the one quiz that needs time
+
+
+@BOTH
+def test_the_sweep_reads_a_quiz_again_once_its_last_check_is_a_week_old(app, db_session, moodle):
+    import datetime as dt
+
+    w = moodle_world(db_session, moodle)
+    quiz = moodle.add_quiz(7, "Unit test", timelimit=1200)
+    reconcile_course(db_session, w["course"].id, reason="plan")
+    # a teacher lowers Ava's override by hand (Moodle sends an event, but suppose it was lost)
+    oid = moodle.user_override(quiz, 31)["id"]
+    moodle.quizzes[quiz].overrides[oid]["timelimit"] = 1300
+    reconcile_course(db_session, w["course"].id)
+    assert moodle.user_override(quiz, 31)["timelimit"] == 1300  # trusted: not read tonight
+
+    for state in db_session.scalars(select(LmsQuizState)):
+        state.checked_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=8)
+    db_session.commit()
+    reconcile_course(db_session, w["course"].id)
+    assert moodle.user_override(quiz, 31)["timelimit"] == 1800  # re-read after a week and repaired
 
 
 @BOTH

@@ -80,6 +80,10 @@ FIELDS: dict[QuizKind, tuple[Field, ...]] = {
     QuizKind.MOODLE: (Field.TIMELIMIT, Field.ATTEMPTS, Field.TIMECLOSE),
 }
 OWN_OUTCOMES = (Outcome.APPLIED.value, Outcome.WITHDRAWN.value)
+VERIFY_AFTER = dt.timedelta(days=7)
+"""The nightly sweep re-reads a quiz's per-student settings at least this often even when nothing changed (a
+teacher may have edited an extension in Canvas, which sends no event for it)."""
+QUICK_REASONS = frozenset({"sweep"})
 
 
 class LmsUnavailable(RuntimeError):
@@ -118,6 +122,8 @@ class CourseResult:
     timed_quizzes: int = 0
     reads: int = 0
     writes: int = 0
+    trusted: int = 0
+    """Quizzes the sweep did not read again (unchanged, verified recently)."""
     changes: list[Change] = field(default_factory=list)
 
     @property
@@ -141,6 +147,10 @@ class _Ctx:
     """(quiz_id, person_id) pairs where Caseload's own value may still be set."""
     failed: dict[tuple[int, int, str], str] = field(default_factory=dict)
     """(quiz_id, person_id, field) the LMS refused in this run, with its answer."""
+    verify: bool = True
+    """False (the nightly sweep): a quiz whose settings did not change and whose every student was found as
+    required at a check less than ``VERIFY_AFTER`` ago is not read again."""
+    changed_quizzes: set[int] = field(default_factory=set)
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -207,7 +217,10 @@ def _ledger_memory(session: Session, course_id: int) -> tuple[dict[tuple[int, in
 
 # ----------------------------------------------------------------------------------------------- entry
 def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[int] | None = None,
-                     reason: str = "sweep", event: str = "", dry_run: bool = False) -> CourseResult:
+                     reason: str = "sweep", event: str = "", dry_run: bool = False,
+                     verify: bool | None = None) -> CourseResult:
+    """``verify`` None: the sweep trusts recent checks of unchanged quizzes (``VERIFY_AFTER``); every other
+    reason (plan, enrollment, quiz event, manual) reads every quiz that needs something."""
     result = CourseResult(course_id)
     course = session.get(Course, course_id)
     if course is None:
@@ -229,7 +242,8 @@ def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[i
     states = {(s.quiz_id, s.person_id): s for s in session.scalars(
         select(LmsQuizState).join(LmsQuiz, LmsQuiz.id == LmsQuizState.quiz_id).where(LmsQuiz.course_id == course.id))}
     history = {(q, p) for (q, p, _f), v in own.items() if v}
-    ctx = _Ctx(session, course, platform, reason, event, dry_run, result, own, last, states, history)
+    ctx = _Ctx(session, course, platform, reason, event, dry_run, result, own, last, states, history,
+               verify=(reason not in QUICK_REASONS) if verify is None else verify)
     try:
         if conn.kind == connections.CANVAS:
             _canvas(ctx, connections.canvas_client(conn), candidates)
@@ -266,6 +280,7 @@ def _upsert_quizzes(ctx: _Ctx, kind: QuizKind, found: list[dict[str, Any]]) -> l
     out = []
     for item in found:
         quiz = existing.pop(item["lms_quiz_id"], None)
+        changed = quiz is None
         if quiz is None:
             quiz = LmsQuiz(platform_id=ctx.platform.id, course_id=ctx.course.id, kind=kind.value, **item, seen_at=now)
             ctx.session.add(quiz)
@@ -273,15 +288,35 @@ def _upsert_quizzes(ctx: _Ctx, kind: QuizKind, found: list[dict[str, Any]]) -> l
             for key, value in item.items():
                 if getattr(quiz, key) != value:
                     setattr(quiz, key, value)
+                    changed = True
             if quiz.gone_at is not None:
                 quiz.gone_at = None
+                changed = True
         out.append(quiz)
+        if changed:
+            ctx.changed_quizzes.add(id(quiz))
     for quiz in existing.values():
         if quiz.gone_at is None:
             quiz.gone_at = now
     ctx.session.flush()
     ctx.result.quizzes += len(out)
     return out
+
+
+def _trusted(ctx: _Ctx, quiz: LmsQuiz, targets: dict[int, dict[Field, Any]]) -> bool:
+    """The sweep may skip reading this quiz: unchanged in the LMS's list, and every student found as required at
+    a recent check, with the same requirement as now."""
+    if ctx.verify or id(quiz) in ctx.changed_quizzes:
+        return False
+    fresh = utcnow() - VERIFY_AFTER
+    for person_id, required in targets.items():
+        state = ctx.states.get((quiz.id, person_id))
+        if state is None or state.status not in ("ok", "teacher") or state.checked_at < fresh:
+            return False
+        if state.required != {f.value: v for f, v in required.items() if v is not None}:
+            return False
+    ctx.result.trusted += 1
+    return True
 
 
 def _facts(quiz: LmsQuiz) -> QuizFacts:
@@ -377,6 +412,8 @@ def _state(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], ok
     elif (state.required, state.lms, state.status, state.detail) != (required, lms, status, detail):
         state.required, state.lms, state.status, state.detail = required, lms, status, detail
         state.checked_at = utcnow()
+    elif state.checked_at < utcnow() - VERIFY_AFTER / 2:
+        state.checked_at = utcnow()  # verified again: the sweep may trust it for another while
 
 
 def _commit_quiz(ctx: _Ctx) -> None:
@@ -433,7 +470,7 @@ def _canvas(ctx: _Ctx, client: CanvasClient, candidates: list[Candidate]) -> Non
     by_person = {c.person_id: c for c in candidates}
     for quiz in classic:
         targets = _targets(ctx, quiz, candidates)
-        if not targets:
+        if not targets or _trusted(ctx, quiz, targets):
             continue
         ctx.result.timed_quizzes += 1 if quiz.time_limit_seconds else 0
         current = _canvas_call(ctx, partial(client.quiz_extensions, course_id, quiz.lms_quiz_id))
@@ -659,7 +696,7 @@ def _moodle(ctx: _Ctx, ws: MoodleWebService, candidates: list[Candidate]) -> Non
     by_person = {c.person_id: c for c in candidates}
     for quiz in quizzes:
         targets = _targets(ctx, quiz, candidates)
-        if not targets:
+        if not targets or _trusted(ctx, quiz, targets):
             continue
         ctx.result.timed_quizzes += 1 if quiz.time_limit_seconds else 0
         facts = _facts(quiz)
