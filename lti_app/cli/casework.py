@@ -247,10 +247,10 @@ def grant_list_cmd(show_all: bool, as_json: bool) -> None:
     if not rows:
         click.echo("No grants.")
     for r in rows:
-        state = f"revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "active"
+        state = f"revoked {clock.local_date(r.revoked_at)}" if r.revoked_at else "active"
         click.echo(f"#{r.id}\t{r.person} <{r.email or '-'}>\t{r.platform}\t{r.role}"
                    + (" +restricted" if r.can_see_restricted else "") + (f"\t{r.school}" if r.school else "")
-                   + f"\tgranted {r.granted_at:%Y-%m-%d}\t{state}")
+                   + f"\tgranted {clock.local_date(r.granted_at)}\t{state}")
 
 
 def register(main: click.Group) -> None:

@@ -7,6 +7,7 @@ from cryptography.fernet import Fernet
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from lti_app import clock
 from lti_app.models import ToolKey
 from lti_app.services.platforms import keys as key_service
 from lti_app.services.uow import UnitOfWork
@@ -35,7 +36,7 @@ def list_cmd() -> None:
         key_service.ensure_keys(uow.session)
         uow.commit()
         for key in uow.session.scalars(select(ToolKey).order_by(ToolKey.created_at)):
-            click.echo(f"{key.kid}\t{key.state}\t{key.created_at:%Y-%m-%d %H:%M}")
+            click.echo(f"{key.kid}\t{key.state}\t{clock.local(key.created_at):%Y-%m-%d %H:%M %Z}")
 
 
 @keys_group.command("new-data-key")

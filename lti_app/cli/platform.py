@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from lti_app import clock
 from lti_app.models import Platform
 from lti_app.services.platforms.registry import NewPlatform, PlatformInvalid, add_platform, set_deployment_status
 from lti_app.services.uow import UnitOfWork
@@ -65,7 +66,7 @@ def registration_url_cmd(hours: float, label: str | None) -> None:
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         uow.commit()
-        expires = invite.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+        expires = clock.local(invite.expires_at).strftime("%Y-%m-%d %H:%M %Z")
     click.echo(url)
     click.echo(f"One LMS can register Caseload with this link until {expires}. Paste it where the LMS asks for the "
                "tool's registration URL (Moodle: Tool URL; Canvas: LTI Registration). It is shown only once.")

@@ -12,6 +12,8 @@ import sys
 import click
 from flask.cli import with_appcontext
 
+from lti_app import clock
+
 
 def _session():  # type: ignore[no-untyped-def]
     from lti_app.services.uow import UnitOfWork
@@ -53,7 +55,7 @@ def list_cmd(platform_name: str, context_id: str, as_json: bool) -> None:
             return
         headers = ("person", "role", "section", "state", "source", "source_time")
         rows = [(line.name, line.role, line.section, line.state, line.source,
-                 line.source_time.strftime("%Y-%m-%d %H:%M:%SZ")) for line in lines]
+                 clock.local(line.source_time).strftime("%Y-%m-%d %H:%M:%S %Z")) for line in lines]
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
         click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
         for row in rows:

@@ -70,7 +70,8 @@ def init_app(app: Flask) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        timezone="UTC",
+        timezone=settings.timezone,  # crontab entries are district wall-clock times (DST included); instants stay UTC
+        enable_utc=True,
         include=list(TASK_MODULES),
         **broker_resilience(settings.broker_url, settings.reconcile_interval_seconds),
     )

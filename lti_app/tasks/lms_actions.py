@@ -9,14 +9,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 from celery import shared_task
 from celery.schedules import crontab
 
-from lti_app import clock
 from lti_app.services.dispatch import LMS_APPLY_STUDENT, LMS_ENROLLMENTS, LMS_RECONCILE_COURSE, LMS_SWEEP
 from lti_app.services.lms_actions import triggers
 from lti_app.services.lms_actions.reconcile import LmsUnavailable, reconcile_course
@@ -30,11 +28,10 @@ MAX_RETRIES = 8
 
 
 def beat_schedule(enrollment_poll_seconds: float = 300.0) -> dict[str, dict[str, Any]]:
-    """Nightly at 02:15 in the district's zone (Celery's clock is UTC), and the enrollment look-up."""
-    local = clock.now().replace(hour=2, minute=15, second=0, microsecond=0)
-    utc = local.astimezone(dt.UTC)
+    """Nightly at 02:15 in the district's zone (Celery's ``timezone`` is ``CASELOAD_TIMEZONE``, so a crontab is
+    district wall-clock time, the same hour on both sides of a daylight-saving change), and the enrollment look-up."""
     return {
-        "lms-sweep": {"task": LMS_SWEEP, "schedule": crontab(hour=utc.hour, minute=utc.minute)},
+        "lms-sweep": {"task": LMS_SWEEP, "schedule": crontab(hour=2, minute=15)},
         "lms-enrollments": {"task": LMS_ENROLLMENTS, "schedule": enrollment_poll_seconds},
     }
 

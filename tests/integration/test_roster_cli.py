@@ -39,7 +39,8 @@ def test_list_prints_what_caseload_believes(runner, school):
     assert lines[1].split() == ["person", "role", "section", "state", "source", "source_time"]
     assert "Avery Quinlan" in lines[2] and "nrps" in lines[2] and "course-wide" in lines[2]
     assert "Rowan Ellery" in lines[3] and "teacher" in lines[3]
-    assert "Sage Whitcombe" in lines[4] and "inactive" in lines[4] and "2026-09-01 08:00:00Z" in lines[4]
+    # Shown in district time (tests run in America/Chicago): 08:00 UTC is 03:00 CDT.
+    assert "Sage Whitcombe" in lines[4] and "inactive" in lines[4] and "2026-09-01 03:00:00 CDT" in lines[4]
 
 
 def test_list_json(runner, school):

@@ -25,6 +25,7 @@ from sqlalchemy import and_, distinct, func, or_, select, union
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.selectable import Subquery
 
+from lti_app import clock
 from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain.vocab import AdminAction, GrantRole, LaunchRole, PersonKind
@@ -288,7 +289,7 @@ def who_may_see(session: Session) -> list[WhoMaySee]:
             e.positions.append(label)
         e.bases.append(f"{label.lower()} grant" + (f" at {grant.school}" if grant.school else "")
                        + (", including restricted notes" if grant.can_see_restricted else "")
-                       + f" (since {grant.granted_at:%Y-%m-%d})")
+                       + f" (since {clock.local_date(grant.granted_at)})")
 
     for person, platform, count in session.execute(
             select(Person, Platform.name, func.count(distinct(Plan.student_id)))

@@ -571,7 +571,8 @@ def _db_identity_checks(session: Session, students: dict[str, Row], existing: di
         stored = existing.get(sis)
         if stored is not None and stored.purged_at is not None:
             errors.append(Issue(row.line, "student_sis_id", f"this student's record was purged under the retention "
-                                f"policy on {stored.purged_at:%Y-%m-%d}; it is not imported again.", "student", **keys))
+                                f"policy on {clock.local_date(stored.purged_at)}; it is not imported again.", "student",
+                                **keys))
         if stored is not None and stored.date_of_birth and s.date_of_birth and stored.date_of_birth != s.date_of_birth:
             warnings.append(Issue(row.line, "date_of_birth", f"changes the stored date of birth "
                                   f"{stored.date_of_birth} to {s.date_of_birth}.", "student", **keys))
@@ -818,7 +819,7 @@ def _write(session: Session, report: ImportReport, by_student: dict[str, dict[st
     for i in range(0, len(superseded), 1000):
         session.execute(update(PlanVersion).where(PlanVersion.id.in_(superseded[i:i + 1000]))
                         .values(status=VersionStatus.SUPERSEDED.value), execution_options={"synchronize_session": False})
-    summary = f"Imported from {report.filename} on {now:%Y-%m-%d}"
+    summary = f"Imported from {report.filename} on {clock.local_date(now)}"
     version_rows = []
     for w in versioned:
         pid = w.plan.id if w.plan is not None else plan_id[id(w)]

@@ -25,6 +25,7 @@ from flask import abort
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lti_app import clock
 from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain import catalogue, plan_rules
@@ -587,7 +588,7 @@ def activate(session: Session, viewer: Viewer, student_id: int, plan_id: int, ve
                                                                                              draft.id):
         problems.append(Problem("", "This draft has the same accommodations as the version in force; there is "
                                     "nothing to activate. Discard it, or change an accommodation first."))
-    today = utcnow().date()
+    today = clock.today()
     if plan.end_on is not None and plan.end_on < today:
         problems.append(Problem("end_on", f"This plan's end date ({plan.end_on}) has passed. Change the plan's dates "
                                           "before activating a version."))

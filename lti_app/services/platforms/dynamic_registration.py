@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from integrations.http import HttpClient, HttpError, response_json
+from lti_app import clock
 from lti_app.crypto import cipher
 from lti_app.db import utcnow
 from lti_app.domain.vocab import AdminAction
@@ -116,7 +117,7 @@ def issue_registration_link(session: Session, base_url: str, *, hours: float, la
     token, invite = create_invite(session, hours=hours, label=label)
     record_admin(session, actor_id, via, AdminAction.REGISTRATION_LINK.value, target_type="registration_invite",
                  target_id=invite.id, summary=f"Registration link{f' ({invite.label})' if invite.label else ''} valid "
-                                              f"until {invite.expires_at:%Y-%m-%d %H:%M} UTC")
+                                              f"until {clock.local(invite.expires_at):%Y-%m-%d %H:%M %Z}")
     return registration_url(base_url, token), invite
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from integrations.http import HttpClient
 from integrations.oneroster import OneRosterClient, OneRosterConfig, OneRosterError, OrEnrollment, OrUser
 from integrations.oneroster.client import VERSIONS, format_timestamp, parse_timestamp
+from lti_app import clock
 from lti_app.crypto import cipher
 from lti_app.db import utcnow
 from lti_app.domain.vocab import EnrollmentState, PlatformStatus, RosterSource
@@ -293,7 +294,7 @@ def _apply_pull(session: Session, platform: Platform, client: OneRosterClient, *
 
     # 4. Enrollments.
     writer = RosterWriter(session, targets.course_ids)
-    today = started.date()
+    today = clock.local_date(started)  # enrollment begin/end dates are the district's calendar dates
     seen: set[tuple[int, int, int, str]] = set()
     for enrollment in relevant:
         person_id = person_of.get(enrollment.user_sourced_id or "")
