@@ -152,7 +152,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(resp: Response) -> Response:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
         if resp.mimetype == "text/html" and "Content-Security-Policy" not in resp.headers:
             ancestors = " ".join(["'self'", *frame_ancestors()])
             resp.headers["Content-Security-Policy"] = (

@@ -30,10 +30,16 @@ def _csp(resp: Any) -> Any:
     settings = current_app.config["CASELOAD"]
     tool = "{0.scheme}://{0.netloc}".format(urlsplit(settings.base_url))
     page = "{0.scheme}://{0.netloc}".format(urlsplit(practice.page_url(settings)))
-    # The authorization page runs in the tool's frame on the course page, which may be on its own host.
+    platform = "{0.scheme}://{0.netloc}".format(urlsplit(settings.practice_url))
+    # The authorization page (on the platform's host) runs in the tool's frame on the course page, which may be on a
+    # host of its own.
     resp.headers["Content-Security-Policy"] = (
-        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self' {tool}; "
+        f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"frame-src 'self' {tool} {platform}; "
         f"form-action 'self' {tool}; frame-ancestors 'self' {page}; base-uri 'none'; object-src 'none'")
+    # Like a real LMS, the practice pages tell the tool which page they are (the browsers' default policy: the origin
+    # only, cross-site); Caseload's own pages send no referrer at all.
+    resp.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
     return resp
 
 

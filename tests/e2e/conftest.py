@@ -54,7 +54,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def live_server(pg_database_url: str, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
-    """Extra settings for one test: ``@pytest.mark.live_config(cookie_secure=False)``."""
+    """Extra settings for one test: ``@pytest.mark.live_config(cookie_secure=False)``; ``{port}`` in a string value is
+    the server's port."""
     from werkzeug.serving import make_server
 
     from lti_app import create_app
@@ -66,6 +67,8 @@ def live_server(pg_database_url: str, request: pytest.FixtureRequest) -> Iterato
     base = f"http://127.0.0.1:{port}"
     marker = request.node.get_closest_marker("live_config")
     extra = dict(marker.kwargs) if marker else {}
+    # A setting may name the server's port: live_config(practice_lms_page_url="http://district.localhost:{port}").
+    extra = {k: v.format(port=port) if isinstance(v, str) else v for k, v in extra.items()}
     app = create_app(test_settings(pg_database_url, base_url=base, practice_lms_url=f"http://localhost:{port}", **extra))
     with app.app_context(), UnitOfWork() as uow:
         seed_demo(uow.session, app.config["CASELOAD"])
