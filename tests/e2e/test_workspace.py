@@ -17,7 +17,9 @@ def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server
     tabs = frame.get_by_role("navigation", name="Student record")
     tabs.get_by_role("link", name="Contacts & meetings").click()
     frame.wait_for_selector("#contacts-h")
-    frame.locator("summary", has_text="Record a contact").click()
+    record = frame.locator("details", has=frame.locator("summary", has_text="Record a contact"))
+    if record.get_attribute("open") is None:  # open already when the student has no contact yet
+        frame.locator("summary", has_text="Record a contact").click()
     frame.fill("#contact-summary", "Called the guardian about the reading plan; follow up after the unit test.")
     frame.get_by_role("button", name="Save contact").click()
     frame.wait_for_selector("text=Contact recorded.")
