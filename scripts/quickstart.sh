@@ -15,7 +15,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "Installing Caseload and its dependencies into .venv (first run takes a minute) ..."
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
 
 export CASELOAD_ENV="${CASELOAD_ENV:-demo}"
 PORT="${PORT:-5000}"
