@@ -204,7 +204,7 @@ def build(session: Any) -> Any:  # noqa: PLR0915 - one linear script
     return session.get(Person, me)
 
 
-def run(requests: int) -> tuple[list[float], int, int]:
+def run(requests: int) -> tuple[list[float], list[float], int, int]:
     import secrets
 
     from lti_app import create_app
@@ -238,14 +238,15 @@ def run(requests: int) -> tuple[list[float], int, int]:
             queries = counter.n
             rows = page.count('class="service-shortfall"')
             assert rows == MINE, rows
-            times = []
+            times, cpu = [], []
             for _ in range(requests):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 r = client.get("/casework/", query_string={"t": token})
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
                 assert r.status_code == 200
         engine.dispose()
-    return times, queries, rows
+    return times, cpu, queries, rows
 
 
 def main() -> None:
@@ -256,9 +257,14 @@ def main() -> None:
     args = ap.parse_args()
     MINE = args.caseload
     print(f"machine: {machine()}  date: {dt.date.today()}")
-    times, queries, rows = run(args.requests)
+    load = os.getloadavg()[0]
+    times, cpu, queries, rows = run(args.requests)
     print(f"caseload home, {rows} students, {args.requests} requests: p50 {pct(times, 50) * 1000:.1f} ms, "
           f"p95 {pct(times, 95) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms, SQL statements per page: {queries}")
+    # The web process's own CPU per page (the database server's is not in it): on a shared machine this shows what
+    # the page costs, apart from the wait for a core.
+    print(f"web process CPU per page: p50 {pct(cpu, 50) * 1000:.1f} ms, p95 {pct(cpu, 95) * 1000:.1f} ms; "
+          f"load average before {load:.2f}, after {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def acknowledgement_counts(session: Session, student_ids: list[int], version_ids
                            ) -> tuple[dict[int, int], dict[int, int]]:
     """Per student: the teachers who teach them (an active teacher/TA enrollment in the student's own section, or a
     course-wide one on either side, as the teacher's panel lists them) and how many of those acknowledged the
-    active version for every section they teach the student in, after their teaching enrollment in that course
-    began (the panel re-opens older acknowledgements). A course's other teachers, and acknowledgements by people no
+    active version for every section they teach the student in, made since they began teaching that section (the
+    panel re-opens older acknowledgements). A course's other teachers, and acknowledgements by people no
     longer teaching the student, do not count (IDEA 34 CFR 300.323(d): each teacher responsible for implementing
     the IEP). One aggregate statement whatever the caseload size."""
     if not student_ids:
@@ -56,8 +56,10 @@ def acknowledgement_counts(session: Session, student_ids: list[int], version_ids
     mine, theirs = aliased(Enrollment), aliased(Enrollment)
     mine_section, their_section = aliased(Section), aliased(Section)
     roles = sorted(TEACHING_ROLES)
+    # (student, teacher, the student's section, course, when that teacher began teaching there): one row per way a
+    # teacher teaches the student; "began" is their earliest teaching enrollment that reaches the student's section.
     pairs = (select(StudentLink.student_id, theirs.person_id.label("teacher_id"),
-                    mine.section_id.label("section_id"), theirs.course_id.label("course_id"))
+                    mine.section_id.label("section_id"), func.min(theirs.created_at).label("started"))
              .join(mine, mine.person_id == StudentLink.person_id)
              .join(mine_section, mine_section.id == mine.section_id)
              .join(theirs, theirs.course_id == mine.course_id)
@@ -66,17 +68,11 @@ def acknowledgement_counts(session: Session, student_ids: list[int], version_ids
                     theirs.state == "active", theirs.role.in_(roles),
                     or_(theirs.section_id == mine.section_id, their_section.lms_section_id == "",
                         mine_section.lms_section_id == ""))
-             .distinct().cte("teaching_pairs"))
-    # When each of those teachers began teaching the course (their earliest active teaching enrollment in it).
-    started = (select(Enrollment.person_id, Enrollment.course_id, func.min(Enrollment.created_at).label("at"))
-               .where(Enrollment.course_id.in_(select(pairs.c.course_id)), Enrollment.state == "active",
-                      Enrollment.role.in_(roles))
-               .group_by(Enrollment.person_id, Enrollment.course_id).subquery())
+             .group_by(StudentLink.student_id, theirs.person_id, mine.section_id).subquery())
     ack = aliased(Acknowledgement)
-    missing = func.sum(case((or_(ack.id.is_(None), ack.acknowledged_at < started.c.at), 1), else_=0))
+    missing = func.sum(case((or_(ack.id.is_(None), ack.acknowledged_at < pairs.c.started), 1), else_=0))
     per_teacher = (select(pairs.c.student_id, pairs.c.teacher_id, missing.label("missing"))
-                   .join(started, (started.c.person_id == pairs.c.teacher_id)
-                         & (started.c.course_id == pairs.c.course_id))
+                   .select_from(pairs)
                    .outerjoin(ack, (ack.student_id == pairs.c.student_id) & (ack.staff_person_id == pairs.c.teacher_id)
                               & (ack.section_id == pairs.c.section_id)
                               & ack.plan_version_id.in_(version_ids or [-1]))

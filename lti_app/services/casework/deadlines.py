@@ -109,10 +109,15 @@ def for_rows(session: Session, rows: Sequence[tuple[Plan, Student]], today: dt.d
 
 def next_by_plan(session: Session, rows: Sequence[tuple[Plan, Student]], today: dt.date) -> dict[int, rules.Deadline]:
     """The soonest open deadline of each plan (for the caseload's "next deadline" column)."""
+    calendars = load_calendars(session, {s.school for _, s in rows})
+    deadline_policy = policy()
     out: dict[int, rules.Deadline] = {}
-    for item in for_rows(session, rows, today):
-        if item.is_open and item.plan_id not in out:
-            out[item.plan_id] = item
+    for plan in plan_inputs(session, rows):
+        # Per plan, no sort of the whole caseload's deadlines: this runs on every caseload page.
+        soonest = rules.next_open(rules.plan_deadlines(plan, today, deadline_policy,
+                                                       calendars.get(plan.school) or calendars.get(None)))
+        if soonest is not None:
+            out[plan.plan_id] = soonest
     return out
 
 
