@@ -40,7 +40,8 @@ from lti_app.models.tenancy import (
 
 __all__ = [
     "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
-    "AccessEvent", "Accommodation", "Acknowledgement", "DeadlineCompletion", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
+    "AccessEvent", "Accommodation", "Acknowledgement", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
+    "DeadlineCompletion",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
     "Platform", "PlatformFrameOrigin", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section", "Student",
     "StudentLink", "SyncRun", "ToolKey", "UsedNonce", "AdminEvent",
