@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -37,6 +38,8 @@ MAX_ORIGINS_PER_PLATFORM = 50
 """A platform with more page origins than this learns no more from launches (an administrator can still add): the
 CSP header must stay a sensible size, and a real LMS has a handful of hosts."""
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+"""A DNS host name (IDNs in their ASCII form): CSP host sources allow nothing else."""
 
 
 class FramingInvalid(ValueError):
@@ -64,7 +67,8 @@ def normalise_origin(value: str, *, allow_path: bool = False) -> str | None:
         if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
             host = f"[{host}]"
     except ValueError:
-        pass
+        if not _HOST.match(host):
+            return None
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
     return f"{scheme}://{netloc}"
 
