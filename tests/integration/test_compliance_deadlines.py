@@ -279,3 +279,17 @@ def test_teacher_count_is_the_students_own_teachers_not_the_whole_course(as_, wo
     enrollment.created_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     db_session.commit()
     assert "0 of 2 teachers" in text_of(as_("cm").get("/casework/"))
+
+
+def test_300_303_b_2_a_waiver_recorded_before_the_upgrade_keeps_covering_the_same_reevaluation(as_, world,
+                                                                                                db_session):
+    plan = world["plan_ava"]
+    plan.reevaluation_due, plan.reevaluation_waived_on = ago(10), ago(40)    # waived; no evaluation date known
+    db_session.commit()
+    cm = as_("cm")
+    form = {"reevaluation_waived": "1", "reevaluation_waived_on": ago(40).isoformat()}
+    for _ in range(2):   # saving twice must not move the next reevaluation again
+        assert cm.post(inputs_url(world), form).status_code == 303
+    db_session.expire_all()
+    plan = db_session.get(Plan, plan.id)
+    assert (plan.reevaluation_waiver_covers, plan.reevaluation_due) == (ago(10), add_years(ago(10), 3))

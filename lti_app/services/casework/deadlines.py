@@ -324,12 +324,14 @@ def apply_dates(session: Session, viewer: Viewer, plan: Plan, values: dict[str, 
     old = plan_inputs(session, [(plan, student)])[0]
     waived_on = values.get("reevaluation_waived_on") if waived else None
     covers: dt.date | None = None
-    if waived_on is not None:
-        if waived_on == plan.reevaluation_waived_on and plan.reevaluation_waiver_covers is not None:
-            covers = plan.reevaluation_waiver_covers
-        else:
-            covers = rules.waiver_covers(values.get("last_evaluation_on"), plan.reevaluation_due,
-                                         plan.reevaluation_waived_on, plan.reevaluation_waiver_covers, waived_on)
+    if waived_on is not None and waived_on == plan.reevaluation_waived_on:
+        # The same agreement keeps what it covers (on rows from before that was kept: the reevaluation due from the
+        # last evaluation, which is what it covered; stored now, so a recomputed due date cannot move it).
+        covers = plan.reevaluation_waiver_covers or rules.waiver_covers(
+            plan.last_evaluation_on, plan.reevaluation_due, None, None, waived_on)
+    elif waived_on is not None:
+        covers = rules.waiver_covers(values.get("last_evaluation_on"), plan.reevaluation_due,
+                                     plan.reevaluation_waived_on, plan.reevaluation_waiver_covers, waived_on)
         if covers is None:
             problems.append(rules.InputProblem("reevaluation_waived_on", "Which reevaluation this agreement covers "
                                                "is not known: enter the last evaluation date too."))
