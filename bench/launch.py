@@ -77,7 +77,7 @@ def main() -> None:
                                    "-b", f"127.0.0.1:{args.port}", "--log-level", "warning", "--access-logfile", "/dev/null",
                                    "lti_app:create_app()"], env=env, cwd=ROOT)
         try:
-            wait_until_healthy(base)
+            wait_until_healthy(base, 60)  # a loaded machine imports the app slowly
             login_launch: list[float] = []
             first_page: list[float] = []
             failures = 0
