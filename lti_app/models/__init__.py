@@ -45,7 +45,8 @@ __all__ = [
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
     "Platform", "PlatformFrameOrigin", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section", "Student",
     "StudentLink", "SyncRun", "ToolKey", "UsedNonce", "AdminEvent",
-    "Contact", "CrisisEntry", "EvidenceRevision", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement", "ServiceSession",
+    "Contact", "CrisisEntry", "EvidenceRevision", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement",
+    "ServiceSession",
     "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",
     "AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsQuiz", "LmsQuizState",
 ]
