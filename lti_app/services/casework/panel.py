@@ -99,13 +99,17 @@ _MINE = (
            Enrollment.state == "active", Enrollment.role.in_(TEACHING_ROLES))
     .cte("mine"))
 # ... and, in the same statement, the active students of the sections they teach (all of the course's when they teach
-# its course-wide section; a student in the course-wide section is in everyone's), none when they teach nothing here.
+# its course-wide section; a student in the course-wide section is in everyone's), none when they teach nothing here,
+# with the student record each is linked to (a person has at most one link) and their SIS id.
 _COURSE_AND_STUDENTS = union_all(
     select(literal(True).label("teaching"), _MINE.c.title, _MINE.c.section_id, _MINE.c.lms_section_id,
-           cast(null(), String).label("section_name"), _MINE.c.created_at, cast(null(), Integer).label("person_id")),
+           cast(null(), String).label("section_name"), _MINE.c.created_at, cast(null(), Integer).label("person_id"),
+           cast(null(), Integer).label("student_id"), cast(null(), String).label("sis_id")),
     select(literal(False), cast(null(), String), Section.id, Section.lms_section_id, Section.name,
-           cast(null(), Enrollment.created_at.type), Enrollment.person_id)
+           cast(null(), Enrollment.created_at.type), Enrollment.person_id, StudentLink.student_id, Person.sis_id)
     .select_from(Enrollment).join(Section, Section.id == Enrollment.section_id)
+    .join(Person, Person.id == Enrollment.person_id)
+    .outerjoin(StudentLink, StudentLink.person_id == Enrollment.person_id)
     .where(Enrollment.course_id == bindparam("course_id"), Enrollment.role == "student", Enrollment.state == "active",
            exists(select(_MINE.c.section_id)),
            or_(Section.lms_section_id == "", Enrollment.section_id.in_(select(_MINE.c.section_id)),
@@ -118,6 +122,8 @@ class _Enrolled:
     id: int
     lms_section_id: str
     name: str
+    student_id: int | None
+    sis_id: str | None
 
 
 def _course_and_students(session: Session, viewer: Viewer, course_id: int) -> tuple[
@@ -133,7 +139,8 @@ def _course_and_students(session: Session, viewer: Viewer, course_id: int) -> tu
             title = row.title
             mine.append((row.section_id, row.lms_section_id, row.created_at))
         else:
-            enrolled.append(_Enrolled(row.person_id, row.section_id, row.lms_section_id, row.section_name))
+            enrolled.append(_Enrolled(row.person_id, row.section_id, row.lms_section_id, row.section_name,
+                                      row.student_id, row.sis_id))
     if not mine:
         return None, [], []
     return CourseHeading(course_id, title), mine, enrolled
@@ -148,11 +155,14 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
         abort(403, description="You are not an active teacher or TA of this course in Caseload's roster, so no "
                                "student information is shown. If you were just added, launch again in a minute.")
     started = min(created for _, _, created in mine)
-    students.link_persons(session, [row.person_id for row in enrolled])
     section_of = {row.person_id: SectionRef(row.id, row.lms_section_id, row.name) for row in enrolled}
-    # Each lookup below is skipped when the one before found nothing (an empty IN list matches no row).
-    links = dict(session.execute(select(StudentLink.person_id, StudentLink.student_id)
-                                 .where(StudentLink.person_id.in_(list(section_of)))).all()) if section_of else {}
+    links = {row.person_id: row.student_id for row in enrolled if row.student_id is not None}
+    # Students not linked to their record yet, by SIS id: link them now, then read the links made (skipped when every
+    # student is linked, as in a class seen before; each lookup below is skipped when the one before found nothing).
+    unlinked = sorted({row.person_id for row in enrolled if row.student_id is None and row.sis_id})
+    if unlinked and students.link_persons(session, unlinked):
+        links.update((person_id, student_id) for person_id, student_id in session.execute(
+            select(StudentLink.person_id, StudentLink.student_id).where(StudentLink.person_id.in_(unlinked))))
     student_section = {sid: section_of[pid] for pid, sid in links.items()}
     plans = session.scalars(
         select(Plan).where(Plan.student_id.in_(list(student_section)), Plan.status == "active")
