@@ -124,6 +124,6 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[C
     keys = {"name": lambda r: r.name.lower(), "plan": lambda r: (r.plan_type, r.name.lower()),
             "acks": lambda r: (r.acknowledged - r.teachers, r.name.lower()),
             "questions": lambda r: (-r.open_questions, r.name.lower()),
-            "services": lambda r: (-r.services.short, -r.services.minutes_short, r.name.lower()),
+            "services": lambda r: (-r.services.short, -r.services.minutes_short, -r.services.still_owed, r.name.lower()),
             "deadline": lambda r: (r.next_deadline or dt.date.max, r.name.lower())}
     return sorted(rows, key=keys.get(sort, keys["deadline"]))
