@@ -22,8 +22,8 @@ def broker_resilience(broker_url: str, reconcile_interval_seconds: int) -> dict[
 
     - Reconnect forever, at start-up and after a loss, instead of giving up (and exiting) after 100 tries.
     - Redis: the hardened transport of ``lti_app/tasks/broker.py`` (the worker survives losing Redis while it holds
-      unacknowledged messages); a connect timeout, so that a web process asking for a drain while Redis does not
-      answer waits seconds, not forever; a visibility timeout longer than the longest countdown Caseload uses (the
+      unacknowledged messages); a web process asking for a drain while Redis is down fails at once (one connection
+      attempt, a connect timeout of seconds when Redis does not answer at all); a visibility timeout longer than the longest countdown Caseload uses (the
       staggered scheduled reconciles), so that Redis never hands a delayed message to a second worker while the
       first one is still waiting for its time.
     - A task that was running when the connection dropped runs to its end rather than being killed: every task is
@@ -43,6 +43,10 @@ def broker_resilience(broker_url: str, reconcile_interval_seconds: int) -> dict[
         options["broker_transport"] = TRANSPORT
         options["broker_transport_options"] = {
             "visibility_timeout": reconcile_interval_seconds + 3600,
+            # Opening a connection to send a task tries once, instead of retrying for broker_connection_timeout:
+            # a web request asking for a drain while Redis is down must not wait seconds for it. (The worker's
+            # own connection is not affected: it reconnects forever, broker_connection_max_retries=None.)
+            "max_retries": 0,
             "socket_connect_timeout": 3,
             "socket_timeout": 10,
             "socket_keepalive": True,

@@ -353,7 +353,7 @@ def test_broker_outage_mid_burst_worker_survives_and_every_event_is_applied_once
     refused = web_log.count("could not ask for an inbox drain")
     # One line per web process that tried during the outage (2 processes), and one when the broker is back.
     assert 1 <= refused <= 2, "a refused kick is logged once per outage and process\n" + web_log[-3000:]
-    assert web_log.count("the broker takes inbox drains again") == refused
+    assert 1 <= web_log.count("the broker takes inbox drains again") <= refused
     assert "Traceback" not in web_log, "a refused kick logged a traceback\n" + web_log[-3000:]
 
 
@@ -363,8 +363,10 @@ def test_two_broker_outages_mid_burst_worker_survives(world: World) -> None:
     assert world.worker.starts == 1, "the worker had to be restarted"
 
 
-def test_database_crash_mid_burst_answers_503_with_retry_after_and_applies_everything_once(world: World) -> None:
-    sender = world.run_burst(Fault(lambda w: w.servers.pg.crash(), lambda w: w.servers.pg.start(), 3.0))
+def test_database_crash_and_stop_mid_burst_answer_503_with_retry_after_and_apply_everything_once(world: World) -> None:
+    pg = world.servers.pg
+    sender = world.run_burst(Fault(lambda w: pg.crash(), lambda w: pg.start(), 3.0),
+                             Fault(lambda w: pg.stop(), lambda w: pg.start(), 2.0))
     assert sender.statuses[503] > 0, f"the database outage was never answered 503: {dict(sender.statuses)}"
     world.assert_all_applied_once(sender)
     assert world.worker.starts == 1, "the worker had to be restarted"

@@ -109,6 +109,7 @@ class PrivatePostgres:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def stop(self) -> None:
+        """A clean shutdown (``fast``: sessions are ended, a checkpoint is written), as an administrator's restart."""
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
 
     def remove(self) -> None:

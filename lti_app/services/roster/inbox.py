@@ -505,6 +505,7 @@ class _Kicker:
                 if first:
                     self.broker_down_since = now
                 self.refused += 1
+                self.last = time.monotonic()  # the back-off runs from the refusal, however long it took
             if first:
                 log.warning("could not ask for an inbox drain (%s: %s); stored events wait for the periodic drain "
                             "until the broker is back", type(exc).__name__, str(exc)[:200])
