@@ -23,9 +23,9 @@ def broker_resilience(broker_url: str, reconcile_interval_seconds: int) -> dict[
     - Reconnect forever, at start-up and after a loss, instead of giving up (and exiting) after 100 tries.
     - Redis: the hardened transport of ``lti_app/tasks/broker.py`` (the worker survives losing Redis while it holds
       unacknowledged messages); a web process asking for a drain while Redis is down fails at once (one connection
-      attempt, a connect timeout of seconds when Redis does not answer at all); a visibility timeout longer than the longest countdown Caseload uses (the
-      staggered scheduled reconciles), so that Redis never hands a delayed message to a second worker while the
-      first one is still waiting for its time.
+      attempt, a connect timeout of seconds when Redis does not answer at all); a visibility timeout longer than the
+      longest countdown Caseload uses (the staggered scheduled reconciles), so that Redis never hands a delayed
+      message to a second worker while the first one is still waiting for its time.
     - A task that was running when the connection dropped runs to its end rather than being killed: every task is
       idempotent (drains are guarded by the event times, reconciles by set difference), so its message being
       delivered again later costs a no-op, while killing it would throw away a half-done roster pull.
