@@ -179,6 +179,10 @@ def test_the_new_teacher_sees_the_student_marked_new_until_they_acknowledge(app,
     resp = reed.post("/panels/ack", {"item": f"{world['sam'].id}:{world['sam_version'].id}:{world['p3'].id}"})
     assert resp.status_code == 303
     assert "new in your class" not in reed.get("/panels/course").get_data(as_text=True)
+    # The case manager's inbox shows who has acknowledged now; the stored line (what the e-mail said) is unchanged.
+    inbox = Client(client, token_for(world["cm"], roles=("staff",))).get("/alerts/").get_data(as_text=True)
+    assert "Acknowledged by Morgan Reed." in inbox and "has not acknowledged yet" not in inbox
+    assert alerts(db_session, world["cm"])[0].lines == [["Morgan Reed has not acknowledged yet.", world["sam"].id]]
     # Kit was in Studio Art from the start (baseline): never "new" there.
     ash = Client(client, token_for(world["ash"], world["art"]))
     assert "new in your class" not in ash.get("/panels/course").get_data(as_text=True)

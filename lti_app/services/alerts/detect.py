@@ -189,7 +189,34 @@ def _schedule_alerts(session: Session, changes: list[tuple[int, str, rules.Place
     courses = dict(session.execute(select(Course.id, Course.title).where(Course.id.in_(course_ids))).all())
     sections = dict(session.execute(
         select(Section.id, Section.name).where(Section.id.in_(sorted({c[2].section_id for c in changes})))).all())
-    # Teachers of the changed courses, and who acknowledged the student's current plan version in the section.
+    status = acknowledgement_status(session, {(c[0], c[2]) for c in changes if c[1] == "joined"})
+    out: list[NewAlert] = []
+    for student_id, what, pl, generation in changes:
+        student = names.get(student_id, "A student")
+        place = rules.place_name(courses.get(pl.course_id, "a course"), sections.get(pl.section_id, ""),
+                                 pl.course_wide)
+        lines: list[list] = []
+        if what == "joined":
+            title = f"{student} joined {place}"
+            lines.append([status[(student_id, pl)], student_id])
+        else:
+            title = f"{student} left {place}"
+        key = f"schedule:{student_id}:{pl.section_id}:{generation}:{what}"
+        for manager_id in sorted(followed.get(student_id, ())):
+            out.append(NewAlert(manager_id, rules.AlertKind.SCHEDULE_CHANGE.value, key, title[:500], lines,
+                                student_id, pl.course_id, pl.section_id))
+    return out
+
+
+def acknowledgement_status(session: Session, wanted: set[tuple[int, rules.Placement]]) -> dict[
+        tuple[int, rules.Placement], str]:
+    """For (student, placement) pairs: who among the teachers who see the student there has acknowledged the
+    student's current plan version in that section, as a line ("Morgan Reed has not acknowledged yet."). Three
+    queries whatever the number of pairs; used when an alert is made and again when the inbox shows it."""
+    if not wanted:
+        return {}
+    student_ids = sorted({s for s, _ in wanted})
+    course_ids = sorted({p.course_id for _, p in wanted})
     teachers: dict[int, list[tuple[int, int, bool, str]]] = defaultdict(list)
     for course_id, section_id, lms_sid, person_id, name in session.execute(
             select(Enrollment.course_id, Enrollment.section_id, Section.lms_section_id, Person.id, Person.name)
@@ -208,28 +235,17 @@ def _schedule_alerts(session: Session, changes: list[tuple[int, str, rules.Place
         acked = {(a, v, s) for a, v, s in session.execute(
             select(Acknowledgement.staff_person_id, Acknowledgement.plan_version_id, Acknowledgement.section_id)
             .where(Acknowledgement.plan_version_id.in_(all_versions)))}
-    out: list[NewAlert] = []
-    for student_id, what, pl, generation in changes:
-        student = names.get(student_id, "A student")
-        place = rules.place_name(courses.get(pl.course_id, "a course"), sections.get(pl.section_id, ""),
-                                 pl.course_wide)
-        lines: list[list] = []
-        if what == "joined":
-            title = f"{student} joined {place}"
-            pending: list[str] = []
-            done: list[str] = []
-            for section_id, person_id, teacher_wide, name in teachers.get(pl.course_id, []):
-                if not (pl.course_wide or teacher_wide or section_id == pl.section_id):
-                    continue
-                has = all((person_id, v, pl.section_id) in acked for v in versions.get(student_id, {-1}))
-                (done if has else pending).append(name)
-            lines.append([rules.acknowledgement_line(sorted(set(pending)), sorted(set(done))), student_id])
-        else:
-            title = f"{student} left {place}"
-        key = f"schedule:{student_id}:{pl.section_id}:{generation}:{what}"
-        for manager_id in sorted(followed.get(student_id, ())):
-            out.append(NewAlert(manager_id, rules.AlertKind.SCHEDULE_CHANGE.value, key, title[:500], lines,
-                                student_id, pl.course_id, pl.section_id))
+    out: dict[tuple[int, rules.Placement], str] = {}
+    for student_id, pl in wanted:
+        pending: set[str] = set()
+        done: set[str] = set()
+        for section_id, person_id, teacher_wide, name in teachers.get(pl.course_id, []):
+            if not (pl.course_wide or teacher_wide or section_id == pl.section_id):
+                continue
+            has = bool(versions.get(student_id)) and all((person_id, v, pl.section_id) in acked
+                                                         for v in versions[student_id])
+            (done if has else pending).add(name)
+        out[(student_id, pl)] = rules.acknowledgement_line(sorted(pending), sorted(done - pending))
     return out
 
 

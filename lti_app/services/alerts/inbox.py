@@ -20,10 +20,10 @@ from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain import alerts as rules
 from lti_app.domain.access import Action, decide
-from lti_app.models import Alert, Student
+from lti_app.models import Alert, Section, Student
 from lti_app.services.access import policy as access
 from lti_app.services.access import roles
-from lti_app.services.alerts import delivery
+from lti_app.services.alerts import delivery, detect
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +83,34 @@ def list_alerts(session: Session, viewer: Viewer, unread_only: bool = False) -> 
     rows = list(session.scalars(stmt.order_by(Alert.created_at.desc(), Alert.id.desc()).limit(PAGE_SIZE)))
     students = {a.student_id for a in rows if a.student_id} | {s for a in rows for s in _line_students(a)}
     allowed = _visible(session, viewer, students, "alerts inbox")
+    live = _live_acknowledgements(session, [a for a in rows if a.student_id in allowed])
     out = []
     for a in rows:
         hidden = a.student_id is not None and a.student_id not in allowed
         lines = tuple(str(line[0]) for line in (a.lines or [])
                       if isinstance(line, list) and line and (len(line) < 2 or line[1] is None or line[1] in allowed))
+        if a.id in live:
+            lines = (live[a.id],)
         out.append(AlertView(a.id, a.kind, HIDDEN if hidden else a.title, () if hidden else lines,
                              clock.local(a.created_at), a.read_at is not None, None if hidden else a.student_id,
                              hidden))
     return out
+
+
+def _live_acknowledgements(session: Session, rows: list[Alert]) -> dict[int, str]:
+    """For "joined" alerts: who has acknowledged *now* (the stored line is as of the change, and is what e-mail
+    said); the case manager follows up on what is still open."""
+    joined = [a for a in rows if a.kind == rules.AlertKind.SCHEDULE_CHANGE.value and a.dedupe_key.endswith(":joined")
+              and a.student_id is not None and a.course_id is not None and a.section_id is not None]
+    if not joined:
+        return {}
+    wide = {sid: lms == "" for sid, lms in session.execute(
+        select(Section.id, Section.lms_section_id).where(Section.id.in_({a.section_id for a in joined})))}
+    keys = {a.id: (int(a.student_id or 0), rules.Placement(int(a.course_id or 0), int(a.section_id or 0),
+                                                           wide.get(a.section_id or 0, False)))
+            for a in joined if a.section_id in wide}
+    status = detect.acknowledgement_status(session, set(keys.values()))
+    return {alert_id: status[key] for alert_id, key in keys.items()}
 
 
 def mark_read(session: Session, viewer: Viewer, alert_ids: list[int] | None) -> int:
