@@ -139,22 +139,29 @@ def home() -> Any:
     platform_ids = visible_platform_ids(session, viewer.platform_id, viewer.person_id)
     platforms = session.scalars(select(Platform).where(Platform.id.in_(platform_ids)).order_by(Platform.name)).all()
     years = current_app.config["CASELOAD"].retention_years
-    due = retention.due_count(session, retention.cutoff(clock.today(), years))
+    district = roles.is_district_admin(session, viewer.person_id)
+    # A platform's administrator counts their platform's records and grants only (issue #14); the district-wide
+    # figures (disclosures, retention, imports) are on district-only pages.
+    students = select(Student.id) if district else roles.platform_student_ids(viewer.platform_id)
+    grant_count = select(func.count(RoleGrant.id)).where(RoleGrant.revoked_at.is_(None))
+    if not district:
+        grant_count = grant_count.join(Person, Person.id == RoleGrant.person_id).where(
+            Person.platform_id == viewer.platform_id)
     counts = {
-        "grants": session.scalar(select(func.count(RoleGrant.id)).where(RoleGrant.revoked_at.is_(None))) or 0,
-        "disclosures": session.scalar(select(func.count(Disclosure.id))) or 0,
-        "students": session.scalar(select(func.count(Student.id))) or 0,
-        "active_plans": session.scalar(select(func.count(Plan.id)).where(Plan.status == "active")) or 0,
-        "retention_due": due,
+        "grants": session.scalar(grant_count) or 0,
+        "disclosures": (session.scalar(select(func.count(Disclosure.id))) or 0) if district else 0,
+        "students": session.scalar(select(func.count()).select_from(students.subquery())) or 0,
+        "active_plans": session.scalar(select(func.count(Plan.id)).where(Plan.status == "active",
+                                                                         Plan.student_id.in_(students))) or 0,
+        "retention_due": retention.due_count(session, retention.cutoff(clock.today(), years)) if district else 0,
     }
-    last_import = audit_log.changes(session, "import.", page_size=1).rows
+    last_import = audit_log.changes(session, "import.", page_size=1).rows if district else []
     pending = sum(1 for p in platforms for d in p.deployments if d.status == "pending")
-    invites = recent_invites(session) if roles.is_district_admin(get_session(), viewer.person_id) else None
+    invites = recent_invites(session) if district else None
     from lti_app.services.platforms import framing
 
     frame_origins = {p.id: framing.list_origins(session, p) for p in platforms}
-    may_rotate = {p.id for p in platforms if roles.is_district_admin(session, viewer.person_id)
-                  or (viewer.has_role("admin") and viewer.platform_id == p.id)}
+    may_rotate = {p.id for p in platforms if district or (viewer.has_role("admin") and viewer.platform_id == p.id)}
     return render_template("admin/home.html", platforms=platforms, counts=counts, pending=pending,
                            webhook_urls={p.id: _webhook_url(p) for p in platforms}, may_rotate=may_rotate,
                            last_import=last_import[0] if last_import else None, notice=_notice(), years=years,
@@ -424,10 +431,25 @@ def changes() -> Any:
 
 
 # --------------------------------------------------------------------------------------------------------- import
+IMPORT_DISTRICT_ONLY = ("Imports are for district administrators: an import writes district-wide records (students "
+                        "are matched by SIS id across every platform, duplicates are checked against every stored "
+                        "record, and the report names what already exists), so one platform's administrator cannot "
+                        "run one. Ask your district's Caseload administrator to import the file, or for a district "
+                        "administrator grant.")
+
+
+def _importer() -> Viewer:
+    """The import page, template and upload: district administrators only (issue #14; see IMPORT_DISTRICT_ONLY)."""
+    viewer = _admin()
+    if not roles.is_district_admin(get_session(), viewer.person_id):
+        abort(403, description=IMPORT_DISTRICT_ONLY)
+    return viewer
+
+
 @bp.get("/imports")
 @require_viewer
 def imports() -> Any:
-    _admin()
+    _importer()
     return render_template("admin/imports.html", columns=importer.COLUMNS, history=audit_log.changes(
         get_session(), "import.", page_size=20).rows, max_mb=current_app.config["CASELOAD"].import_max_bytes / 1e6)
 
@@ -435,7 +457,7 @@ def imports() -> Any:
 @bp.get("/imports/template.csv")
 @require_viewer
 def import_template() -> Any:
-    _admin()
+    _importer()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(importer.COLUMN_NAMES)
@@ -448,7 +470,7 @@ def import_template() -> Any:
 @bp.post("/imports")
 @require_viewer
 def import_upload() -> Any:
-    viewer = _admin()
+    viewer = _importer()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return render_template("admin/imports.html", columns=importer.COLUMNS, history=(), error="Choose a CSV file "

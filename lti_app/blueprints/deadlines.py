@@ -53,7 +53,7 @@ def school_deadlines() -> Any:
     if not roles.is_admin(session, viewer):
         abort(403, description="School deadlines are for school and district administrators.")
     allowed = service.admin_schools(session, viewer)
-    schools = service.known_schools(session) if allowed is None else allowed
+    schools = service.known_schools(session, service.admin_platform(session, viewer)) if allowed is None else allowed
     school = request.args.get("school") or (schools[0] if len(schools) == 1 else "")
     today = clock.today()
     listing = service.school_deadlines(session, viewer, school, today) if school else None
@@ -124,7 +124,7 @@ def calendar() -> Any:
             session.commit()
             return redirect(app_url("deadlines.calendar", done=kind), code=303)
     entries = service.calendar_entries(session, None if allowed is None else (allowed[0] if allowed else ""))
-    schools = service.known_schools(session) if allowed is None else allowed
+    schools = service.known_schools(session, service.admin_platform(session, viewer)) if allowed is None else allowed
     return render_template("goals/calendar.html", entries=entries, schools=schools, district=allowed is None,
                            errors=errors, form=form, kind=kind, done=_done()), 422 if errors else 200
 

@@ -37,7 +37,8 @@ def test_teachers_case_managers_students_and_parents_get_a_readable_403(client, 
         assert "Caseload administrators" in _text(resp)
 
 
-DISTRICT_PAGES = ["/admin/access-log", "/admin/who-may-see", "/admin/disclosures", "/admin/retention", "/admin/changes"]
+DISTRICT_PAGES = ["/admin/access-log", "/admin/who-may-see", "/admin/disclosures", "/admin/imports", "/admin/retention",
+                  "/admin/changes"]
 
 
 @pytest.mark.parametrize("path", ADMIN_PAGES)

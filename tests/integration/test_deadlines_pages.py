@@ -68,11 +68,21 @@ def test_school_view_for_administrators_only(as_, world, db_session):
     world["plan_ava"].last_meeting_on = ago(400)
     world["plan_ben"].last_meeting_on = ago(100)
     db_session.commit()
+    # Issue #14: the LMS administrator reaches the school's students who have an account on their platform (Ben
+    # was imported and never launched: district administrators only); before, every student of the school was
+    # listed to any administrator.
     admin = as_("admin", roles=("admin",))
     body = text_of(admin.get("/casework/deadlines/school", school=SCHOOL))
-    assert "Ava Quinlan" in body and "Ben Hollis" in body and "2 students · 1 overdue" in body
-    contexts = set(db_session.scalars(select(AccessEvent.context).where(AccessEvent.actor_id == world["admin"].id)))
-    assert contexts == {f"deadlines (school: {SCHOOL})"}
+    assert "Ava Quinlan" in body and "Ben Hollis" not in body and "1 student · 1 overdue" in body
+    events = db_session.scalars(select(AccessEvent).where(AccessEvent.actor_id == world["admin"].id)).all()
+    assert [(e.student_id, e.context, e.basis, e.allowed) for e in events] == [
+        (world["ava"].id, f"deadlines (school: {SCHOOL})", "administrator", True)]
+    from lti_app.models import RoleGrant
+
+    db_session.add(RoleGrant(person_id=world["counselor"].id, role="district_admin"))
+    db_session.commit()
+    district = text_of(as_("counselor").get("/casework/deadlines/school", school=SCHOOL))
+    assert "Ava Quinlan" in district and "Ben Hollis" in district and "2 students · 1 overdue" in district
     assert as_("cm").get("/casework/deadlines/school", school=SCHOOL).status_code == 403
 
 

@@ -210,7 +210,7 @@ def test_upload_dry_run_then_import_through_the_admin_page(app, client, db_sessi
 
 
 def test_upload_with_errors_shows_line_numbers_and_writes_nothing(app, client, db_session, world, token_for):
-    token = token_for(world["lms_admin"], roles=("admin",))
+    token = token_for(world["district_admin"], roles=("teacher",))
     bad = csv_bytes(row(), row(student_sis_id="S-101", given_name="Avery", accommodation_text="Other"))
     resp = _upload(client, app, token, bad, mode="apply")
     text = _plain(resp)
@@ -221,7 +221,7 @@ def test_upload_with_errors_shows_line_numbers_and_writes_nothing(app, client, d
 
 
 def test_upload_without_a_file_is_a_readable_400(app, client, world, token_for):
-    token = token_for(world["lms_admin"], roles=("admin",))
+    token = token_for(world["district_admin"], roles=("teacher",))
     resp = client.post("/admin/imports", data={"t": token, "csrf_token": admin_world.csrf_for(app, token)},
                        content_type="multipart/form-data")
     assert resp.status_code == 400 and "Choose a CSV file" in resp.get_data(as_text=True)
@@ -240,7 +240,7 @@ class TestOversizedUpload:
 
     def test_an_oversized_file_is_refused_with_the_limit_and_nothing_is_written(self, app, client, db_session, world,
                                                                              token_for):
-        token = token_for(world["lms_admin"], roles=("admin",))
+        token = token_for(world["district_admin"], roles=("teacher",))
         big = csv_bytes(*[row(student_sis_id=f"S-{i}", given_name=f"Kit{i}") for i in range(40)])
         assert len(big) > 2000
         resp = _upload(client, app, token, big, mode="apply")
@@ -251,7 +251,7 @@ class TestOversizedUpload:
 
 
 def test_the_import_limit_is_larger_than_the_general_body_limit(app, client, db_session, world, token_for):
-    token = token_for(world["lms_admin"], roles=("admin",))
+    token = token_for(world["district_admin"], roles=("teacher",))
     rows = [row(student_sis_id=f"S-{i}", given_name=f"Kit{i}", date_of_birth="", accommodation_text="x" * 1500)
             for i in range(800)]
     content = csv_bytes(*rows)
@@ -261,7 +261,8 @@ def test_the_import_limit_is_larger_than_the_general_body_limit(app, client, db_
 
 
 def test_template_download_has_every_column(client, world, token_for):
-    resp = client.get("/admin/imports/template.csv", query_string={"t": token_for(world["lms_admin"], roles=("admin",))})
+    token = token_for(world["district_admin"], roles=("teacher",))
+    resp = client.get("/admin/imports/template.csv", query_string={"t": token})
     assert resp.status_code == 200 and resp.get_data(as_text=True).splitlines()[0] == HEADER
 
 

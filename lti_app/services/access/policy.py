@@ -4,10 +4,10 @@ decides, and an append-only AccessEvent records who, what, and on which basis (a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from flask import abort
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, select, union
 from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
@@ -57,6 +57,41 @@ def student_facts(session: Session, student_id: int) -> StudentFacts:
     return StudentFacts(student_id, managers, tuple(f for pid in person_ids for f in facts[pid]), platform_ids)
 
 
+def student_platforms(session: Session, student_ids: Iterable[int]) -> dict[int, frozenset[int]]:
+    """Per student, the platforms with a person linked to them (an explicit link, or a SIS id not linked yet): the
+    ``StudentFacts.platform_ids`` of many students in one statement (``student_facts`` does it for one)."""
+    ids = sorted(set(student_ids))
+    found: dict[int, set[int]] = {i: set() for i in ids}
+    if not ids:
+        return {}
+    linked = (select(StudentLink.student_id.label("student_id"), Person.platform_id.label("platform_id"))
+              .join(Person, Person.id == StudentLink.person_id).where(StudentLink.student_id.in_(ids)))
+    by_sis = (select(Student.id.label("student_id"), Person.platform_id.label("platform_id"))
+              .join(Person, and_(Person.sis_id == Student.sis_id, Person.sis_id.is_not(None), Person.sis_id != ""))
+              .where(Student.id.in_(ids)))
+    for student_id, platform_id in session.execute(union(linked, by_sis)).all():
+        found[student_id].add(platform_id)
+    return {i: frozenset(p) for i, p in found.items()}
+
+
+def casework_facts(session: Session, student_ids: Iterable[int], plan_statuses: tuple[str, ...] = ("active",)
+                   ) -> dict[int, StudentFacts]:
+    """``StudentFacts`` for many students in two statements, for pages that list casework (deadlines, services):
+    the case managers named on the students' plans of ``plan_statuses`` and the platforms where they have an LMS
+    account. Enrollments are left out: they only ever link teachers, and teachers never see casework, so for the
+    casework actions the decision is the same (only a teacher's refusal names a less specific basis)."""
+    ids = sorted(set(student_ids))
+    if not ids:
+        return {}
+    managers: dict[int, set[int]] = {i: set() for i in ids}
+    for student_id, manager in session.execute(select(Plan.student_id, Plan.case_manager_id).where(
+            Plan.student_id.in_(ids), Plan.status.in_(plan_statuses), Plan.case_manager_id.is_not(None))).all():
+        if manager is not None:
+            managers[student_id].add(manager)
+    platforms = student_platforms(session, ids)
+    return {i: StudentFacts(i, frozenset(managers[i]), (), platforms[i]) for i in ids}
+
+
 def record(session: Session, viewer: Viewer, student_id: int | None, action: str, allowed: bool, basis: str,
            context: str) -> None:
     session.add(AccessEvent(actor_id=viewer.person_id, student_id=student_id, action=action, allowed=allowed,
@@ -71,6 +106,27 @@ def record_many(session: Session, viewer: Viewer, bases: dict[int, str], action:
     session.execute(insert(AccessEvent), [
         {"actor_id": viewer.person_id, "student_id": sid, "action": action, "allowed": True, "basis": basis[:500],
          "context": context[:500], "at": now} for sid, basis in bases.items()])
+
+
+def check_many(session: Session, viewer: Viewer, facts: Mapping[int, StudentFacts], action: Action, context: str,
+               *, log_action: str | None = None) -> dict[int, Decision]:
+    """``check`` for a page that lists many students: the actor's facts are read once, every student is decided by
+    the policy, and every decision, allowed or refused, is written to the access log with its basis in one INSERT.
+    The caller shows only the allowed ones. ``log_action`` names the logged action when the page has its own word
+    for it (the deadlines pages log ``view``)."""
+    if not facts:
+        return {}
+    actor = actor_facts(session, viewer)
+    decisions = {student_id: decide(actor, student, action) for student_id, student in facts.items()}
+    now = utcnow()
+    session.execute(insert(AccessEvent), [
+        {"actor_id": viewer.person_id, "student_id": student_id, "action": log_action or action.value,
+         "allowed": d.allowed, "basis": d.basis[:500], "context": context[:500], "at": now}
+        for student_id, d in decisions.items()])
+    refused = sum(1 for d in decisions.values() if not d.allowed)
+    if refused:
+        log.info("access refused actor=%s students=%s action=%s", viewer.person_id, refused, action.value)
+    return decisions
 
 
 def decide_only(session: Session, viewer: Viewer, student_id: int, action: Action) -> Decision | None:

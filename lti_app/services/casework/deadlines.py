@@ -139,22 +139,40 @@ def _split(items: list[rules.Deadline], window: int, students: int) -> DeadlineL
                         by[rules.DeadlineStatus.LATER], by[rules.DeadlineStatus.WAIVED], window, students)
 
 
+NO_CASELOAD_GRANT = "named case manager on the plan, but without an active case manager grant"
+"""The policy's own words (``domain.access.decide``) for a person the plans name who holds no case manager grant."""
+
+
 def caseload_deadlines(session: Session, viewer: Viewer, today: dt.date) -> DeadlineList:
-    """Deadlines of the plans this person manages; every student shown is logged (one INSERT)."""
+    """Deadlines of the plans this person manages (open plans: active and draft).
+
+    The caseload is the plans that name the person *and* an active case manager grant (``domain.access``): without
+    the grant (revoked, or another support grant only) the list is empty and every student the plans still name is
+    written to the access log as a refused read. With it, each student is decided by the access policy and logged
+    with the basis it gave (one INSERT for the page)."""
     rows = [(p, s) for p, s in session.execute(
         select(Plan, Student).join(Student, Student.id == Plan.student_id)
         .where(Plan.case_manager_id == viewer.person_id, Plan.status.in_(OPEN_PLAN_STATUSES),
                Student.purged_at.is_(None))).all()]
-    items = for_rows(session, rows, today)
-    students = {s.id for _, s in rows}
-    access.record_many(session, viewer, dict.fromkeys(students, "caseload (case manager)"), "view",
-                       "deadlines (caseload)")
-    return _split(items, policy().upcoming_window_days, len(students))
+    student_ids = sorted({s.id for _, s in rows})
+    window = policy().upcoming_window_days
+    if not roles.is_case_manager(session, viewer.person_id):
+        for student_id in student_ids:
+            access.record(session, viewer, student_id, "view", False, NO_CASELOAD_GRANT, "deadlines (caseload)")
+        if student_ids:
+            log.info("caseload deadlines refused actor=%s students=%s (no case manager grant)", viewer.person_id,
+                     len(student_ids))
+        return _split([], window, 0)
+    decisions = access.check_many(session, viewer, access.casework_facts(session, student_ids, OPEN_PLAN_STATUSES),
+                                  Action.VIEW_CASEWORK, "deadlines (caseload)", log_action="view")
+    shown = [(p, s) for p, s in rows if decisions[s.id].allowed]
+    return _split(for_rows(session, shown, today), window, len({s.id for _, s in shown}))
 
 
 def admin_schools(session: Session, viewer: Viewer) -> list[str] | None:
-    """Schools whose deadlines this person may list: None = every school (district admins, LMS admins, school
-    admin grants without a school); [] = none."""
+    """Schools whose deadlines this person may list: None = every school within their reach (district admins, LMS
+    admins, school admin grants without a school); [] = none. Which *students* of a school they reach is
+    ``admin_platform``'s business."""
     if viewer.has_role("admin"):
         return None
     grants = list(session.scalars(select(RoleGrant).where(RoleGrant.person_id == viewer.person_id,
@@ -165,23 +183,42 @@ def admin_schools(session: Session, viewer: Viewer) -> list[str] | None:
     return sorted({g.school for g in grants if g.school})
 
 
-def known_schools(session: Session) -> list[str]:
-    return [s for s in session.scalars(select(Student.school).where(Student.school.is_not(None))
-                                       .group_by(Student.school).order_by(Student.school)) if s]
+def admin_platform(session: Session, viewer: Viewer) -> int | None:
+    """The platform whose students an administrator's school lists reach: None for a district administrator
+    (every platform); otherwise the platform they launched from (issue #14: an LMS or school administrator of one
+    registered platform reaches that platform's students only, the access policy's ``platform_ids`` rule)."""
+    if roles.is_district_admin(session, viewer.person_id):
+        return None
+    return viewer.platform_id if viewer.platform_id is not None else -1
+
+
+def known_schools(session: Session, platform_id: int | None = None) -> list[str]:
+    """Schools of the stored students (of one platform's students when ``platform_id`` is given)."""
+    stmt = select(Student.school).where(Student.school.is_not(None))
+    if platform_id is not None:
+        stmt = stmt.where(Student.id.in_(roles.platform_student_ids(platform_id)))
+    return [s for s in session.scalars(stmt.group_by(Student.school).order_by(Student.school)) if s]
 
 
 def school_deadlines(session: Session, viewer: Viewer, school: str, today: dt.date) -> DeadlineList:
+    """One school's deadlines for its administrators. A district administrator lists every student of the school;
+    an LMS or school administrator the school's students who have an account on their platform (students of other
+    platforms are not read at all, so nothing is logged for them). Each student listed is decided by the access
+    policy and logged with its basis; a refusal is logged and the student left out."""
     allowed = admin_schools(session, viewer)
     if allowed is not None and school not in allowed:
         abort(403, description="School deadlines are for that school's administrators and district administrators.")
-    rows = [(p, s) for p, s in session.execute(
-        select(Plan, Student).join(Student, Student.id == Plan.student_id)
-        .where(Student.school == school, Plan.status.in_(OPEN_PLAN_STATUSES), Student.purged_at.is_(None))).all()]
-    items = for_rows(session, rows, today)
-    students = {s.id for _, s in rows}
-    access.record_many(session, viewer, dict.fromkeys(students, "administrator"), "view",
-                       f"deadlines (school: {school})")
-    return _split(items, policy().upcoming_window_days, len(students))
+    stmt = (select(Plan, Student).join(Student, Student.id == Plan.student_id)
+            .where(Student.school == school, Plan.status.in_(OPEN_PLAN_STATUSES), Student.purged_at.is_(None)))
+    platform_id = admin_platform(session, viewer)
+    if platform_id is not None:
+        stmt = stmt.where(Student.id.in_(roles.platform_student_ids(platform_id)))
+    rows = [(p, s) for p, s in session.execute(stmt).all()]
+    facts = access.casework_facts(session, {s.id for _, s in rows}, OPEN_PLAN_STATUSES)
+    decisions = access.check_many(session, viewer, facts, Action.VIEW_CASEWORK, f"deadlines (school: {school})",
+                                  log_action="view")
+    shown = [(p, s) for p, s in rows if decisions[s.id].allowed]
+    return _split(for_rows(session, shown, today), policy().upcoming_window_days, len({s.id for _, s in shown}))
 
 
 # --- one student's deadline inputs -----------------------------------------------------------------------------
