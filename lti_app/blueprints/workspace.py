@@ -113,6 +113,7 @@ def _services_page(student_id: int, **kw: Any) -> Any:
         loggable = {s.id for s in services if decision.relationship == "case_manager" or s.provider_id == viewer.person_id}
         return {"services": services, "plans": plans, "loggable": loggable,
                 "history": evidence.history(session, student_id, ["service_session"]),
+                "totals": service_minutes.student_totals(services),
                 "providers": service_minutes.providers(session) if decision.relationship == "case_manager" else []}
 
     return _page("workspace/services.html", student_id, "services", build, **kw)

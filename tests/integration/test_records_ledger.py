@@ -378,3 +378,17 @@ def test_a_nul_typed_into_a_casework_form_is_a_422_on_both_databases(client, tok
     assert resp.status_code == 422 and "control character" in text_of(resp)
     db_session.expire_all()
     assert db_session.scalar(select(func.count(Contact.id))) == 0
+
+
+@BOTH
+def test_300_320_a_4_the_services_tab_adds_every_service_of_the_student_up(client, token_for, db_session):
+    w = casework_world.build(db_session)
+    speech = _service(db_session, w["ava"], 30, weeks_ago=2, provider=w["provider"])
+    _service(db_session, w["ava"], 60, weeks_ago=2)
+    db_session.add(ServiceSession(requirement_id=speech.id, student_id=w["ava"].id, held_on=speech.starts_on,
+                                  minutes=30, attendance="student_absent"))
+    db_session.commit()
+    page = text_of(Client(client, token_for(w["cm"])).get(f"/casework/students/{w['ava'].id}/services"))
+    assert "All 2 services of Ava Quinlan since each began: 2 with minutes owed" in page
+    # required 60 + 120, nothing delivered, 30 missed by the student: 150 owed
+    assert "180 min 0 min 30 min 0 min 0 min 150 min" in page

@@ -191,6 +191,14 @@ def _sum_if(condition: Any) -> Any:
     return func.coalesce(func.sum(case((condition, ServiceSession.minutes), else_=0)), 0)
 
 
+def student_totals(services: Sequence[ServiceView]) -> rules.LedgerTotals:
+    """The student's services added up (the Services tab's "all services" row)."""
+    totals = rules.LedgerTotals()
+    for view in services:
+        totals.add(view.id, view.ledger)
+    return totals
+
+
 def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.date) -> dict[int, rules.LedgerTotals]:
     """Per student, every service's ledger added up (required, delivered, missed by the student, missed by the
     provider, made up, still owed), in three queries whatever the number of students: the services, the closures
