@@ -31,9 +31,9 @@ def test_practice_enrolment_reaches_the_case_managers_email_and_inbox(page, live
     page.goto(live_server.practice_url + "/practice/")
     button = page.locator("#schedule-change")
     label = button.inner_text()
-    match = re.match(r"Enrol (.+) \((?:\w+)\) into (.+) — teacher .+", label)
+    match = re.match(r"Enrol (.+) \((?:\w+)\) into (.+) — teacher (.+)", label)
     assert match, label
-    student, place = match.groups()
+    student, place, teacher = match.groups()
     button.click()
     page.wait_for_selector("#changed")
 
@@ -67,3 +67,13 @@ def test_practice_enrolment_reaches_the_case_managers_email_and_inbox(page, live
     frame = page.frame(name="tool")
     frame.wait_for_selector("text=Marked as read.")
     assert frame.locator(f'.alert-item[data-alert="{alert.id}"].unread').count() == 0
+
+    # The section's teacher sees the student marked new on the course panel (until they acknowledge).
+    course_title = place.split(" — ")[0]
+    persona = page.locator("a.launch", has_text=f"Teacher: {teacher} — {course_title}")
+    assert persona.count() == 1, f"no practice persona for {teacher} in {course_title}"
+    frame = launch_in_practice(page, live_server, persona.get_attribute("data-persona"))
+    frame.wait_for_selector("#counts")
+    row = frame.locator(".student-row", has=frame.locator(".student-name", has_text=student))
+    assert row.locator("[data-new]").inner_text() == "new in your class"
+    screenshot(page, "alerts-teacher-new")
