@@ -23,6 +23,7 @@ def fresh_kicker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inbox, "_kicker", inbox._Kicker())
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_kicks_to_a_refusing_broker_log_one_line_and_never_raise(app, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="lti_app.services.roster.inbox")
     started = time.monotonic()
@@ -35,6 +36,7 @@ def test_kicks_to_a_refusing_broker_log_one_line_and_never_raise(app, caplog) ->
     assert elapsed < 3.0, f"200 kicks took {elapsed:.1f} s: requests would wait on the dead broker"
 
 
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 def test_kicks_inside_the_interval_arm_one_trailing_drain(app, monkeypatch) -> None:
     sent: list[float] = []
     monkeypatch.setattr(inbox, "enqueue", lambda name, **kw: sent.append(time.monotonic()))
