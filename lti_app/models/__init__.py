@@ -1,7 +1,6 @@
 """All mapped classes, imported here so that ``Base.metadata`` is complete (Alembic, tests)."""
 
 from lti_app.models.alerts import Alert, AlertPlacement, AlertPreference, AlertState, AlertWatch
-from lti_app.models.alerts import Alert, AlertPlacement, AlertPreference, AlertState, AlertWatch
 from lti_app.models.audit import AccessEvent, AdminEvent, Disclosure
 from lti_app.models.casework import (
     Contact,
