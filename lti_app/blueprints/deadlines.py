@@ -125,7 +125,8 @@ def calendar() -> Any:
             return redirect(app_url("deadlines.calendar", done=kind), code=303)
     entries = service.calendar_entries(session, None if allowed is None else (allowed[0] if allowed else ""))
     schools = service.known_schools(session, service.admin_platform(session, viewer)) if allowed is None else allowed
-    return render_template("goals/calendar.html", entries=entries, schools=schools, district=allowed is None,
+    return render_template("goals/calendar.html", entries=entries, schools=schools,
+                           district=roles.is_district_admin(session, viewer.person_id),
                            errors=errors, form=form, kind=kind, done=_done()), 422 if errors else 200
 
 

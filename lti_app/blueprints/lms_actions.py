@@ -187,7 +187,11 @@ def verification() -> Any:
     found = report.lines(session, **scope)
     gaps_only = request.args.get("gaps") == "1"
     shown = [r for r in found if r.gaps] if gaps_only else found
-    access.record_many(session, viewer, {r.student.id: basis for r in shown}, "view", "LMS verification report")
+    # The scope above already keeps to the viewer's platforms or caseload; each student shown is still decided by the
+    # access policy, so the log holds the basis it gave (and a refusal, were there one, is logged and left out).
+    decisions = access.check_many(session, viewer, access.casework_facts(session, {r.student.id for r in shown}),
+                                  Action.VIEW_RECORD, "LMS verification report", log_action="view")
+    shown = [r for r in shown if decisions[r.student.id].allowed]
     session.commit()
     return render_template("lms/report.html", lines=shown, total=len(found), gaps=sum(1 for r in found if r.gaps),
                            gaps_only=gaps_only, basis=basis)

@@ -268,17 +268,30 @@ def test_calendar_cli_adds_lists_and_updates_idempotently(runner, db_session):
 
 
 def test_calendar_page_for_administrators(as_, world, db_session):
+    # Issue #14: a district-wide entry changes every platform's deadlines, so it needs a district administrator
+    # grant (the LMS administrator added one before); the LMS administrator keeps their platform's schools' entries.
+    from lti_app.models import RoleGrant
+
     admin = as_("admin", roles=("admin",))
     assert admin.get("/casework/calendar").status_code == 200
-    resp = admin.post("/casework/calendar", {"kind": "period", "school": "", "name": "Quarter 2",
-                                             "starts_on": "2026-11-02", "ends_on": "2027-01-22",
-                                             "report_due_on": "2027-01-29"})
+    assert 'value="">District-wide' not in admin.get("/casework/calendar").get_data(as_text=True)
+    quarter2 = {"kind": "period", "name": "Quarter 2", "starts_on": "2026-11-02", "ends_on": "2027-01-22",
+                "report_due_on": "2027-01-29"}
+    refused = admin.post("/casework/calendar", {**quarter2, "school": ""})
+    assert refused.status_code == 403 and "District-wide reporting periods" in text_of(refused)
+    assert admin.post("/casework/calendar", {**quarter2, "school": "Cedar Middle School"}).status_code == 403
+    assert admin.post("/casework/calendar", {**quarter2, "school": SCHOOL}).status_code == 303
+    db_session.add(RoleGrant(person_id=world["counselor"].id, role="district_admin"))
+    db_session.commit()
+    resp = as_("counselor").post("/casework/calendar", {**quarter2, "school": ""})
     assert resp.status_code == 303
     bad = admin.post("/casework/calendar", {"kind": "period", "school": "", "name": "Quarter 3",
                                             "starts_on": "2027-01-25", "ends_on": "2027-04-02",
                                             "report_due_on": "2027-03-01"})
     assert bad.status_code == 422 and "report date is before the end" in text_of(bad)
-    assert db_session.scalars(select(ReportingPeriod.name)).all() == ["Quarter 2"]
+    assert sorted(db_session.scalars(select(ReportingPeriod.school).where(ReportingPeriod.name == "Quarter 2"))) == [
+        "", SCHOOL]
+    assert db_session.scalars(select(ReportingPeriod.name).distinct()).all() == ["Quarter 2"]
     assert as_("cm").get("/casework/calendar").status_code == 403
 
 

@@ -493,14 +493,23 @@ def _clean(name: str, school: str | None) -> tuple[str, str]:
     return name, school_name
 
 
+CALENDAR_REFUSED = ("District-wide reporting periods and closures are kept by district administrators; LMS and school "
+                    "administrators keep the entries of their own schools (choose one).")
+
+
 def may_edit_calendar(session: Session, viewer: Viewer | None, school: str) -> bool:
-    """The CLI (viewer None), district and LMS admins: any entry; a school admin: their school's entries."""
-    if viewer is None:
+    """The CLI (viewer None) and district admins: any entry. A district-wide entry (no school) changes the deadlines
+    of every platform's students (closures move school-day deadlines), so it needs the district grant (issue #14);
+    an LMS admin (or a school admin grant without a school) keeps the entries of the schools their platform's
+    students attend; a school admin their school's."""
+    if viewer is None or roles.is_district_admin(session, viewer.person_id):
         return True
+    if not school:
+        return False
     allowed = admin_schools(session, viewer)
     if allowed is None:
-        return roles.is_admin(session, viewer)
-    return bool(school) and school in allowed
+        return roles.is_admin(session, viewer) and school in known_schools(session, admin_platform(session, viewer))
+    return school in allowed
 
 
 def add_period(session: Session, viewer: Viewer | None, name: str, starts: str, ends: str, due: str,
@@ -511,8 +520,7 @@ def add_period(session: Session, viewer: Viewer | None, name: str, starts: str, 
     start, end, report = _dates(starts, ends, due)
     assert report is not None
     if not may_edit_calendar(session, viewer, school_name):
-        abort(403, description="The reporting calendar is kept by district administrators (and school "
-                               "administrators for their school).")
+        abort(403, description=CALENDAR_REFUSED)
     period = session.scalars(select(ReportingPeriod).where(ReportingPeriod.school == school_name,
                                                            ReportingPeriod.name == name,
                                                            ReportingPeriod.starts_on == start)).one_or_none()
@@ -537,8 +545,7 @@ def add_closure(session: Session, viewer: Viewer | None, name: str, starts: str,
     name, school_name = _clean(name, school)
     start, end, _ = _dates(starts, ends)
     if not may_edit_calendar(session, viewer, school_name):
-        abort(403, description="School closures are kept by district administrators (and school administrators "
-                               "for their school).")
+        abort(403, description=CALENDAR_REFUSED)
     closure = session.scalars(select(SchoolClosure).where(SchoolClosure.school == school_name,
                                                           SchoolClosure.name == name,
                                                           SchoolClosure.starts_on == start)).one_or_none()
