@@ -256,3 +256,30 @@ def test_only_district_administrators_import_records(app, client, db_session, wo
     db_session.expire_all()
     assert db_session.scalar(select(func.count()).select_from(Plan)) == plans + 1
     assert db_session.scalar(select(func.count()).select_from(Student)) == 2
+
+
+# ------------------------------------------------------------------------------------ changes to the student
+STUDENT_POSTS = [
+    ("/panels/student/{ava}/notes", {"note_type": "observation", "visibility": "team", "body": "Seen in class.",
+                                     "recorded_on": "2026-11-02"}),
+    ("/panels/student/{ava}/question", {"body": "Does the reader apply to homework?"}),
+    ("/casework/students/{ava}/contacts", {"contacted_on": "2026-11-02", "method": "phone", "summary": "Called."}),
+    ("/casework/students/{ava}/plans/new", {"plan_type": "504", "effective_on": "2026-11-02"}),
+    ("/casework/students/{ava}/plans/{plan}/case-manager", {"case_manager_id": "{b_admin}"}),
+]
+
+
+@BOTH
+@pytest.mark.parametrize(("page", "form"), STUDENT_POSTS)
+def test_an_lms_admin_of_another_platform_cannot_change_the_students_record(app, client, db_session, world, b_token,
+                                                                            page, form):
+    from lti_app.models import CaseNote, Plan, Question
+
+    ids = {"ava": world["ava"].id, "plan": world["plan"].id, "b_admin": world["b_admin"].id}
+    counts = [db_session.scalar(select(func.count()).select_from(m)) for m in (CaseNote, Question, Plan)]
+    path = page.format(**ids)
+    resp = client.post(path, data={"t": b_token, "csrf_token": admin_world.csrf_for(app, b_token),
+                                   **{k: v.format(**ids) for k, v in form.items()}})
+    _assert_refused_and_logged(db_session, world, resp, path)
+    assert [db_session.scalar(select(func.count()).select_from(m)) for m in (CaseNote, Question, Plan)] == counts
+    assert db_session.get(Plan, world["plan"].id).case_manager_id == world["cm"].id
