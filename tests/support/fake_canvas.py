@@ -16,7 +16,8 @@ Shapes follow the Canvas REST documentation and canvas-lms source (see /work/sha
 - New Quizzes: ``GET /api/quiz/v1/courses/:cid/quizzes``; ``POST .../quizzes/:aid/accommodations`` with a JSON
   array → 200 ``{message, successful: [{user_id}], failed: [{user_id, error}]}`` (students in
   ``new_quiz_failures`` fail).
-- Throttling: a leaky bucket per token reported in ``X-Rate-Limit-Remaining``; ``throttle_next`` makes the next
+- Throttling: a leaky bucket per token (``get_cost``/``write_cost`` in, ``leak_rate`` per second out) reported in
+  ``X-Rate-Limit-Remaining``; ``throttle_next`` makes the next
   requests answer 403 "Rate Limit Exceeded" (or 429).
 - ``latency`` seconds are added to every request (benchmarks); ``requests`` records (method, path, token).
 """
@@ -61,7 +62,11 @@ class FakeCanvas:
         self.refresh_token = secrets.token_urlsafe(24)
         self.courses: dict[str, FakeCourse] = {}
         self.access_tokens: dict[str, float] = {}
-        self.buckets: dict[str, float] = {}
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.get_cost = 0.1
+        self.write_cost = 0.2
+        self.leak_rate = 10.0
+        """Costs are CPU seconds in Canvas (typically fractions of one); the bucket holds ``bucket`` units."""
         self.new_quiz_failures: dict[str, str] = {}
         self.codes: dict[str, str] = {}
         self.assignment_overrides: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
@@ -193,9 +198,14 @@ class FakeCanvas:
             if self._faults and self._faults[0][0] == method:
                 _, status = self._faults.popleft()
                 return status, {"errors": [{"message": "injected fault"}]}, {}
-            remaining = self.buckets.get(token, self.bucket_size) - (1.0 if method == "GET" else 2.0)
-            self.buckets[token] = max(remaining, 0.0)
-            limit = {"X-Rate-Limit-Remaining": f"{self.buckets[token]:.1f}", "X-Request-Cost": "1.0"}
+            # leaky bucket: each request adds its cost, the bucket drains at leak_rate per second
+            now = time.monotonic()
+            level, since = self.buckets.get(token, (0.0, now))
+            cost = self.get_cost if method == "GET" else self.write_cost
+            level = max(0.0, level - (now - since) * self.leak_rate) + cost
+            self.buckets[token] = (level, now)
+            limit = {"X-Rate-Limit-Remaining": f"{max(0.0, self.bucket_size - level):.1f}",
+                     "X-Request-Cost": f"{cost:.2f}"}
             status, payload, extra = self._route(method, path, query, body)
             return status, payload, {**limit, **extra}
 
