@@ -232,3 +232,24 @@ def test_a_developer_key_without_the_scopes_is_reported_in_words(client, token_f
     back = urlsplit(_follow_to_canvas(start.location).headers["Location"])
     done = client.get(back.path + "?" + back.query)
     assert done.status_code == 400 and "does not allow every scope" in _text(done)
+
+
+def test_the_ledger_and_the_rule_are_exported_with_the_record(app, client, token_for, db_session, canvas, people):
+    import json
+
+    from tests.support import admin_world
+
+    conn = db_session.scalar(select(LmsConnection))
+    conn.enabled = True
+    db_session.commit()
+    canvas.add_quiz("501", "Unit 1", 30)
+    reconcile_course(db_session, people["course"].id)
+    token = token_for(people["admin"], None)
+    resp = client.post(f"/admin/students/{people['ava']['student'].id}/export",
+                       data={"t": token, "csrf_token": admin_world.csrf_for(app, token), "format": "json",
+                             "leaves_school": "no"})
+    assert resp.status_code == 200
+    record = json.loads(resp.get_data(as_text=True))
+    assert record["plans"][0]["versions"][0]["applied_in_lms"] == "1.5x time"
+    assert [(r["quiz"], r["field"], r["before"], r["after"], r["outcome"]) for r in record["lms_ledger"]] == [
+        ("Unit 1", "extra_time", None, 15, "applied")]

@@ -329,6 +329,7 @@ def build_record(session: Session, viewer: Viewer, student: Student, decision: D
                     "category": a.category, "text": a.text, "applies_to": a.applies_to, "subjects": list(a.subjects or []),
                     "time_multiplier": _iso(a.time_multiplier), "extra_attempts": a.extra_attempts,
                     "catalogue_code": a.catalogue_code} for a in accommodations.get(v.id, [])],
+                "applied_in_lms": v.lms_rule.rule.describe() if v.lms_rule is not None else None,  # type: ignore[attr-defined]
             } for v in versions if v.plan_id == p.id],
         } for p in plans],
         "acknowledgements": [{"teacher": who(a.staff_person_id), "plan_type": ptype, "plan_version": vno,
@@ -354,7 +355,21 @@ def build_record(session: Session, viewer: Viewer, student: Student, decision: D
                         "basis": e.basis, "context": e.context} for e in events],
         "disclosures": [{"at": _iso(d.at), "by": who(d.disclosed_by_id), "recipient": d.recipient,
                          "purpose": d.purpose, "legal_basis": d.legal_basis, "records": d.records} for d in disclosures],
+        "lms_ledger": _lms_ledger(session, student.id),
     }
+
+
+def _lms_ledger(session: Session, student_id: int) -> list[dict[str, Any]]:
+    """Every change Caseload made, declined or could not make in an LMS for the student (issue #12), oldest first."""
+    from lti_app.models import LmsActionLedger
+
+    rows = session.scalars(select(LmsActionLedger).where(LmsActionLedger.student_id == student_id)
+                           .order_by(LmsActionLedger.id))
+    return [{"at": _iso(r.at), "lms_course_id": r.lms_course_id, "quiz": r.quiz_title, "lms_quiz_id": r.lms_quiz_id,
+             "lms_user_id": r.lms_user_id, "field": r.field, "before": (r.before or {}).get("value"),
+             "after": (r.after or {}).get("value"), "outcome": r.outcome, "reason": r.reason,
+             "plan_version_id": r.plan_version_id, "event": r.event, "lms_status": r.lms_status,
+             "lms_answer": r.lms_answer} for r in rows]
 
 
 def describe(record: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from lti_app.models import (
     Contact,
     CrisisEntry,
     EvidenceRevision,
+    LmsConnection,
     Meeting,
     NoteDraft,
     Platform,
@@ -48,6 +49,7 @@ COLUMNS: list[tuple[type, tuple[str, ...]]] = [
     (ProgressReport, ("narrative_encrypted",)),
     (ProgressReportGoal, ("comment_encrypted",)),
     (EvidenceRevision, ("state_encrypted", "reason_encrypted")),
+    (LmsConnection, ("client_secret_encrypted", "secret_encrypted", "access_token_encrypted")),
 ]
 
 
