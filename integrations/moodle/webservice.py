@@ -26,6 +26,7 @@ from integrations.http import HttpClient, HttpError, response_json
 
 FUNCTIONS: tuple[str, ...] = (
     "core_webservice_get_site_info",
+    "core_group_get_group_members",
     "mod_quiz_get_quizzes_by_courses",
     "mod_quiz_get_overrides",
     "mod_quiz_save_overrides",
@@ -130,6 +131,15 @@ class MoodleWebService:
         body = self.call("mod_quiz_get_overrides", {"quizid": quiz_id}).body
         overrides = body.get("overrides") if isinstance(body, dict) else None
         return [o for o in overrides or [] if isinstance(o, dict)]
+
+    def group_members(self, group_ids: list[str]) -> dict[str, set[str]]:
+        """``core_group_get_group_members(groupids[])`` → ``[{groupid, userids}]``: who a group override reaches."""
+        body = self.call("core_group_get_group_members", {"groupids": list(group_ids)}).body
+        out: dict[str, set[str]] = {}
+        for g in body if isinstance(body, list) else []:
+            if isinstance(g, dict) and g.get("groupid") is not None:
+                out[str(g["groupid"])] = {str(u) for u in g.get("userids") or []}
+        return out
 
     def save_overrides(self, quiz_id: str, overrides: list[dict[str, Any]]) -> CallResult:
         return self.call("mod_quiz_save_overrides", {"data": {"quizid": quiz_id, "overrides": overrides}},

@@ -285,12 +285,32 @@ class MoodleOverride:
         return out
 
 
-def moodle_effective(quiz: QuizFacts, override: MoodleOverride | None) -> dict[Field, int | None]:
-    """What the student has now: the override's value where set, else the quiz's."""
-    limit = override.timelimit if override is not None and override.timelimit is not None else quiz.time_limit_seconds
-    attempts = override.attempts if override is not None and override.attempts is not None else quiz.allowed_attempts
-    close = override.timeclose if override is not None and override.timeclose is not None else quiz.closes_at
-    return {Field.TIMELIMIT: limit, Field.ATTEMPTS: attempts, Field.TIMECLOSE: close}
+UNLIMITED = 10**9
+"""Stands for Moodle's 0 (no time limit, unlimited attempts) when comparing generosity."""
+
+
+def moodle_effective(quiz: QuizFacts, override: MoodleOverride | None,
+                     groups: list[MoodleOverride] | None = None) -> dict[Field, int | None]:
+    """What the student has now, field by field as Moodle decides it (``quiz_update_effective_access``): the user
+    override's value where set, else the most lenient of their groups' overrides, else the quiz's. A group's 0
+    (no limit, unlimited attempts) is the most lenient of all."""
+    def pick(user: int | None, group_values: list[int], quiz_value: int | None) -> int | None:
+        if user is not None:
+            return user
+        if group_values:
+            return max(UNLIMITED if v == 0 else v for v in group_values)
+        return quiz_value
+
+    groups = groups or []
+    user = override or MoodleOverride(id=None, userid=0)
+    return {
+        Field.TIMELIMIT: pick(user.timelimit, [g.timelimit for g in groups if g.timelimit is not None],
+                              quiz.time_limit_seconds),
+        Field.ATTEMPTS: pick(user.attempts, [g.attempts for g in groups if g.attempts is not None],
+                             quiz.allowed_attempts),
+        Field.TIMECLOSE: pick(user.timeclose, [g.timeclose for g in groups if g.timeclose is not None],
+                              quiz.closes_at),
+    }
 
 
 def merge_moodle_override(quiz: QuizFacts, existing: MoodleOverride | None, userid: int,

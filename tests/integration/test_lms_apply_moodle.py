@@ -198,3 +198,22 @@ def test_window_guard_moves_the_students_close_by_their_extra_time_and_keeps_the
     saves = moodle.count("mod_quiz_save_overrides")
     reconcile_course(db_session, w["course"].id)
     assert moodle.count("mod_quiz_save_overrides") == saves
+
+
+@BOTH
+def test_a_groups_longer_time_is_never_cut_by_caseloads_user_override(app, db_session, moodle):
+    w = moodle_world(db_session, moodle)
+    longer = moodle.add_quiz(7, "Group A test", timelimit=1200)
+    shorter = moodle.add_quiz(7, "Group B test", timelimit=1200)
+    moodle.group_override(longer, 501, {31}, timelimit=3600, timeclose=1_900_000_000)
+    moodle.group_override(shorter, 502, {31}, timelimit=1500)
+
+    reconcile_course(db_session, w["course"].id)
+
+    assert moodle.user_override(longer, 31) is None  # the group's 60 minutes beat 1.5x: nothing written, kept
+    assert moodle.user_override(shorter, 31)["timelimit"] == 1800  # 1.5x beats the group's 25 minutes
+    assert moodle.user_override(shorter, 31)["timeclose"] is None  # the group's other fields still apply
+    moodle.quizzes[shorter].overrides[next(o for o, r in moodle.quizzes[shorter].overrides.items()
+                                           if r["groupid"] == 502)]["timelimit"] = 2400
+    reconcile_course(db_session, w["course"].id, reason="quiz")
+    assert moodle.user_override(shorter, 31)["timelimit"] == 2400  # the group was raised: so is Ava's override

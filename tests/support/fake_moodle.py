@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 SETTINGS = ("timeopen", "timeclose", "timelimit", "attempts", "password")
-ALL_FUNCTIONS = frozenset({"core_webservice_get_site_info", "mod_quiz_get_quizzes_by_courses",
+ALL_FUNCTIONS = frozenset({"core_webservice_get_site_info", "core_group_get_group_members",
+                           "mod_quiz_get_quizzes_by_courses",
                            "mod_quiz_get_overrides", "mod_quiz_save_overrides", "mod_quiz_delete_overrides"})
 
 
@@ -57,6 +58,7 @@ class FakeMoodle:
         self.functions: set[str] = set(ALL_FUNCTIONS)
         self.quizzes: dict[int, FakeQuiz] = {}
         self.enrolled: dict[int, set[int]] = {}
+        self.groups: dict[int, set[int]] = {}
         self.calls: list[str] = []
         self._lock = threading.RLock()
         self._next = 100
@@ -112,6 +114,15 @@ class FakeMoodle:
             self.quizzes[quiz_id].overrides[oid] = record
         return oid
 
+    def group_override(self, quiz_id: int, groupid: int, members: set[int], **values: Any) -> int:
+        """A teacher's override for a group (group overrides: most lenient wins; a user override beats them)."""
+        oid = self._id()
+        with self._lock:
+            self.groups[groupid] = set(members)
+            self.quizzes[quiz_id].overrides[oid] = {"id": oid, "quiz": quiz_id, "userid": None, "groupid": groupid,
+                                                    **dict.fromkeys(SETTINGS), **values}
+        return oid
+
     def user_override(self, quiz_id: int, userid: int) -> dict[str, Any] | None:
         with self._lock:
             return next((dict(o) for o in self.quizzes[quiz_id].overrides.values() if o["userid"] == userid), None)
@@ -135,6 +146,9 @@ class FakeMoodle:
             if function == "core_webservice_get_site_info":
                 return {"sitename": "Fake Moodle", "release": "4.5 (Build: 20241007)", "version": "2024100700",
                         "functions": [{"name": f, "version": "2024100700"} for f in sorted(self.functions)]}
+            if function == "core_group_get_group_members":
+                ids = [int(v) for v in (form.get("groupids") or {}).values()]
+                return [{"groupid": g, "userids": sorted(self.groups.get(g, set()))} for g in ids]
             if function == "mod_quiz_get_quizzes_by_courses":
                 ids = {int(v) for v in (form.get("courseids") or {}).values()}
                 return {"quizzes": [{"id": q.id, "course": q.course, "coursemodule": q.id + 5000, "name": q.name,

@@ -43,6 +43,7 @@ from integrations.moodle.webservice import MoodleError, MoodleTokenRefused, Mood
 from lti_app import clock
 from lti_app.db import utcnow
 from lti_app.domain.lms_actions import (
+    UNLIMITED,
     Decision,
     Field,
     LmsRule,
@@ -700,18 +701,22 @@ def _moodle(ctx: _Ctx, ws: MoodleWebService, candidates: list[Candidate]) -> Non
             continue
         ctx.result.timed_quizzes += 1 if quiz.time_limit_seconds else 0
         facts = _facts(quiz)
-        overrides = {str(o.get("userid")): o for o in _moodle_call(ctx, partial(ws.get_overrides, quiz.lms_quiz_id))
-                     if o.get("userid") is not None}
+        found = _moodle_call(ctx, partial(ws.get_overrides, quiz.lms_quiz_id))
+        overrides = {str(o.get("userid")): o for o in found if o.get("userid") is not None}
+        group_overrides = [o for o in found if o.get("groupid") is not None]
+        members: dict[str, set[str]] = {}
+        if group_overrides:  # a user override beats group ones: never let Caseload's cut a group's longer time
+            members = _moodle_call(ctx, partial(ws.group_members, sorted({str(o["groupid"]) for o in group_overrides})))
         writes: list[tuple[Candidate, list[Decision], MoodleOverride]] = []
         deletes: list[tuple[Candidate, list[Decision], int]] = []
         for person_id, required in targets.items():
             c = by_person[person_id]
             raw = overrides.get(c.lms_user_id)
-            existing = None if raw is None else MoodleOverride(
-                id=int(raw["id"]), userid=int(raw["userid"]), timeopen=raw.get("timeopen"),
-                timeclose=raw.get("timeclose"), timelimit=raw.get("timelimit"), attempts=raw.get("attempts"),
-                password=raw.get("password"))
-            now = moodle_effective(facts, existing)
+            existing = None if raw is None else _override(raw)
+            groups = [_override(o) for o in group_overrides if c.lms_user_id in members.get(str(o["groupid"]), set())]
+            now = moodle_effective(facts, existing, groups)
+            if groups:
+                required = _group_floor(required, moodle_effective(facts, None, groups))
             decisions = _decide(ctx, quiz, person_id, required, dict(now),
                                 {Field.TIMELIMIT: quiz.time_limit_seconds, Field.ATTEMPTS: quiz.allowed_attempts,
                                  Field.TIMECLOSE: facts.closes_at})
@@ -727,6 +732,27 @@ def _moodle(ctx: _Ctx, ws: MoodleWebService, candidates: list[Candidate]) -> Non
                 writes.append((c, decisions, merged))
         _moodle_write(ctx, ws, quiz, writes, deletes)
         _commit_quiz(ctx)
+
+
+def _group_floor(required: dict[Field, Any], floor: dict[Field, int | None]) -> dict[Field, Any]:
+    """A user override replaces the student's group overrides field by field, so a value Caseload writes must be
+    at least what their groups give (a group's unlimited: Caseload writes nothing for that field)."""
+    out = dict(required)
+    for f, value in required.items():
+        group_value = floor.get(f)
+        if group_value is None:
+            continue
+        if group_value >= UNLIMITED:
+            del out[f]
+        elif group_value > int(value):
+            out[f] = group_value
+    return out
+
+
+def _override(raw: dict[str, Any]) -> MoodleOverride:
+    return MoodleOverride(id=int(raw["id"]), userid=int(raw.get("userid") or 0), timeopen=raw.get("timeopen"),
+                          timeclose=raw.get("timeclose"), timelimit=raw.get("timelimit"), attempts=raw.get("attempts"),
+                          password=raw.get("password"))
 
 
 def _moodle_write(ctx: _Ctx, ws: MoodleWebService, quiz: LmsQuiz,

@@ -29,6 +29,7 @@ $services = [
     'Caseload accommodations' => [
         'functions' => [
             'core_webservice_get_site_info',
+            'core_group_get_group_members',
             'mod_quiz_get_quizzes_by_courses',
             'mod_quiz_get_overrides',
             'mod_quiz_save_overrides',
