@@ -154,6 +154,10 @@ class CanvasClient:
             self.tokens.on_refresh(self.tokens.access_token, self.tokens.expires_at)
         return self.tokens.access_token
 
+    def check_authorization(self) -> None:
+        """Renew the access token now: proves the stored refresh token still works ("Test connection")."""
+        self._refresh()
+
     def _token(self) -> str:
         if self.tokens.valid(self._clock()):
             return str(self.tokens.access_token)

@@ -68,7 +68,7 @@ def test_connection(session: Session, conn: LmsConnection) -> tuple[bool, str]:
     else:
         client = connections.canvas_client(conn)
         try:
-            client._refresh()  # noqa: SLF001 - the one call that proves the stored authorization works
+            client.check_authorization()
         except ReauthorizationRequired as exc:
             connections.mark_health(conn, "reauthorize", str(exc))
             ok, detail = False, str(exc)
