@@ -28,6 +28,7 @@ BLUEPRINTS = (
     "lti_app.blueprints.sync",
     "lti_app.blueprints.alerts",
     "lti_app.blueprints.lms_actions",
+    "lti_app.blueprints.navigation",
 )
 
 

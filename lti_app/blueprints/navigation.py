@@ -1,0 +1,95 @@
+"""The tool's header navigation: the pages a person may use, and only those (issue #13, "every page reachable from the
+header of the roles that may use it; no link that answers 403 to the person it is shown to").
+
+Each entry is shown under the same rule its view enforces (``roles.is_support_staff`` for the caseload pages,
+``roles.is_admin`` for the school-wide ones, a course launch for the course panel), so a link in the header never
+answers 403. "Administration" and "Alerts" are added by their own blueprints (admin, alerts). Computed lazily, once
+per request: a page that does not render the header pays nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, g, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from lti_app.auth import app_url
+from lti_app.db import get_session
+from lti_app.domain.vocab import GrantRole, LaunchRole
+from lti_app.services.access import roles
+
+
+@dataclass(frozen=True)
+class HeaderLink:
+    endpoint: str
+    label: str
+    url: str
+    current: bool
+
+
+# (endpoint, label, who): who is "course" (a course launch as teacher/TA), "support" (support staff), "lms_report"
+# (a case manager or an administrator: lms_actions._report_scope) or "admin".
+ENTRIES: tuple[tuple[str, str, str], ...] = (
+    ("panels.course", "Accommodations", "course"),
+    ("casework.home", "My caseload", "support"),
+    ("deadlines.caseload_deadlines", "Deadlines", "support"),
+    ("panels.question_queue", "Questions", "support"),
+    ("casework.services_owed", "Services owed", "support"),
+    ("lms_actions.verification", "LMS check", "lms_report"),
+    ("deadlines.school_deadlines", "Deadlines by school", "admin"),
+    ("deadlines.calendar", "Reporting calendar", "admin"),
+)
+
+
+def _allowed() -> dict[str, bool]:
+    """Who the viewer is, for the header's rules; computed once per request."""
+    viewer = g.get("viewer")
+    if viewer is None:
+        return {}
+    if "_nav_allowed" not in g:
+        try:
+            # One read of the grants for every rule below (the same rules as roles.is_support_staff / is_admin /
+            # is_case_manager, which would read them three times).
+            grants = roles.grant_roles(get_session(), viewer.person_id)
+        except SQLAlchemyError:  # an error page while the database is down still renders
+            return {}
+        support = bool(grants & roles.SUPPORT_GRANTS)
+        admin = viewer.has_role(LaunchRole.ADMIN.value) or bool(grants & roles.ADMIN_GRANTS)
+        manager = GrantRole.CASE_MANAGER.value in grants
+        teaching = viewer.course_id is not None and viewer.has_role(LaunchRole.TEACHER.value, LaunchRole.TA.value)
+        g._nav_allowed = {"course": teaching, "support": support, "admin": admin, "lms_report": manager or admin}
+    return dict(g._nav_allowed)
+
+
+def may_use(endpoint: str) -> bool:
+    """Whether a link to one of the header's pages may be shown to the viewer (pages' own "← My caseload" links ask
+    this, so an administrator reading a student's record is not offered a caseload that answers 403)."""
+    who = next((w for e, _, w in ENTRIES if e == endpoint), None)
+    if who is None:
+        return True
+    return _allowed().get(who, False)
+
+
+def viewer_is_admin() -> bool:
+    """``roles.is_admin`` for the request's viewer, from the header's one read of the grants (the admin blueprint's
+    "Administration" entry asks this, so the header costs one query, not two)."""
+    return _allowed().get("admin", False)
+
+
+def header_links() -> list[HeaderLink]:
+    allowed = _allowed()
+    links = [HeaderLink(endpoint, label, app_url(endpoint), request.endpoint == endpoint)
+             for endpoint, label, who in ENTRIES if allowed.get(who)]
+    # One entry alone (a teacher's panel) is where they already are: no bar.
+    return links if len(links) > 1 else []
+
+
+def init_app(app: Flask) -> None:
+    @app.teardown_request
+    def _forget(_exc: BaseException | None) -> None:
+        g.pop("_nav_allowed", None)  # tests (and CLI) may keep one app context across requests
+
+    @app.context_processor
+    def _inject() -> dict[str, Any]:
+        return {"header_links": header_links, "may_use": may_use}
