@@ -223,3 +223,17 @@ def test_window_guard_edits_splits_or_creates_the_students_one_assignment_overri
     reconcile_course(db_session, w["course"].id)
     assert canvas.student_override("501", aid, "9001")["lock_at"] == "2027-03-01T11:00:00Z"  # edited, not added
     assert len(canvas.assignment_overrides[("501", aid)]) == 2
+
+
+def test_a_401_without_www_authenticate_is_a_refusal_not_an_expired_token(app, db_session, canvas):
+    w = canvas_world(db_session, canvas)
+    quiz = canvas.add_quiz("501", "Unit 8", 30)
+    canvas.fail_next("POST", 401)  # "user not authorized to perform that action": no WWW-Authenticate header
+
+    result = reconcile_course(db_session, w["course"].id)
+
+    assert result.status == "done"
+    assert canvas.count("POST", "/login/oauth2/token") == 1  # no refresh for a permission refusal
+    assert canvas.extension("501", quiz, "9001")["extra_time"] == 15  # the batch was re-sent student by student
+    db_session.expire_all()
+    assert db_session.scalar(select(LmsConnection)).health == "ok"
