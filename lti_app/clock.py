@@ -51,6 +51,12 @@ def local_date(instant: dt.datetime) -> dt.date:
     return local(instant).date()
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """The instant (UTC) at which the district's ``day`` begins: filter stored instants by district day with
+    ``day_start(d) <= at < day_start(d + 1 day)`` (a day is 23 or 25 hours long when the clocks change)."""
+    return dt.datetime.combine(day, dt.time(), district_zone()).astimezone(dt.UTC)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Shown times: one way for every page to show an instant
 # ---------------------------------------------------------------------------------------------------------------

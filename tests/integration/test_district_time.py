@@ -14,6 +14,7 @@ from sqlalchemy import select
 from lti_app import clock
 from lti_app.cli import main
 from lti_app.models import AccessEvent, Contact
+from lti_app.services.access import audit_log
 from tests.support import casework_world
 from tests.support.casework_world import Client, text_of
 
@@ -70,6 +71,22 @@ def test_who_viewed_shows_each_read_at_the_districts_time(client, token_for, db_
     page = text_of(Client(client, token_for(w["cm"])).get(f"/casework/students/{w['ava'].id}/viewers"))
     assert "2026-01-14 20:00" in page
     assert "2026-01-15 04:00" not in page
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+@pytest.mark.parametrize("app_config", ["America/Los_Angeles"], indirect=True)
+def test_access_log_day_filter_uses_the_districts_days(app, db_session):
+    w = casework_world.build(db_session)
+    db_session.add(AccessEvent(actor_id=w["counselor"].id, student_id=w["ava"].id, action="view", allowed=True,
+                               basis="counselor grant (school support staff)", context="workspace: timeline",
+                               at=CALIFORNIA_8PM))
+    db_session.commit()
+
+    def on(day: dt.date) -> int:
+        return audit_log.access_log(db_session, audit_log.AccessFilter(date_from=day, date_to=day)).total
+
+    assert on(dt.date(2026, 1, 14)) == 1, "a read at 20:00 on 14 January in California is on 14 January"
+    assert on(dt.date(2026, 1, 15)) == 0
 
 
 @pytest.mark.parametrize("app_config", ["Pacific/Guam"], indirect=True)

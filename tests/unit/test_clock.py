@@ -72,3 +72,10 @@ def test_daylight_saving_changes_the_offset_not_the_wall_clock_rule(in_zone) -> 
     winter, summer = dt.datetime(2026, 1, 10, 18, 0, tzinfo=dt.UTC), dt.datetime(2026, 7, 10, 18, 0, tzinfo=dt.UTC)
     assert clock.shown_time(winter, "%H:%M %Z") == "12:00 CST"
     assert clock.shown_time(summer, "%H:%M %Z") == "13:00 CDT"
+
+
+def test_a_district_day_starts_at_local_midnight_and_lasts_23_hours_when_clocks_spring_forward(in_zone) -> None:
+    in_zone("America/Los_Angeles")
+    assert clock.day_start(dt.date(2026, 1, 14)) == dt.datetime(2026, 1, 14, 8, 0, tzinfo=dt.UTC)
+    spring = clock.day_start(dt.date(2026, 3, 9)) - clock.day_start(dt.date(2026, 3, 8))
+    assert spring == dt.timedelta(hours=23)

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from lti_app import clock
 from lti_app.ids import parse_id
 from lti_app.models import AccessEvent, AdminEvent, Person, Student
 
@@ -50,7 +51,7 @@ class AccessFilter:
     """"" (all) | "allowed" | "refused"."""
     date_from: dt.date | None = None
     date_to: dt.date | None = None
-    """Inclusive, in UTC days."""
+    """Inclusive, in the district's days (``CASELOAD_TIMEZONE``)."""
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> AccessFilter:
@@ -138,9 +139,9 @@ def _filtered(stmt: S, flt: AccessFilter, actor: Any, student: Any) -> S:
     if flt.outcome:
         stmt = stmt.where(AccessEvent.allowed.is_(flt.outcome == "allowed"))
     if flt.date_from:
-        stmt = stmt.where(AccessEvent.at >= dt.datetime.combine(flt.date_from, dt.time(), dt.UTC))
+        stmt = stmt.where(AccessEvent.at >= clock.day_start(flt.date_from))
     if flt.date_to:
-        stmt = stmt.where(AccessEvent.at < dt.datetime.combine(flt.date_to + dt.timedelta(days=1), dt.time(), dt.UTC))
+        stmt = stmt.where(AccessEvent.at < clock.day_start(flt.date_to + dt.timedelta(days=1)))
     return stmt
 
 
