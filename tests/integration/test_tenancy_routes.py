@@ -192,6 +192,8 @@ def test_the_lms_verification_report_and_course_ledger_stay_on_the_administrator
     assert report.status_code == 200 and "Quinlan" not in _text(report)
     ledger = client.get(f"/lms/courses/{world['algebra'].id}/ledger", query_string={"t": b_token})
     assert ledger.status_code == 404
+    preview = client.get(f"/lms/admin/platforms/{world['platform'].id}/preview", query_string={"t": b_token})
+    assert preview.status_code == 404  # the preview of another platform lists its students: never opened
     assert _events(db_session, world["b_admin"]) == []
     own = client.get("/lms/report", query_string={"t": token_for(world["lms_admin"], roles=("admin",))})
     assert "Quinlan" in _text(own)
