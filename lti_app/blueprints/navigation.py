@@ -18,6 +18,7 @@ from lti_app.auth import app_url
 from lti_app.db import get_session
 from lti_app.domain.vocab import GrantRole, LaunchRole
 from lti_app.services.access import roles
+from lti_app.services.casework.panel import PLAN_TYPE_LABELS
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,19 @@ def header_links() -> list[HeaderLink]:
     return links if len(links) > 1 else []
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """``3|counted("open question")`` -> "3 open questions", "1 open question" (issue #13: plurals right)."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def init_app(app: Flask) -> None:
     @app.teardown_request
     def _forget(_exc: BaseException | None) -> None:
         g.pop("_nav_allowed", None)  # tests (and CLI) may keep one app context across requests
+
+    # Plan types as people read them ("Behavior", "Health"), wherever a template shows a stored plan type.
+    app.jinja_env.filters["plan_type_label"] = lambda value: PLAN_TYPE_LABELS.get(value, value)
+    app.jinja_env.filters["counted"] = counted
 
     @app.context_processor
     def _inject() -> dict[str, Any]:

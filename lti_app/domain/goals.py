@@ -34,7 +34,7 @@ class GoalArea(StrEnum):
 
 AREA_LABELS = {
     "reading": "Reading", "writing": "Writing", "mathematics": "Mathematics", "communication": "Communication",
-    "social_emotional": "Social-emotional", "behaviour": "Behaviour", "adaptive": "Adaptive / daily living",
+    "social_emotional": "Social-emotional", "behaviour": "Behavior", "adaptive": "Adaptive / daily living",
     "motor": "Motor", "transition": "Transition", "other": "Other",
 }
 

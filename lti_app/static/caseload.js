@@ -28,6 +28,26 @@
   function layout() { scrollRegions(); resize(); }
   window.addEventListener("load", layout);
   if (window.ResizeObserver) { new ResizeObserver(layout).observe(document.documentElement); }
+  // The result of an action (a confirmation or the form's errors, rendered as .flash) is where the eyes are: it takes
+  // focus (screen readers read it, WCAG 2.4.3) and is scrolled into view inside the LMS frame. Chromium and Firefox
+  // scroll the LMS page too (scrollIntoView reaches the parent frames); Canvas is also asked to bring the top of the
+  // frame into view (lti.scrollToTop) when the message sits near the top of the page. Moodle's frame needs nothing
+  // more than the in-frame scroll.
+  function showResult() {
+    var acted = /[?&](done|notice|problem)=/.test(window.location.search);
+    var box = document.querySelector(acted ? "main #form-errors, main .flash[role=alert], main .flash"
+                                           : "main #form-errors, main .flash[role=alert]");
+    if (!box) return;
+    if (!box.hasAttribute("tabindex")) box.setAttribute("tabindex", "-1");
+    box.classList.add("result-focus");
+    try { box.focus({ preventScroll: true }); } catch (e) { box.focus(); }
+    var top = box.getBoundingClientRect().top + window.scrollY;
+    if (window.parent !== window && top < 400) {
+      try { window.parent.postMessage({ subject: "lti.scrollToTop" }, "*"); } catch (e) { /* ignore */ }
+    }
+    box.scrollIntoView({ block: "center" });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", showResult); } else { showResult(); }
   // Forms with data-confirm ask before submitting.
   document.addEventListener("submit", function (ev) {
     var msg = ev.target.getAttribute && ev.target.getAttribute("data-confirm");

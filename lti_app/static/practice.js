@@ -18,6 +18,8 @@
     var d = ev.data || {};
     if (d.subject === "lti.frameResize" && d.height && ev.source === frame.contentWindow) {
       frame.style.height = Math.max(400, Math.min(5000, parseInt(d.height, 10))) + "px";
+    } else if (d.subject === "lti.scrollToTop" && ev.source === frame.contentWindow) {
+      frame.scrollIntoView({ block: "start" });  // as Canvas does: the top of the tool's frame into view
     }
   });
   document.addEventListener("click", function (ev) {

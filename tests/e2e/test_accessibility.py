@@ -10,6 +10,7 @@ walks or named in ``NOT_A_PAGE`` with the reason, so a new page that no header o
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -187,3 +188,38 @@ def test_every_page_passes_axe_in_720_and_1280px_frames_and_no_link_is_refused(p
     missing = REACHES[persona] - reached
     assert not problems, "\n".join(problems)
     assert not missing, f"{persona}: pages not reachable by following links: {sorted(missing)} (walked: {sorted(reached)})"
+
+
+def test_caseload_fits_a_720px_frame_as_cards_and_still_sorts(page, live_server):
+    frame = launch_in_practice(page, live_server, "cm-")
+    frame.wait_for_selector("#caseload-counts")
+    _frame_width_to(page, 720)
+    frame = page.frame(name="tool")
+    fits = frame.evaluate("""() => { const w = document.querySelector('.table-wrap');
+                                     return [w.scrollWidth, w.clientWidth, document.documentElement.scrollWidth,
+                                             document.documentElement.clientWidth]; }""")
+    assert fits[0] <= fits[1] + 1 and fits[2] <= fits[3] + 1, f"caseload wider than a 720 px frame: {fits}"
+    sort_bar = frame.get_by_role("navigation", name="Sort the caseload")
+    with frame.expect_navigation():
+        sort_bar.get_by_role("link", name="Next deadline").click()
+    frame = page.frame(name="tool")
+    assert "sort=deadline" in frame.url
+    current = frame.get_by_role("navigation", name="Sort the caseload").locator('a[aria-current="true"]')
+    assert current.inner_text() == "Next deadline"
+
+
+def test_a_confirmation_takes_focus_and_is_in_view_of_the_lms_page(page, live_server):
+    frame = launch_in_practice(page, live_server, "teacher-")
+    frame.wait_for_selector("#counts")
+    _frame_width_to(page, 720)
+    frame = page.frame(name="tool")
+    button = frame.locator(".student-row").first.get_by_role("button", name=re.compile("^Acknowledge"))
+    button.click()
+    frame = page.frame(name="tool")
+    message = frame.locator(".flash", has_text="Acknowledged. Thank you.")
+    message.wait_for()
+    frame.wait_for_function("document.activeElement && document.activeElement.classList.contains('flash')")
+    assert "Acknowledged" in frame.evaluate("document.activeElement.textContent")
+    box = message.bounding_box()  # relative to the LMS page's viewport
+    height = page.viewport_size["height"]
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, (box, height)

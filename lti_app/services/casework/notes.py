@@ -22,7 +22,7 @@ from lti_app.services.access import policy as access
 
 MAX_NOTE_CHARS = 10_000
 NOTE_TYPE_LABELS = {"observation": "Observation", "parent_contact": "Parent contact",
-                    "academic_concern": "Academic concern", "behaviour": "Behaviour", "other": "Other"}
+                    "academic_concern": "Academic concern", "behaviour": "Behavior", "other": "Other"}
 TIER_LABELS = {"team": "Team (case manager and current teachers)",
                "case_team": "Case team (case managers and support staff only)",
                "restricted": "Restricted (only staff allowed to see restricted notes)"}

@@ -34,6 +34,10 @@ from lti_app.services.access import students
 CATEGORY_LABELS = {"presentation": "Presentation", "response": "Response", "setting": "Setting",
                    "timing": "Timing and scheduling"}
 PLAN_TYPES = ("IEP", "504", "ELL", "health", "behaviour", "MTSS")
+PLAN_TYPE_LABELS = {"IEP": "IEP", "504": "504", "ELL": "ELL", "health": "Health", "behaviour": "Behavior",
+                    "MTSS": "MTSS"}
+"""What people read for a stored plan type: US English and one casing (issue #13); the stored value ``behaviour``
+stays (it is the vocabulary's and the importer's, which accepts both spellings)."""
 
 
 @dataclass(frozen=True)

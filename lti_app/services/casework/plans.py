@@ -44,7 +44,7 @@ from lti_app.services.dispatch import LMS_APPLY_STUDENT, enqueue
 log = logging.getLogger(__name__)
 
 PLAN_TYPE_LABELS = {PlanType.IEP.value: "IEP", PlanType.P504.value: "Section 504 plan", PlanType.ELL.value: "ELL plan",
-                    PlanType.HEALTH.value: "Health plan", PlanType.BEHAVIOUR.value: "Behaviour plan",
+                    PlanType.HEALTH.value: "Health plan", PlanType.BEHAVIOUR.value: "Behavior plan",
                     PlanType.MTSS.value: "MTSS plan"}
 RECORDED = "These changes are recorded in the access log."
 
@@ -319,7 +319,7 @@ def create_plan(session: Session, viewer: Viewer, student_id: int, plan_type: st
     decision = _guard(session, viewer, student_id, Action.CREATE_PLAN, "create plan")
     problems: list[Problem] = []
     if plan_type not in PLAN_TYPE_LABELS:
-        problems.append(Problem("plan_type", "Choose the type of plan (IEP, 504, ELL, health, behaviour or MTSS)."))
+        problems.append(Problem("plan_type", "Choose the type of plan (IEP, 504, ELL, Health, Behavior or MTSS)."))
     dates, date_problems = plan_rules.check_plan_dates(plan_type, effective_on, end_on, annual_review_due,
                                                        reevaluation_due)
     problems += date_problems
