@@ -86,6 +86,27 @@ def header_links() -> list[HeaderLink]:
     return links if len(links) > 1 else []
 
 
+ACTION_LABELS = {
+    "view": "viewed the record", "view_notes": "read notes", "view_restricted": "read restricted notes",
+    "create": "added a note", "acknowledge": "acknowledged the plan", "ask_question": "asked the case manager",
+    "update": "changed the plan", "export": "exported the record", "create_plan": "started a plan",
+    "assign_case_manager": "assigned the case manager", "view_casework": "viewed casework",
+    "update_casework": "changed casework", "log_service": "logged a service session",
+    # the administrators' change log (AdminAction)
+    "grant.add": "role granted", "grant.change": "role grant changed", "grant.revoke": "role grant revoked",
+    "import.apply": "import applied", "retention.purge": "records purged", "deployment.approve": "deployment approved",
+    "deployment.disable": "deployment disabled", "plan.case_manager": "case manager assigned",
+    "platform.registration_link": "registration link created", "platform.frame_origin.add": "LMS page origin allowed",
+    "platform.frame_origin.remove": "LMS page origin removed",
+}
+"""What people read for a stored access-log or change-log action (issue #13: no raw codes such as ``view_notes`` or
+``update_casework`` shown to people). Unknown codes fall back to words (underscores and dots to spaces)."""
+
+
+def action_label(code: str) -> str:
+    return ACTION_LABELS.get(code, code.replace("_", " ").replace(".", " "))
+
+
 def counted(n: int, one: str, many: str | None = None) -> str:
     """``3|counted("open question")`` -> "3 open questions", "1 open question" (issue #13: plurals right)."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
@@ -99,6 +120,7 @@ def init_app(app: Flask) -> None:
     # Plan types as people read them ("Behavior", "Health"), wherever a template shows a stored plan type.
     app.jinja_env.filters["plan_type_label"] = lambda value: PLAN_TYPE_LABELS.get(value, value)
     app.jinja_env.filters["counted"] = counted
+    app.jinja_env.filters["action_label"] = action_label
 
     @app.context_processor
     def _inject() -> dict[str, Any]:

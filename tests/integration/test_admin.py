@@ -312,7 +312,9 @@ def test_change_log_lists_admin_changes_with_who(client, app, db_session, world,
     client.post("/admin/grants", data={"t": token, "csrf_token": admin_world.csrf_for(app, token),
                                        "person_id": world["teacher2"].id, "role": "provider"})
     html = _text(client.get("/admin/changes", query_string={"t": token}))
-    assert "grant.add" in html and "Related-service provider granted to person" in html and "Oriel Banks" in html
+    # The action reads in words (issue #13: no raw codes shown to people), not as the stored code "grant.add".
+    assert "role granted" in html and "grant.add" not in html
+    assert "Related-service provider granted to person" in html and "Oriel Banks" in html
 
 
 def test_who_may_see_csv_neutralises_spreadsheet_formulas(client, db_session, world, token_for):

@@ -110,8 +110,8 @@ def test_who_viewed_lists_the_records_reads_and_refusals(client, token_for, db_s
     Client(client, token_for(w["other_cm"])).get(_path(w["ava"], "services"))
     Client(client, token_for(w["counselor"], roles=())).get(_path(w["ava"], "timeline"))
     page = text_of(Client(client, token_for(w["cm"])).get(_path(w["ava"], "viewers")))
-    assert "Perrin Galloway view casework refused workspace: services" in page
-    assert "Wren Ashgrove view casework workspace: timeline counselor grant (school support staff)" in page
+    assert "Perrin Galloway viewed casework refused workspace: services" in page
+    assert "Wren Ashgrove viewed casework workspace: timeline counselor grant (school support staff)" in page
 
 
 def test_every_form_needs_csrf_and_nothing_is_written_without_it(client, token_for, db_session):
