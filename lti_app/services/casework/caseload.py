@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from lti_app import clock
@@ -43,7 +44,7 @@ class CaseloadRow:
         return "overdue" if days < 0 else "soon" if days <= self.window_days else "later"
 
 
-def acknowledgement_counts(session: Session, student_ids: list[int], version_ids: list[int]
+def acknowledgement_counts(session: Session, student_ids: list[int] | Select[Any], version_ids: list[int] | Select[Any]
                            ) -> tuple[dict[int, int], dict[int, int]]:
     """Per student: the teachers who teach them (an active teacher/TA enrollment in the student's own section, or a
     course-wide one on either side, as the teacher's panel lists them) and how many of those acknowledged the
@@ -51,8 +52,10 @@ def acknowledgement_counts(session: Session, student_ids: list[int], version_ids
     panel re-opens older acknowledgements). A course's other teachers, and acknowledgements by people no
     longer teaching the student, do not count (IDEA 34 CFR 300.323(d): each teacher responsible for implementing
     the IEP). One aggregate statement whatever the caseload size."""
-    if not student_ids:
+    if isinstance(student_ids, list) and not student_ids:
         return {}, {}
+    if isinstance(version_ids, list) and not version_ids:
+        version_ids = [-1]
     mine, theirs = aliased(Enrollment), aliased(Enrollment)
     mine_section, their_section = aliased(Section), aliased(Section)
     roles = sorted(TEACHING_ROLES)
@@ -75,7 +78,7 @@ def acknowledgement_counts(session: Session, student_ids: list[int], version_ids
                    .select_from(pairs)
                    .outerjoin(ack, (ack.student_id == pairs.c.student_id) & (ack.staff_person_id == pairs.c.teacher_id)
                               & (ack.section_id == pairs.c.section_id)
-                              & ack.plan_version_id.in_(version_ids or [-1]))
+                              & ack.plan_version_id.in_(version_ids))
                    .group_by(pairs.c.student_id, pairs.c.teacher_id).subquery())
     teachers: dict[int, int] = {}
     acknowledged: dict[int, int] = {}
@@ -98,11 +101,15 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[C
     if not plans:
         return []
     student_ids = [s.id for _, s in plans]
-    versions = dict(session.execute(select(PlanVersion.plan_id, PlanVersion.id).where(
-        PlanVersion.plan_id.in_([p.id for p, _ in plans]), PlanVersion.status == "active")).all())
-    teacher_counts, ack_counts = acknowledgement_counts(session, student_ids, list(versions.values()))
+    # The caseload as subqueries rather than 200-value IN lists: the statement text stays short and the same for
+    # every case manager (psycopg parses long statements again on every execution).
+    mine = (select(Plan.student_id).where(Plan.case_manager_id == viewer.person_id, Plan.status == "active"))
+    in_force = (select(PlanVersion.id).join(Plan, Plan.id == PlanVersion.plan_id)
+                .where(Plan.case_manager_id == viewer.person_id, Plan.status == "active",
+                       PlanVersion.status == "active"))
+    teacher_counts, ack_counts = acknowledgement_counts(session, mine, in_force)
     questions = dict(session.execute(
-        select(Question.student_id, func.count()).where(Question.student_id.in_(student_ids),
+        select(Question.student_id, func.count()).where(Question.student_id.in_(mine),
                                                          Question.status == "open")
         .group_by(Question.student_id)).all())
     services = service_minutes.shortfalls(session, student_ids, clock.today())
