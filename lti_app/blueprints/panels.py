@@ -36,7 +36,8 @@ def course() -> Any:
     session = get_session()
     view = panel.course_panel(session, viewer, category=request.args.get("category", ""),
                               plan_type=request.args.get("plan_type", ""), needs_ack=bool(request.args.get("needs_ack")),
-                              query=request.args.get("q", "")[:100])
+                              query=request.args.get("q", "")[:100],
+                              section_id=parse_id(request.args.get("section", "")))
     session.commit()
     template = "panels/print.html" if request.args.get("print") else "panels/course.html"
     return render_template(template, view=view, categories=CATEGORY_LABELS, plan_types=PLAN_TYPES, done=_done(),

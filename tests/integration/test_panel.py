@@ -279,3 +279,24 @@ def test_case_manager_sees_who_viewed_the_record_and_teachers_do_not(client, tok
     section = cm_page.split('id="who-viewed"', 1)[1]
     assert "Rowan Ellery" in section and "teacher enrollment in Algebra I (Period 1)" in section
     assert "Sable Whitlock" in section and "refused" in section
+
+
+def test_panel_lists_every_accommodation_groups_by_section_and_filters_by_section(client, token_for, school,
+                                                                                  db_session):
+    """Issue #13: every accommodation of each student is on the page (no disclosure), a teacher of two periods sees
+    the students grouped by period, and the period filter narrows the list (and "acknowledge all" with it)."""
+    alg = school["alg"]
+    p2 = next(s for s in alg.sections if s.name == "Period 2")
+    f.enroll(db_session, school["a"], alg, "teacher", p2)
+    db_session.commit()
+    token = token_for(school["a"], alg)
+    html = _panel(client, token).get_data(as_text=True)
+    assert "<details" not in html
+    assert "Tests: 1.5x time" in html and "Seat near the front" in html and "Copy of notes" in html
+    assert html.index(f'id="section-{school["p1"].id}"') < html.index("Seat near the front")
+    assert html.index(f'id="section-{p2.id}"') < html.index("Copy of notes")
+    only_p2 = _panel(client, token, section=str(p2.id)).get_data(as_text=True)
+    assert "Copy of notes" in only_p2 and "Seat near the front" not in only_p2
+    ava, ben = school["plans"]["Ava"][0].id, school["plans"]["Ben"][0].id
+    assert f'value="{ben}:' in only_p2 and f'value="{ava}:' not in only_p2  # acknowledge-all covers only Ben
+    assert _panel(client, token, section="x").status_code == 200  # a malformed section id is ignored, never a 500

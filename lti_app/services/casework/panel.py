@@ -91,6 +91,8 @@ class PanelView:
     total_with_plans: int
     needing_ack: int
     filters: dict[str, str]
+    sections: tuple[SectionRef, ...] = ()
+    """The sections (periods) of this teacher that have a plan student, for the section filter and grouping."""
 
 
 # Built once: the panel opens every launch, and building and keying these statements cost as much as running them.
@@ -151,7 +153,7 @@ def _course_and_students(session: Session, viewer: Viewer, course_id: int) -> tu
 
 
 def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type: str = "", needs_ack: bool = False,
-                 query: str = "") -> PanelView:
+                 query: str = "", section_id: int | None = None) -> PanelView:
     if viewer.course_id is None:
         abort(400, description="Open Caseload from a course to see its accommodations.")
     course, mine, enrolled = _course_and_students(session, viewer, viewer.course_id)
@@ -199,6 +201,9 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
     rows.sort(key=lambda r: (r.student.family_name.lower(), r.student.given_name.lower(), r.plan.plan_type))
     total, needing = len({r.student.id for r in rows}), sum(1 for r in rows if r.needs_ack)
     shown = rows
+    sections = tuple(sorted({r.section.id: r.section for r in rows}.values(), key=lambda x: x.name.lower()))
+    if section_id is not None:
+        shown = [r for r in shown if r.section.id == section_id]
     if category:
         shown = [r for r in shown if any(a.category == category for a in r.accommodations)]
     if plan_type:
@@ -210,7 +215,8 @@ def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type
         shown = [r for r in shown if q in r.student.display_name.lower() or q in r.student.family_name.lower()]
     access.record_many(session, viewer, {r.student.id: r.basis for r in shown}, "view", f"course panel {course.id}")
     return PanelView(course, shown, total, needing,
-                     {"category": category, "plan_type": plan_type, "needs_ack": "1" if needs_ack else "", "q": query})
+                     {"category": category, "plan_type": plan_type, "needs_ack": "1" if needs_ack else "", "q": query,
+                      "section": str(section_id) if section_id is not None else ""}, sections)
 
 
 def _mark_new(session: Session, course_id: int, rows: list[PanelRow]) -> None:
