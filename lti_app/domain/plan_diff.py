@@ -2,7 +2,8 @@
 
 Identity is the catalogue code when there is one (case-insensitive), otherwise the text with case and spacing
 ignored — the same key the importer uses, so an imported plan and an edited one compare alike. "Changed" means
-the same identity with a different category, wording, scope (applies to, subjects) or LMS parameter. Order
+the same identity with a different category, wording, scope (applies to, subjects) or LMS parameter, or a free-text
+accommodation reworded (similar wording in the same category: see ``_pair_rewordings``). Order
 does not matter: moving an accommodation up the list is not a change teachers need to re-acknowledge.
 
 Pure: works on snapshots, so the teacher panel, the editor and the tests use the same rule.
@@ -14,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from difflib import SequenceMatcher
 from typing import Any
 
 from lti_app.domain.catalogue import APPLIES_TO_LABELS, CATEGORY_LABELS
@@ -115,6 +117,42 @@ class PlanDiff:
         return out
 
 
+REWORDING_SIMILARITY = 0.5
+"""How alike two free-text wordings in one category must be (difflib ratio of the normalised texts) for a removal and
+an addition to read as one reworded accommodation. "Seat near the front" -> "Seat at the front, by the board" is 0.64;
+unrelated accommodations of one category score about 0.3-0.4."""
+
+
+def _changed(o: Item, n: Item) -> Changed:
+    before_f, after_f = o.compared(), n.compared()
+    fields = tuple(FieldChange(name, _show(name, before_f[name]), _show(name, after_f[name]))
+                   for name in FIELD_LABELS if before_f[name] != after_f[name])
+    return Changed(o, n, fields)
+
+
+def _pair_rewordings(removed: list[Item], added: list[Item], changed: list[Changed]) -> None:
+    """An edited free-text accommodation is one change, not a removal and an addition (issue #13): a leftover removal
+    and addition without catalogue codes, in the same category and with similar wording, are paired (the most alike
+    first), so teachers read "Reworded: ... -> ..." instead of two lines about what is really one accommodation."""
+    candidates = sorted(
+        ((SequenceMatcher(None, normalise_text(o.text), normalise_text(n.text)).ratio(), i, j)
+         for i, o in enumerate(removed) for j, n in enumerate(added)
+         if not o.code and not n.code and o.category == n.category),
+        reverse=True)
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    for ratio, i, j in candidates:
+        if ratio < REWORDING_SIMILARITY:
+            break
+        if i in used_old or j in used_new:
+            continue
+        used_old.add(i)
+        used_new.add(j)
+        changed.append(_changed(removed[i], added[j]))
+    removed[:] = [o for i, o in enumerate(removed) if i not in used_old]
+    added[:] = [n for j, n in enumerate(added) if j not in used_new]
+
+
 def diff(before: Iterable[Item], after: Iterable[Item]) -> PlanDiff:
     """Compare two versions' accommodations. Duplicates of one identity are paired in their given order."""
     old: dict[str, list[Item]] = defaultdict(list)
@@ -138,12 +176,10 @@ def diff(before: Iterable[Item], after: Iterable[Item]) -> PlanDiff:
             else:
                 unmatched_old.append(o)
         for o, n in zip(unmatched_old, news_left, strict=False):
-            before_f, after_f = o.compared(), n.compared()
-            fields = tuple(FieldChange(name, _show(name, before_f[name]), _show(name, after_f[name]))
-                           for name in FIELD_LABELS if before_f[name] != after_f[name])
-            changed.append(Changed(o, n, fields))
+            changed.append(_changed(o, n))
         removed.extend(unmatched_old[len(news_left):])
         added.extend(news_left[len(unmatched_old):])
+    _pair_rewordings(removed, added, changed)
     by_text = lambda i: normalise_text(i.text)  # noqa: E731
     return PlanDiff(tuple(sorted(added, key=by_text)), tuple(sorted(removed, key=by_text)),
                     tuple(sorted(changed, key=lambda c: by_text(c.after))))

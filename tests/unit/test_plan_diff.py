@@ -49,9 +49,26 @@ def test_whitespace_only_rewording_is_not_a_change_and_decimal_scale_is_ignored(
     assert diff([EXT], [same]).empty
 
 
-def test_free_text_rewording_is_a_removal_and_an_addition():
+def test_free_text_rewording_is_one_change_not_a_removal_and_an_addition():
+    # Issue #13: an edited accommodation shows as changed. (It used to read as "Added" + "Removed".)
     d = diff([SEAT], [Item("setting", "Seat at the front, by the board", "classroom")])
+    assert not d.added and not d.removed and len(d.changed) == 1
+    assert d.lines() == ["Reworded: Seat near the front → Seat at the front, by the board"]
+
+
+def test_unrelated_or_other_category_free_text_stays_an_addition_and_a_removal():
+    assert len(diff([SEAT], [Item("setting", "Quiet room for tests", "classroom")]).added) == 1
+    d = diff([SEAT], [Item("presentation", "Seat near the front row", "classroom")])
     assert len(d.added) == 1 and len(d.removed) == 1 and not d.changed
+
+
+def test_rewordings_pair_the_most_alike_first():
+    notes = Item("presentation", "Copy of notes", "all")
+    d = diff([SEAT, notes], [Item("presentation", "Copy of class notes", "all"),
+                             Item("setting", "Seat at the front, by the board", "classroom")])
+    assert not d.added and not d.removed
+    assert {(c.before.text, c.after.text) for c in d.changed} == {
+        ("Copy of notes", "Copy of class notes"), ("Seat near the front", "Seat at the front, by the board")}
 
 
 def test_subjects_compare_as_sets():
