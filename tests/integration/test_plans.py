@@ -242,10 +242,14 @@ def test_discarding_a_draft_keeps_the_version_in_force(client, token_for, school
     draft = _versions(db_session, plan.id)[2]
     assert b.post(f"/{plan.id}/draft/discard", version_id=str(draft.id)).status_code == 303
     versions = _versions(db_session, plan.id)
-    assert versions[1].status == "active" and versions[2].status == "discarded"
-    # The next draft is a new version; the discarded one is never edited again.
+    # Kept (nothing is hard-deleted) but outside the numbering: a discarded draft does not consume a version number.
+    assert versions[1].status == "active" and versions[-draft.id].status == "discarded" and 2 not in versions
+    # The next draft is a new version with the number the discarded one gave back; the discarded one is never edited
+    # again.
     b.post(f"/{plan.id}/draft")
-    assert _versions(db_session, plan.id)[3].status == "draft"
+    again = _versions(db_session, plan.id)[2]
+    assert again.status == "draft" and again.id != draft.id and 3 not in _versions(db_session, plan.id)
+    assert ">Draft</a>" in b.get(f"/{plan.id}/history").get_data(as_text=True)
     resp = b.post(f"/{plan.id}/draft/summary", version_id=str(draft.id), summary="late edit")
     assert resp.status_code == 409
 

@@ -560,9 +560,14 @@ def set_summary(session: Session, viewer: Viewer, student_id: int, plan_id: int,
 
 def discard_draft(session: Session, viewer: Viewer, student_id: int, plan_id: int, version_id: int) -> None:
     plan, draft = _draft_for_change(session, viewer, student_id, plan_id, "discard draft", version_id)
+    number = draft.version_no
     draft.status = VersionStatus.DISCARDED.value
+    # A discarded draft gives its number back (issue #13: discarding must not consume a version number, or the
+    # history would jump from 2 to 4). It is kept, as everything written about a student is, under a number outside
+    # the sequence (minus its id: unique per plan, never shown: the history calls it a discarded draft).
+    draft.version_no = -draft.id
     session.commit()
-    log.info("Plan %s draft version %s discarded by %s", plan.id, draft.version_no, viewer.person_id)
+    log.info("Plan %s draft version %s discarded by %s", plan.id, number, viewer.person_id)
 
 
 def activate(session: Session, viewer: Viewer, student_id: int, plan_id: int, version_id: int,
