@@ -26,7 +26,12 @@ DONE = {"ack": "Acknowledged. Thank you.", "note": "Note saved.", "question": "Q
 
 
 def _done() -> str | None:
-    return DONE.get(request.args.get("done", ""))
+    message = DONE.get(request.args.get("done", ""))
+    tier = request.args.get("tier", "")
+    if message and request.args.get("done") in ("note", "edit") and tier in TIER_LABELS:
+        # Where the note went (issue #13): the tier it was saved in, in words, with who may read it.
+        message += f" Saved as: {TIER_LABELS[tier]}."
+    return message
 
 
 @bp.get("/course")
@@ -129,7 +134,8 @@ def add_note(student_id: int) -> Any:
         notes_form = {k: f.get(k, "") for k in ("note_type", "recorded_on", "body", "visibility")}
         return _student_page(student_id, errors=[str(exc)], form=notes_form, status=422)
     session.commit()
-    return redirect(app_url("panels.student", student_id=student_id, done="note") + "#notes", code=303)
+    return redirect(app_url("panels.student", student_id=student_id, done="note", tier=f.get("visibility", "team"))
+                    + "#notes", code=303)
 
 
 @bp.post("/notes/<int:note_id>/edit")
@@ -153,7 +159,8 @@ def edit_note(note_id: int) -> Any:
             abort(404)
         return _student_page(existing.student_id, errors=[str(exc)], status=422)
     session.commit()
-    return redirect(app_url("panels.student", student_id=note.student_id, done="edit") + "#notes", code=303)
+    return redirect(app_url("panels.student", student_id=note.student_id, done="edit", tier=note.visibility)
+                    + "#notes", code=303)
 
 
 @bp.post("/notes/<int:note_id>/open")

@@ -146,6 +146,9 @@ def test_note_is_encrypted_at_rest_escaped_and_revised(client, token_for, school
         "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": secret})
     assert resp.status_code == 303
+    # The confirmation says where the note went (issue #13): its tier and who may read it.
+    done = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "Note saved. Saved as: Team (case manager and current teachers)." in done
     raw = db_session.execute(text("SELECT body_encrypted FROM case_notes")).scalar_one()
     assert b"quiet room" not in bytes(raw) and b"<script>" not in bytes(raw)
     page = client.get(f"/panels/student/{student.id}", query_string={"t": token}).get_data(as_text=True)
