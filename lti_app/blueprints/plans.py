@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
 
+from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.domain import catalogue
@@ -43,8 +45,38 @@ def _int(name: str) -> int:
     return -1 if found is None else found
 
 
-def _conflict(exc: PlanConflict) -> Any:
-    return render_error(409, str(exc), title="This plan changed")
+KEPT_LABELS = {"text": "Accommodation", "summary": "Version summary", "category": "Category",
+               "applies_to": "Applies to", "subjects": "Subjects", "time_multiplier": "Time multiplier",
+               "extra_attempts": "Extra attempts", "extra_minutes": "Extra minutes", "multiplier": "Time multiplier"}
+
+
+def _conflict(exc: PlanConflict, student_id: int, plan_id: int) -> Any:
+    """A stale tab (the draft was activated or discarded elsewhere): say so, say where the plan stands now, keep what
+    the person typed on the page (nothing is lost), and give the ways back (issue #13)."""
+    kept = [(label, request.form.get(name, "").strip()) for name, label in KEPT_LABELS.items()
+            if request.form.get(name, "").strip()]
+    now_lines: list[str] = []
+    ways_back = [("Open the plan as it is now", app_url("plans.plan_home", student_id=student_id))]
+    try:
+        home = plans.plan_home(get_session(), current_viewer(), student_id)
+    except (PlanInvalid, PlanConflict, HTTPException):
+        home = None
+    card = next((c for c in home.cards if c.plan.id == plan_id), None) if home else None
+    if card is not None:
+        if card.active is not None:
+            when = card.active.activated_at
+            now_lines.append(f"Version {card.active.version_no} is in force"
+                             + (f" since {clock.local(when).strftime('%Y-%m-%d %H:%M %Z')}" if when else "") + ".")
+        else:
+            now_lines.append("No version of this plan is in force.")
+        if card.draft is not None:
+            now_lines.append(f"Draft version {card.draft.version_no} is open: changes go there.")
+            ways_back.insert(0, ("Open the current draft", app_url("plans.draft", student_id=student_id,
+                                                                   plan_id=plan_id)))
+        else:
+            now_lines.append("There is no open draft: start a new version from the plan page to make changes.")
+    return render_error(409, str(exc), title="This plan changed", now_lines=now_lines, kept=kept,
+                        ways_back=ways_back)
 
 
 def _common() -> dict[str, Any]:
@@ -160,7 +192,7 @@ def add_item(student_id: int, plan_id: int) -> Any:
     except PlanInvalid as exc:
         return _draft_page(student_id, plan_id, [p.message for p in exc.problems], f, 422)
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return _after_edit(student_id, plan_id, "added", "#accommodations")
 
 
@@ -173,7 +205,7 @@ def edit_item(student_id: int, plan_id: int, item_id: int) -> Any:
     except PlanInvalid as exc:
         return _draft_page(student_id, plan_id, [p.message for p in exc.problems], status=422)
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return _after_edit(student_id, plan_id, "edited", f"#item-{item_id}")
 
 
@@ -183,7 +215,7 @@ def remove_item(student_id: int, plan_id: int, item_id: int) -> Any:
     try:
         plans.remove_item(get_session(), current_viewer(), student_id, plan_id, item_id)
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return _after_edit(student_id, plan_id, "removed", "#accommodations")
 
 
@@ -194,7 +226,7 @@ def move_item(student_id: int, plan_id: int, item_id: int) -> Any:
         plans.move_item(get_session(), current_viewer(), student_id, plan_id, item_id,
                         "up" if request.form.get("direction") == "up" else "down")
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return _after_edit(student_id, plan_id, "moved", f"#item-{item_id}")
 
 
@@ -207,7 +239,7 @@ def save_summary(student_id: int, plan_id: int) -> Any:
     except PlanInvalid as exc:
         return _draft_page(student_id, plan_id, [p.message for p in exc.problems], status=422)
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return _after_edit(student_id, plan_id, "summary", "#summary")
 
 
@@ -226,7 +258,7 @@ def save_lms_rule(student_id: int, plan_id: int) -> Any:
     except PlanInvalid as exc:
         return _draft_page(student_id, plan_id, [p.message for p in exc.problems], status=422)
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return _after_edit(student_id, plan_id, "lms_rule", "#lms-rule")
 
 
@@ -236,7 +268,7 @@ def discard(student_id: int, plan_id: int) -> Any:
     try:
         plans.discard_draft(get_session(), current_viewer(), student_id, plan_id, _int("version_id"))
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return redirect(app_url("plans.plan_home", student_id=student_id, done="discarded") + f"#plan-{plan_id}",
                     code=303)
 
@@ -265,7 +297,7 @@ def activate(student_id: int, plan_id: int) -> Any:
     except PlanInvalid as exc:
         return _confirm_page(student_id, plan_id, [p.message for p in exc.problems], summary, 422)
     except PlanConflict as exc:
-        return _conflict(exc)
+        return _conflict(exc, student_id, plan_id)
     return redirect(app_url("plans.plan_home", student_id=student_id, done="activated") + f"#plan-{plan_id}",
                     code=303)
 

@@ -252,6 +252,11 @@ def test_discarding_a_draft_keeps_the_version_in_force(client, token_for, school
     assert ">Draft</a>" in b.get(f"/{plan.id}/history").get_data(as_text=True)
     resp = b.post(f"/{plan.id}/draft/summary", version_id=str(draft.id), summary="late edit")
     assert resp.status_code == 409
+    # The stale tab (issue #13): what was typed is kept on the page, where the plan stands now is said, and the way
+    # back leads to the draft that is open now.
+    page = resp.get_data(as_text=True)
+    assert ">late edit</textarea>" in page and "Version 1 is in force" in page
+    assert "Draft version 2 is open" in page and f"/plans/{plan.id}/draft?t=" in page
 
 
 # ------------------------------------------------------------------------------------------- immutability
