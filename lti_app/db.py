@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -165,3 +165,18 @@ def dialect_insert_for(dialect: str, target: Any) -> Any:
         return postgresql.insert(target)
     return sqlite.insert(target)
 
+
+
+def in_ids(dialect: str, column: Any, ids: Iterable[int]) -> Any:
+    """``column IN (ids)`` for a list of integer ids. On PostgreSQL it is ``column = ANY(%s)`` with the ids as one
+    array parameter: the statement text stays the same whatever the number of ids, so psycopg parses it once per
+    connection instead of again on every execution (a caseload of 200 students put 200 placeholders in several
+    statements per page), and the planner still uses the column's index. SQLite keeps the expanding ``IN``."""
+    values = list(ids)
+    if dialect == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+        from sqlalchemy.types import Integer
+
+        return column == any_(bindparam(None, values, type_=ARRAY(Integer)))
+    return column.in_(values)

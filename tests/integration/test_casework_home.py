@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import delete, event, select
 
 from lti_app import clock
 from lti_app.models import AccessEvent, Plan, PlanVersion, RoleGrant, Student
@@ -60,3 +62,69 @@ def test_admin_home_requires_admin_and_approves_pending_deployments(client, toke
     assert resp.status_code == 303
     db_session.expire_all()
     assert db_session.get(type(dep), dep.id).status == "active"
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+def test_caseload_home_statements_stay_the_same_text_as_the_caseload_grows_and_log_one_row_per_student(
+        app, client, token_for, db_session, backend):
+    """Issue #11's 200-student page: no statement may carry one placeholder per student (PostgreSQL: the same
+    statement texts for 3 and for 12 students, so psycopg parses none of them again per page), the count stays
+    the same on both databases, and the access log still gets one row per student shown with its basis."""
+    from lti_app.models import ServiceRequirement, ServiceSession
+
+    plat = f.platform(db_session)
+    me = f.person(db_session, plat, "Tamsin Larkspur", kind="staff")
+    db_session.add(RoleGrant(person_id=me.id, role="case_manager"))
+    today = clock.today()
+    students: list[int] = []
+
+    def add(n: int) -> None:
+        for i in range(n):
+            st = Student(given_name=f"Student{len(students)}", family_name="Quinlan", school="Cedar")
+            db_session.add(st)
+            db_session.flush()
+            plan = Plan(student_id=st.id, plan_type="IEP" if i % 2 else "504", status="active",
+                        case_manager_id=me.id, annual_review_due=today + dt.timedelta(days=i))
+            db_session.add(plan)
+            db_session.flush()
+            db_session.add(PlanVersion(plan_id=plan.id, version_no=1, status="active"))
+            req = ServiceRequirement(student_id=st.id, service_type="counseling", minutes=60,
+                                     period="week" if i % 2 else "month", provider_name="Clinic", setting="",
+                                     starts_on=today - dt.timedelta(days=60))
+            db_session.add(req)
+            db_session.flush()
+            db_session.add(ServiceSession(requirement_id=req.id, student_id=st.id, minutes=30, attendance="delivered",
+                                          held_on=today - dt.timedelta(days=8)))
+            students.append(st.id)
+        db_session.commit()
+
+    engine = app.extensions["caseload.engine"]
+    token = token_for(me, None, roles=("teacher",))
+
+    def page_statements() -> list[str]:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/casework/", query_string={"t": token}).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return seen
+
+    add(3)
+    client.get("/casework/", query_string={"t": token})  # warm per-process caches
+    few = page_statements()
+    add(12)
+    db_session.execute(delete(AccessEvent))
+    db_session.commit()
+    many = page_statements()
+    assert len(few) == len(many)
+    if backend == "postgresql":
+        assert few == many
+    logged = db_session.execute(select(AccessEvent.student_id, AccessEvent.action, AccessEvent.allowed,
+                                       AccessEvent.basis, AccessEvent.context)
+                                .where(AccessEvent.actor_id == me.id)).all()
+    assert sorted(logged) == [(sid, "view", True, "caseload (case manager)", "caseload home") for sid in students]

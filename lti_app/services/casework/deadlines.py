@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
-from lti_app.db import utcnow
+from lti_app.db import in_ids, utcnow
 from lti_app.domain import deadlines as rules
 from lti_app.domain.access import Action, StudentFacts, decide, decide_plan
 from lti_app.models import (
@@ -83,11 +83,13 @@ def plan_inputs(session: Session, rows: Sequence[tuple[Plan, Student]]) -> list[
     plan_ids = [p.id for p, _ in rows]
     if not plan_ids:
         return []
-    with_goals = set(session.scalars(select(Goal.plan_id).where(Goal.plan_id.in_(plan_ids), Goal.status == "active")
+    dialect = session.get_bind().dialect.name
+    with_goals = set(session.scalars(select(Goal.plan_id).where(in_ids(dialect, Goal.plan_id, plan_ids),
+                                                                Goal.status == "active")
                                      .group_by(Goal.plan_id)))
     finals: dict[int, set[int]] = {}
     for plan_id, period_id in session.execute(select(ProgressReport.plan_id, ProgressReport.period_id).where(
-            ProgressReport.plan_id.in_(plan_ids), ProgressReport.status == "final")):
+            in_ids(dialect, ProgressReport.plan_id, plan_ids), ProgressReport.status == "final")):
         finals.setdefault(plan_id, set()).add(period_id)
     return [rules.PlanInputs(
         plan_id=p.id, student_id=s.id, student_name=s.display_name, plan_type=p.plan_type, status=p.status,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from lti_app import clock
 from lti_app.auth import Viewer
 from lti_app.crypto import cipher
-from lti_app.db import utcnow
+from lti_app.db import in_ids, utcnow
 from lti_app.domain import service_minutes as rules
 from lti_app.domain.access import Action, decide
 from lti_app.domain.access import StudentFacts as PolicyStudentFacts
@@ -208,17 +208,18 @@ def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.dat
     if not student_ids:
         return {}
     ids = list(student_ids)
+    dialect = session.get_bind().dialect.name
     reqs = session.execute(
         select(ServiceRequirement.id, ServiceRequirement.student_id, ServiceRequirement.minutes,
                ServiceRequirement.period, ServiceRequirement.starts_on, ServiceRequirement.ends_on, Student.school)
         .join(Student, Student.id == ServiceRequirement.student_id)
-        .where(ServiceRequirement.student_id.in_(ids), ServiceRequirement.starts_on <= today)
+        .where(in_ids(dialect, ServiceRequirement.student_id, ids), ServiceRequirement.starts_on <= today)
         .order_by(ServiceRequirement.student_id, ServiceRequirement.id)).all()
     if not reqs:
         return {}
     closed = closed_days(session, {r.school for r in reqs})
     regular = ServiceSession.kind == rules.SESSION
-    bucket = _period_start(session.get_bind().dialect.name).label("bucket")
+    bucket = _period_start(dialect).label("bucket")
     sums: dict[int, dict[dt.date, rules.Sums]] = {}
     # Core rows (not ORM rows): this is the one query whose size grows with the caseload's history. SUM of an
     # integer column is an integer on both databases.
@@ -229,7 +230,7 @@ def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.dat
                    _sum_if(regular & (ServiceSession.attendance == rules.PROVIDER_ABSENT)),
                    _sum_if((ServiceSession.kind == rules.MAKE_UP) & (ServiceSession.attendance == rules.DELIVERED)))
             .join(ServiceRequirement, ServiceRequirement.id == ServiceSession.requirement_id)
-            .where(ServiceSession.student_id.in_(ids), ServiceSession.deleted_at.is_(None),
+            .where(in_ids(dialect, ServiceSession.student_id, ids), ServiceSession.deleted_at.is_(None),
                    ServiceSession.held_on <= today)
             .group_by(ServiceSession.requirement_id, bucket)):
         by_period = sums.get(rid)
