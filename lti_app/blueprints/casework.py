@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 
 from lti_app import clock
-from lti_app.auth import current_viewer, require_viewer
+from lti_app.auth import app_url_by_id, current_viewer, require_viewer
 from lti_app.db import get_session
 from lti_app.services.access import roles
 from lti_app.services.casework import caseload as caseload_service
@@ -31,12 +31,19 @@ def home() -> Any:
     rows = caseload_service.caseload(session, viewer, sort)
     session.commit()
     today = clock.today()
-    counts = {"students": len(rows), "overdue": sum(1 for r in rows if r.urgency(today) == "overdue"),
-              "soon": sum(1 for r in rows if r.urgency(today) == "soon"),
+    urgency = [r.urgency(today) for r in rows]
+    counts = {"students": len(rows), "overdue": urgency.count("overdue"), "soon": urgency.count("soon"),
               "unacknowledged": sum(1 for r in rows if r.acknowledged < r.teachers),
               "questions": sum(r.open_questions for r in rows),
               "window": current_app.config["CASELOAD"].deadline_window_days}
-    return render_template("casework/home.html", rows=rows, counts=counts, today=today, sort=sort)
+    # Each row's links and urgency worked out here, once: for 200 students the template's per-row app_url calls
+    # were a good part of the page's rendering time (issue #11's benchmark).
+    student_url = app_url_by_id("workspace.student", "student_id")
+    plan_url = app_url_by_id("plans.plan_home", "student_id")
+    services_url = app_url_by_id("workspace.services", "student_id")
+    shown = [(r, u, student_url(r.student_id), plan_url(r.student_id), services_url(r.student_id))
+             for r, u in zip(rows, urgency, strict=True)]
+    return render_template("casework/home.html", rows=rows, shown=shown, counts=counts, today=today, sort=sort)
 
 
 def _owed(context: str) -> tuple[service_minutes.OwedView, bool]:
