@@ -11,7 +11,7 @@
     data.append("t", form.querySelector("input[name=t]").value);
     data.append("csrf_token", form.querySelector("input[name=csrf_token]").value);
     data.append("body", body.value);
-    fetch(form.getAttribute("data-draft-url"), { method: "POST", body: data, credentials: "omit" })
+    fetch(form.getAttribute("data-draft-url"), { method: "POST", body: data, credentials: "same-origin" })
       .then(function (r) { if (status) status.textContent = r.ok ? "Draft saved." : "Draft not saved."; })
       .catch(function () { if (status) status.textContent = "Draft not saved (offline?)."; });
   }
