@@ -24,11 +24,12 @@ bp = Blueprint("casework", __name__, url_prefix="/casework")
 def home() -> Any:
     viewer = current_viewer()
     session = get_session()
-    if not roles.is_support_staff(session, viewer.person_id):
+    grants = roles.grant_roles(session, viewer.person_id)  # read once: the support check and the caseload's
+    if not grants & roles.SUPPORT_GRANTS:
         abort(403, description="The caseload is for case managers and support staff. Ask your Caseload "
                                "administrator for a case-manager grant if you need one.")
     sort = request.args.get("sort", "deadline")
-    rows = caseload_service.caseload(session, viewer, sort)
+    rows = caseload_service.caseload(session, viewer, sort, grants=grants)
     session.commit()
     today = clock.today()
     urgency = [r.urgency(today) for r in rows]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from lti_app import clock
 from lti_app.auth import Viewer
 from lti_app.domain.access import TEACHING_ROLES
+from lti_app.domain.vocab import GrantRole
 from lti_app.models import Acknowledgement, Enrollment, Plan, PlanVersion, Question, Section, Student, StudentLink
 from lti_app.services.access import policy as access
 from lti_app.services.access import roles
@@ -90,8 +91,13 @@ def acknowledgement_counts(session: Session, student_ids: list[int] | Select[Any
     return teachers, acknowledged
 
 
-def caseload(session: Session, viewer: Viewer, sort: str = "deadline") -> list[CaseloadRow]:
-    if not roles.is_case_manager(session, viewer.person_id):
+def caseload(session: Session, viewer: Viewer, sort: str = "deadline", *,
+             grants: frozenset[str] | None = None) -> list[CaseloadRow]:
+    """``grants``: the viewer's active grants when the caller has just read them for this request
+    (``roles.grant_roles``), so the page reads them once; read here otherwise."""
+    if grants is None:
+        grants = roles.grant_roles(session, viewer.person_id)
+    if GrantRole.CASE_MANAGER.value not in grants:
         # The caseload basis needs the case manager grant (domain.access): a person still named on plans whose
         # grant was revoked (or who holds another support grant only) has no caseload to list or log.
         return []
