@@ -107,7 +107,12 @@ def _redirect_uri() -> str:
 @bp.post("/admin/platforms/<int:platform_id>/canvas")
 @require_viewer
 def canvas_connect(platform_id: int) -> Any:
-    """Save the developer key and send the administrator's browser (a new window) to Canvas to authorize."""
+    """Save the developer key, then show the link that opens Canvas's authorization in a new window.
+
+    The form posts inside the LMS frame, where the page token's browser binding (partitioned cookie or platform
+    storage) is present; a form posted to a new window would arrive without it and be refused. Canvas's login and
+    authorization pages refuse to be framed, so the step in Canvas happens in a window of its own, from a plain link;
+    the callback needs no page token (its signed ``state`` says who asked, for which platform)."""
     platform = _platform(platform_id)
     session = get_session()
     fields = {k: request.form.get(k, "").strip() or None for k in ("api_base_url", "client_id", "client_secret")}
@@ -117,7 +122,7 @@ def canvas_connect(platform_id: int) -> Any:
         session.rollback()
         return _back(problem=str(exc))
     session.commit()
-    return redirect(url, code=303)
+    return render_template("lms/authorize.html", platform=platform, authorize_url=url)
 
 
 @bp.post("/admin/platforms/<int:platform_id>/moodle")

@@ -180,6 +180,19 @@ def _follow_to_canvas(url: str):
     return requests.get(url, allow_redirects=False, timeout=5)
 
 
+def _authorize_link(resp) -> str:
+    """The Canvas connect form answers inside the LMS frame (where the page token's browser binding is) with a page
+    whose link opens Canvas's authorization in a window of its own: Canvas's sign-in refuses to be framed, and a form
+    posted to a new window would arrive without the binding."""
+    import html as html_lib
+
+    assert resp.status_code == 200, resp.status_code
+    found = re.search(r'<a class="button" href="([^"]+)" target="_blank" rel="noopener noreferrer">Open Canvas',
+                      resp.get_data(as_text=True))
+    assert found, "no link that opens Canvas in a new window"
+    return html_lib.unescape(found.group(1))
+
+
 @BOTH
 def test_a_canvas_admin_authorizes_the_developer_key_in_the_browser(client, token_for, db_session, canvas):
     from urllib.parse import urlsplit
@@ -193,8 +206,11 @@ def test_a_canvas_admin_authorizes_the_developer_key_in_the_browser(client, toke
 
     start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", api_base_url=canvas.base_url,
                    client_id=canvas.client_id, client_secret=canvas.client_secret)
-    assert start.status_code == 303 and start.location.startswith(f"{canvas.base_url}/login/oauth2/auth?")
-    back = _follow_to_canvas(start.location)  # the admin clicks Authorize in Canvas
+    # The form posts inside the LMS frame (where the page token's browser binding is); the answer is a page whose
+    # link opens Canvas's authorization in a window of its own (Canvas's sign-in refuses to be framed).
+    link = _authorize_link(start)
+    assert link.startswith(f"{canvas.base_url}/login/oauth2/auth?")
+    back = _follow_to_canvas(link)  # the admin clicks Authorize in Canvas
     assert back.status_code == 302
     assert canvas.requested_scopes == {
         "url:GET|/api/v1/courses/:course_id/quizzes", "url:GET|/api/v1/courses/:course_id/quizzes/:quiz_id/submissions",
@@ -229,7 +245,7 @@ def test_a_developer_key_without_the_scopes_is_reported_in_words(client, token_f
     a.get("/lms/admin")
     start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", api_base_url=canvas.base_url,
                    client_id=canvas.client_id, client_secret=canvas.client_secret)
-    back = urlsplit(_follow_to_canvas(start.location).headers["Location"])
+    back = urlsplit(_follow_to_canvas(_authorize_link(start)).headers["Location"])
     done = client.get(back.path + "?" + back.query)
     assert done.status_code == 400 and "does not allow every scope" in _text(done)
 
