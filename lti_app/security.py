@@ -142,12 +142,38 @@ def _redact_request_lines() -> None:
         werkzeug_log.addFilter(QueryStringRedactor())
 
 
+def _refuse_control_characters() -> Any:
+    """Refuse (422, naming the field) a query or form value holding a control character, before any view reads it.
+
+    PostgreSQL cannot store NUL in text at all (the driver raises, which was a 500 wherever a form reached the
+    database unchecked), and the other C0/C1 controls are invisible on a page: never typed, only pasted or forged. One
+    check here covers every form and filter, present and future; tab, line feed and carriage return stay allowed.
+    Webhook bodies are verified byte for byte by their own endpoints and are not forms. Multipart bodies (the CSV
+    upload) are left to their view, which sets its own size limit before parsing and checks the file line by line."""
+    from lti_app.domain.casework_rules import has_control_characters
+    from lti_app.errors import render_error
+
+    if request.blueprint == "webhooks" or request.endpoint == "static":
+        return None
+    values = list(request.args.items(multi=True))
+    if request.mimetype == "application/x-www-form-urlencoded":
+        values += list(request.form.items(multi=True))
+    for name, value in values:
+        if has_control_characters(name) or has_control_characters(value):
+            field = name if not has_control_characters(name) else "(unnamed)"
+            return render_error(422, f"The field \u201c{field[:60]}\u201d contains a control character (an invisible "
+                                     "character such as NUL, often pasted from another program). Remove it and "
+                                     "send the form again; nothing was saved.", title="This form could not be saved")
+    return None
+
+
 def init_app(app: Flask) -> None:
     settings: Settings = app.config["CASELOAD"]
     _redact_request_lines()
     refuse_dev_secret_on(urlsplit(settings.base_url).hostname or "", settings)
     if uses_dev_secret(settings):
         app.before_request(_refuse_non_loopback_request)
+    app.before_request(_refuse_control_characters)
 
     @app.after_request
     def _headers(resp: Response) -> Response:

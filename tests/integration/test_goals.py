@@ -323,3 +323,17 @@ def test_retention_purges_goals_progress_and_reports_but_keeps_the_calendar(as_,
     for model in (Goal, ProgressPoint, ProgressReport, ProgressReportGoal):
         assert db_session.scalar(select(func.count()).select_from(model)) == 0
     assert db_session.scalar(select(func.count()).select_from(ReportingPeriod)) == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
+@pytest.mark.parametrize("bad", ["\x00", "\x07", "\x1b[2J", "\x7f", "\x85"])
+def test_a_control_character_in_any_form_field_is_refused_and_nothing_is_written(as_, world, db_session, bad):
+    """PostgreSQL cannot store NUL in text (a NUL in a goal description answered 500 there), and the other control
+    characters are invisible on a page: every form post refuses them with a 422 naming the field, before any write."""
+    cm = as_("cm")
+    resp = add_goal(cm, world, description=f"Reads aloud{bad} fluently")
+    assert resp.status_code == 422
+    assert "description" in text_of(resp) and "control character" in text_of(resp)
+    db_session.expire_all()
+    assert db_session.scalar(select(func.count()).select_from(Goal)) == 0
+    assert add_goal(cm, world, description="Reads aloud\tfluently,\r\nwith expression").status_code == 303
