@@ -114,6 +114,12 @@ class Settings:
     """A 504 plan's review is due this many months after its last review."""
     deadline_window_days: int = 30
     """A compliance deadline is "upcoming" when it falls within this many days (caseload, deadlines pages)."""
+    transition_age: int = 16
+    """The age by which the IEP in effect must include postsecondary goals and transition services (34 CFR
+    300.320(b): 16, or younger where the State says so, e.g. 14). Drives the "transition plan" deadline."""
+    reevaluation_504_months: int = 36
+    """The district's Section 504 reevaluation cycle in months (34 CFR 104.35(d) leaves the period to the district;
+    36 matches IDEA's three years)."""
     smtp_url: str = ""
     """Where alert e-mail goes: ``smtp://host:25`` (plain), ``smtp+starttls://user:password@host:587`` (STARTTLS
     required) or ``smtps://user:password@host:465`` (TLS from the start). Empty: alerts stay in the in-tool inbox."""
@@ -126,12 +132,6 @@ class Settings:
     """The hour (0-23, district time) from which the day's deadline reminders are made and daily digests sent."""
     reminder_windows_days: list[int] = field(default_factory=lambda: [7, 30])
     """Deadline reminders list what is overdue and what is due within each of these many days, comma separated."""
-    transition_age: int = 16
-    """The age by which the IEP in effect must include postsecondary goals and transition services (34 CFR
-    300.320(b): 16, or younger where the State says so, e.g. 14). Drives the "transition plan" deadline."""
-    reevaluation_504_months: int = 36
-    """The district's Section 504 reevaluation cycle in months (34 CFR 104.35(d) leaves the period to the district;
-    36 matches IDEA's three years)."""
 
     @property
     def practice_enabled(self) -> bool:
@@ -164,7 +164,9 @@ _CASTS: dict[str, Any] = {
     "timezone": lambda v: str(v).strip(),
     "practice_lms_url": str,
     "practice_lms": _bool,
+    "practice_lms_page_url": lambda v: str(v).strip().rstrip("/"),
     "app_token_ttl": int,
+    "app_token_max_age": int,
     "jwks_cache_seconds": int,
     "launch_leeway_seconds": int,
     "max_body_bytes": int,
@@ -176,19 +178,17 @@ _CASTS: dict[str, Any] = {
     "extra_frame_ancestors": _list,
     "import_max_bytes": int,
     "retention_years": int,
-    "practice_lms_page_url": lambda v: str(v).strip().rstrip("/"),
     "initial_evaluation_days": int,
-    "app_token_max_age": int,
     "initial_evaluation_counts": lambda v: str(v).strip().lower(),
     "review_504_months": int,
     "deadline_window_days": int,
+    "transition_age": int,
+    "reevaluation_504_months": int,
     "smtp_url": lambda v: str(v).strip(),
     "mail_from": lambda v: str(v).strip(),
     "alerts_poll_seconds": int,
     "alerts_daily_hour": int,
     "reminder_windows_days": lambda v: sorted({int(x) for x in (v if isinstance(v, list | tuple) else _list(v))}),
-    "transition_age": int,
-    "reevaluation_504_months": int,
     "inbox_max_attempts": int,
     "inbox_retry_base_seconds": int,
     "inbox_poll_seconds": int,
@@ -253,6 +253,8 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
         raise SettingsError("CASELOAD_TRANSITION_AGE must be an age from 10 to 16: IDEA requires transition services "
                             "in the IEP in effect at 16 at the latest (34 CFR 300.320(b)); States may start earlier.")
     _validate_alerts(settings)
+    if not 300 <= settings.app_token_max_age <= 43200:
+        raise SettingsError("CASELOAD_APP_TOKEN_MAX_AGE must be between 300 and 43200 seconds (a school day at most).")
     changes: dict[str, Any] = {}
     if not settings.secret_key:
         if production:
@@ -270,8 +272,6 @@ def _validate(settings: Settings, instance_path: str | None) -> Settings:
                 "it encrypts case notes and private keys at rest."
             )
         changes["data_keys"] = [_dev_data_key(instance_path)]
-    if not 300 <= settings.app_token_max_age <= 43200:
-        raise SettingsError("CASELOAD_APP_TOKEN_MAX_AGE must be between 300 and 43200 seconds (a school day at most).")
     for i, key in enumerate(changes.get("data_keys", settings.data_keys)):
         try:
             Fernet(key.encode())

@@ -216,11 +216,11 @@ class MeetingType(StrEnum):
     IEP_INITIAL = "iep_initial"
     IEP_AMENDMENT = "iep_amendment"
     REEVALUATION = "reevaluation"
-    PLAN_504 = "504_review"
-    MANIFESTATION = "manifestation"
     ELIGIBILITY = "eligibility"
     """The group determines eligibility on the completed initial evaluation (34 CFR 300.306); starts the 30 days to
     the initial IEP meeting (300.323(c)(1))."""
+    PLAN_504 = "504_review"
+    MANIFESTATION = "manifestation"
     PARENT_CONFERENCE = "parent_conference"
     OTHER = "other"
 

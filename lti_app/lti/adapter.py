@@ -295,7 +295,7 @@ def login(session: Session, storage_origins: Callable[[RegisteredPlatform, str],
 
         response = current_app.make_response(render_template(
             "lti/storage_login.html", target=storage_target, key=f"state_{state}", value=state,
-            origin=_origin_of(platform.auth_login_url), redirect_url=redirect_url))
+            origins=origins, redirect_url=redirect_url))
     else:
         response = current_app.make_response(("", 302, {"Location": redirect_url}))
     _set_state_cookie(response, state)

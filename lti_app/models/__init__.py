@@ -29,8 +29,8 @@ from lti_app.models.roster import Course, Enrollment, Person, RoleGrant, Section
 from lti_app.models.tenancy import (
     Deployment,
     LaunchStateEntry,
-    PlatformFrameOrigin,
     Platform,
+    PlatformFrameOrigin,
     PlatformKeysetCache,
     RegistrationInvite,
     ToolKey,
