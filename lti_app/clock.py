@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, has_app_context
 
+from lti_app.domain import dates
 from lti_app.settings import DEV_TIMEZONE
 
 
@@ -61,11 +62,6 @@ def day_start(day: dt.date) -> dt.datetime:
 # Shown times: one way for every page to show an instant
 # ---------------------------------------------------------------------------------------------------------------
 
-DEFAULT_SHOWN = "%-d %b %Y, %H:%M %Z"
-"""How a moment is shown unless a page asks otherwise: "6 Dec 2026, 14:05 CST" (the zone's abbreviation says which
-clock it is, so a district administrator in another zone is never misled)."""
-
-
 def _instant(value: dt.datetime | str | None) -> dt.datetime | None:
     """A stored instant as a datetime: datetimes as they are (naive = UTC, as SQLite gives them back), ISO 8601
     strings as exports carry them."""
@@ -76,19 +72,41 @@ def _instant(value: dt.datetime | str | None) -> dt.datetime | None:
     return value
 
 
-def shown_time(value: dt.datetime | str | None, fmt: str = DEFAULT_SHOWN) -> str:
-    """Jinja filter ``localtime``: a stored instant, in district time, formatted with ``fmt`` ('' for none)."""
-    instant = _instant(value)
-    return local(instant).strftime(fmt) if instant is not None else ""
+def shown_day(value: dt.date | str | None) -> str:
+    """Jinja filter ``day``: a calendar date as every page shows it, "Dec 6, 2026" ('' for none). Dates are
+    already district dates (a due date, a meeting day); ISO strings are accepted. ``<input type="date">`` values and
+    ``<time datetime>`` attributes stay ISO 8601 (HTML requires it) and so do CSV/JSON exports."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    if isinstance(value, dt.datetime):
+        value = local_date(value)
+    return dates.shown_day(value)
 
 
-def shown_date(value: dt.datetime | str | None) -> dt.date | None:
-    """Jinja filter ``localdate``: the district's date of a stored instant (prints as YYYY-MM-DD)."""
+def shown_time(value: dt.datetime | str | None) -> str:
+    """Jinja filter ``localtime``: a stored instant as every page shows a moment, in district time with the zone's
+    abbreviation, "Dec 6, 2026, 3:50 PM CST" ('' for none): the abbreviation says which clock it is, so a district
+    administrator in another zone is never misled. One format, so the filter takes none."""
     instant = _instant(value)
-    return local_date(instant) if instant is not None else None
+    if instant is None:
+        return ""
+    moment = local(instant)
+    hour = moment.hour % 12 or 12
+    half = "AM" if moment.hour < 12 else "PM"
+    return f"{shown_day(moment.date())}, {hour}:{moment.minute:02d} {half} {moment.strftime('%Z')}"
+
+
+def shown_date(value: dt.datetime | str | None) -> str:
+    """Jinja filter ``localdate``: the district's date of a stored instant, shown as "Dec 6, 2026" ('' for none)."""
+    instant = _instant(value)
+    return shown_day(local_date(instant)) if instant is not None else ""
 
 
 def init_app(app: Flask) -> None:
-    """Templates show every instant through ``|localtime`` / ``|localdate``, never ``strftime`` on a UTC value."""
+    """Templates show every moment through ``|localtime``, the date of a moment through ``|localdate`` and a calendar
+    date through ``|day``: never ``strftime``, ``isoformat()`` or a raw value on a page."""
     app.add_template_filter(shown_time, "localtime")
     app.add_template_filter(shown_date, "localdate")
+    app.add_template_filter(shown_day, "day")

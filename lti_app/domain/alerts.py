@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lti_app.domain.dates import shown_day
+
 
 class AlertKind(StrEnum):
     SCHEDULE_CHANGE = "schedule_change"
@@ -180,7 +182,8 @@ def summarize(items: Iterable[DueItem], today: dt.date, windows: Sequence[int]) 
 
 
 def fmt_day(day: dt.date) -> str:
-    return f"{day.day} {day.strftime('%b %Y')}"
+    """A date in an alert, worded as the pages show it."""
+    return shown_day(day)
 
 
 # --- delivery --------------------------------------------------------------------------------------------------

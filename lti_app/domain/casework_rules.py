@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from lti_app.domain.dates import shown_day
 from lti_app.domain.service_minutes import SESSION_KINDS
 from lti_app.domain.vocab import (
     Attendance,
@@ -78,7 +79,7 @@ class _Form:
             self.fail(name, f"Enter the {label} as YYYY-MM-DD.")
             return None
         if day.year < 2000:
-            self.fail(name, f"The {label} ({day.isoformat()}) is too far in the past.")
+            self.fail(name, f"The {label} ({shown_day(day)}) is too far in the past.")
             return None
         if not_after is not None and day > not_after:
             self.fail(name, f"The {label} cannot be in the future.")
@@ -157,7 +158,7 @@ def requirement_input(data: Mapping[str, str]) -> RequirementInput:
     starts_on = form.date("starts_on", "start date")
     ends_on = form.date("ends_on", "end date", required=False)
     if starts_on and ends_on and ends_on < starts_on:
-        form.fail("ends_on", f"The end date ({ends_on.isoformat()}) is before the start date ({starts_on.isoformat()}).")
+        form.fail("ends_on", f"The end date ({shown_day(ends_on)}) is before the start date ({shown_day(starts_on)}).")
     plan_id = _optional_id(form, "plan_id", "plan")
     form.done()
     assert starts_on is not None
@@ -179,10 +180,10 @@ def session_input(data: Mapping[str, str], today: dt.date, starts_on: dt.date, e
     form = _Form(data)
     held_on = form.date("held_on", "session date", not_after=today)
     if held_on and held_on < starts_on:
-        form.fail("held_on", f"The session ({held_on.isoformat()}) is before the service starts "
-                             f"({starts_on.isoformat()}).")
+        form.fail("held_on", f"The session ({shown_day(held_on)}) is before the service starts "
+                             f"({shown_day(starts_on)}).")
     if held_on and ends_on and held_on > ends_on:
-        form.fail("held_on", f"The session ({held_on.isoformat()}) is after the service ended ({ends_on.isoformat()}).")
+        form.fail("held_on", f"The session ({shown_day(held_on)}) is after the service ended ({shown_day(ends_on)}).")
     minutes = form.integer("minutes", "session length", 1, MAX_SESSION_MINUTES)
     attendance = form.choice("attendance", "attendance (delivered, student absent or provider absent)",
                              [a.value for a in Attendance])
@@ -229,8 +230,8 @@ def contact_input(data: Mapping[str, str], today: dt.date) -> ContactInput:
     summary = form.text("summary", "summary", required=True)
     follow_up_on = form.date("follow_up_on", "follow-up date", required=False)
     if contacted_on and follow_up_on and follow_up_on < contacted_on:
-        form.fail("follow_up_on", f"The follow-up date ({follow_up_on.isoformat()}) is before the contact "
-                                  f"({contacted_on.isoformat()}).")
+        form.fail("follow_up_on", f"The follow-up date ({shown_day(follow_up_on)}) is before the contact "
+                                  f"({shown_day(contacted_on)}).")
     form.done()
     assert contacted_on is not None
     return ContactInput(contacted_on, method, direction, contact_with, summary, follow_up_on)
@@ -255,8 +256,8 @@ def meeting_input(data: Mapping[str, str], today: dt.date) -> MeetingInput:
     status = form.choice("status", "status", [s.value for s in MeetingStatus], default="scheduled")
     outcome = form.text("outcome", "outcome", required=False)
     if meets_on and notice_sent_on and notice_sent_on > meets_on:
-        form.fail("notice_sent_on", f"The notice ({notice_sent_on.isoformat()}) was sent after the meeting "
-                                    f"({meets_on.isoformat()}): the notice comes first.")
+        form.fail("notice_sent_on", f"The notice ({shown_day(notice_sent_on)}) was sent after the meeting "
+                                    f"({shown_day(meets_on)}): the notice comes first.")
     if meets_on and status == "held" and meets_on > today:
         form.fail("status", "A meeting in the future cannot be held yet: keep it scheduled.")
     if outcome and status == "scheduled":

@@ -43,6 +43,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from lti_app.domain.dates import shown_day
+
 
 class DeadlineKind(StrEnum):
     ANNUAL_REVIEW = "annual_review"
@@ -309,7 +311,7 @@ def status_for(due_on: dt.date, today: dt.date, window_days: int) -> DeadlineSta
 
 
 def _fmt(day: dt.date) -> str:
-    return f"{day.day} {day:%b %Y}"
+    return shown_day(day)
 
 
 def plan_deadlines(plan: PlanInputs, today: dt.date, policy: DeadlinePolicy,
@@ -519,9 +521,9 @@ def completion(kind: DeadlineKind, due_on: dt.date, completed_on: dt.date, reaso
         return Completion(kind, due_on, completed_on, 0, None), []
     label = KIND_LABELS[kind]
     if not raw:
-        return None, [InputProblem(field_name, f"The {label} was held on {completed_on.isoformat()}, {days_late} "
+        return None, [InputProblem(field_name, f"The {label} was held on {shown_day(completed_on)}, {days_late} "
                                                f"day{'s' if days_late != 1 else ''} after it was due "
-                                               f"({due_on.isoformat()}). Choose the reason it was late; the date "
+                                               f"({shown_day(due_on)}). Choose the reason it was late; the date "
                                                "is kept as late either way.")]
     try:
         code = LateReason(raw)

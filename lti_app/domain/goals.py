@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from lti_app.domain.access import Decision
+from lti_app.domain.dates import shown_day
 
 
 class GoalArea(StrEnum):
@@ -220,7 +221,7 @@ def check_point(form: dict[str, str], baseline_on: dt.date, today: dt.date) -> P
         problems.append(Problem("measured_on", "The measurement date is in the future."))
     if day and day < baseline_on:
         problems.append(Problem("measured_on", f"The measurement is dated before the goal's baseline "
-                                f"({baseline_on.isoformat()})."))
+                                f"({shown_day(baseline_on)})."))
     if len(note) > MAX_POINT_NOTE:
         problems.append(Problem("note", f"The note is limited to {MAX_POINT_NOTE} characters."))
     if problems:

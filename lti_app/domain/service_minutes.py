@@ -27,6 +27,8 @@ import functools
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from lti_app.domain.dates import shown_day
+
 WEEK = "week"
 MONTH = "month"
 DELIVERED = "delivered"
@@ -86,7 +88,7 @@ class PeriodMinutes:
     def label(self, period: str) -> str:
         if period == MONTH:
             return self.start.strftime("%B %Y")
-        return f"week of {self.start.isoformat()}"
+        return f"week of {shown_day(self.start)}"
 
 
 def period_bounds(day: dt.date, period: str) -> tuple[dt.date, dt.date]:

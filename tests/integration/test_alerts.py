@@ -262,9 +262,9 @@ def test_deadline_reminders_list_overdue_7_and_30_days_once_per_district_day(app
     assert alert.dedupe_key == "deadline:2026-12-07"
     assert alert.title == "Deadlines: 1 overdue · 1 due within 7 days · 1 more within 30 days"
     lines = [text for text, _ in alert.lines]
-    assert lines == ["Overdue: Sam Alder — reevaluation (IEP), due 5 Dec 2026",
-                     "Within 7 days: Sam Alder — annual review (IEP), due 10 Dec 2026",
-                     "Within 30 days: Kit Brook — annual review (IEP), due 27 Dec 2026"]
+    assert lines == ["Overdue: Sam Alder — reevaluation (IEP), due Dec 5, 2026",
+                     "Within 7 days: Sam Alder — annual review (IEP), due Dec 10, 2026",
+                     "Within 30 days: Kit Brook — annual review (IEP), due Dec 27, 2026"]
     # 03:00 UTC on 8 Dec is still 7 Dec in Chicago: no second reminder that day.
     assert run(app, db_session, dt.datetime(2026, 12, 8, 3, 0, tzinfo=dt.UTC)).reminders == 0
     assert run(app, db_session, dt.datetime(2026, 12, 8, 13, 0, tzinfo=dt.UTC)).reminders == 1
@@ -326,7 +326,7 @@ def test_case_manager_queue_shows_when_which_course_and_section_and_links_the_st
     page = cm.get("/panels/questions").get_data(as_text=True)
     assert "Biology — Period 3" in page
     assert f'href="/casework/students/{world["sam"].id}?t=' in page
-    assert "7 Dec 2026, 08:00" in page  # asked at 14:00 UTC: shown in district time
+    assert "Dec 7, 2026, 8:00 AM CST" in page  # asked at 14:00 UTC: shown in district time
 
 
 def test_inbox_shows_unread_count_in_the_header_marks_read_and_logs_the_students_shown(app, client, db_session, world,

@@ -44,6 +44,9 @@ def test_contact_entered_at_8pm_in_california_lands_on_the_local_day(client, tok
                                         "contact_with": "guardian", "summary": "Evening call about reading support."})
     assert resp.status_code == 303
     assert db_session.scalars(select(Contact)).one().contacted_on == dt.date(2026, 1, 14)
+    # The page shows the date in the one format for dates; the ISO form is left to the date inputs' values.
+    listed = text_of(cm.get(f"{base}/contacts"))
+    assert "Jan 14, 2026 · Phone" in listed and "2026-01-14" not in listed
     # A note written by the teacher in the panel at the same moment defaults to the same day.
     panel = client.get(f"/panels/student/{w['ava'].id}", query_string={"t": token_for(w["teacher"], w["course"])})
     assert 'name="recorded_on" required value="2026-01-14"' in panel.get_data(as_text=True)
@@ -69,8 +72,8 @@ def test_who_viewed_shows_each_read_at_the_districts_time(client, token_for, db_
                                at=CALIFORNIA_8PM))
     db_session.commit()
     page = text_of(Client(client, token_for(w["cm"])).get(f"/casework/students/{w['ava'].id}/viewers"))
-    assert "2026-01-14 20:00" in page
-    assert "2026-01-15 04:00" not in page
+    assert "Jan 14, 2026, 8:00 PM PST" in page  # the one format for a moment: US English, district clock and zone
+    assert "Jan 15, 2026" not in page and "4:00 AM" not in page
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)

@@ -69,7 +69,7 @@ def test_admin_sees_event_counts_last_event_last_reconciliation_and_parked_event
     assert "<dt>Waiting</dt><dd>2</dd>" in html
     assert '<span class="badge badge-danger">1</span>' in html  # parked
     # Last event received (the parked one, 20 minutes after T0), in district time: 09:50 UTC is 03:50 in Chicago.
-    assert "20 Nov 2026, 03:50 CST" in html
+    assert "Nov 20, 2026, 3:50 AM CST" in html
     assert "+12 · ~3 · −2" in html
     assert "Unknown course 4242: waiting for a launch" in html
     assert f"/admin/sync/events/{world['parked'].id}/retry" in html

@@ -162,7 +162,7 @@ def test_300_303_b_2_waived_reevaluation_is_reported_as_waived_and_the_next_one_
     plan = iep(last_evaluation_on=D(2023, 1, 10), reevaluation_waived_on=D(2025, 11, 3))
     item, following = by_kind(plan_deadlines(plan, D(2026, 11, 24), POLICY), DeadlineKind.REEVALUATION)
     assert item.status is DeadlineStatus.WAIVED and item.due_on == D(2026, 1, 10)
-    assert item.label == "reevaluation waived by agreement on 3 Nov 2025"
+    assert item.label == "reevaluation waived by agreement on Nov 3, 2025"
     assert following.due_on == D(2029, 1, 10) and following.status is DeadlineStatus.LATER
     assert next_open(plan_deadlines(plan, D(2026, 11, 24), POLICY)) == following
 

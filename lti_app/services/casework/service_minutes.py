@@ -25,6 +25,7 @@ from lti_app.domain import service_minutes as rules
 from lti_app.domain.access import Action, decide
 from lti_app.domain.access import StudentFacts as PolicyStudentFacts
 from lti_app.domain.casework_rules import CaseworkInvalid, change_reason, requirement_input, session_input
+from lti_app.domain.dates import shown_day
 from lti_app.models import Person, Plan, RoleGrant, SchoolClosure, ServiceRequirement, ServiceSession, Student
 from lti_app.services.access import policy as access
 from lti_app.services.casework import casework_access, evidence
@@ -306,12 +307,12 @@ def end_requirement(session: Session, viewer: Viewer, requirement_id: int, data:
     except ValueError:
         raise CaseworkInvalid([("ends_on", "Enter the service's last day as YYYY-MM-DD.")]) from None
     if ends_on < req.starts_on:
-        raise CaseworkInvalid([("ends_on", f"The last day ({ends_on.isoformat()}) is before the service starts "
-                                           f"({req.starts_on.isoformat()}).")])
+        raise CaseworkInvalid([("ends_on", f"The last day ({shown_day(ends_on)}) is before the service starts "
+                                           f"({shown_day(req.starts_on)}).")])
     later = session.scalar(select(func.max(ServiceSession.held_on)).where(ServiceSession.requirement_id == req.id,
                                                                            ServiceSession.deleted_at.is_(None)))
     if later is not None and later > ends_on:
-        raise CaseworkInvalid([("ends_on", f"A session was logged on {later.isoformat()}, after that day.")])
+        raise CaseworkInvalid([("ends_on", f"A session was logged on {shown_day(later)}, after that day.")])
     req.ends_on, req.updated_at = ends_on, utcnow()
     return req
 
