@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from lti_app import clock
 from lti_app.crypto import cipher
 from lti_app.demo.common import DemoDistrict
+from lti_app.demo.goals import closed_days, school_day
 from lti_app.domain.vocab import PersonKind
 from lti_app.models import (
     Contact,
@@ -67,13 +68,15 @@ def seed(session: Session, district: DemoDistrict) -> None:
     provider_id = _provider(session, district)
     today = clock.today()
     monday = today - dt.timedelta(days=today.weekday())
+    closed = closed_days()
     for i, plan in enumerate(plans[:16]):
         manager = plan.case_manager_id
         kind, minutes, period, setting, by_provider = SERVICES[i % len(SERVICES)]
         req = ServiceRequirement(student_id=plan.student_id, plan_id=plan.id, service_type=kind, minutes=minutes,
                                  period=period, provider_id=provider_id if by_provider else None,
                                  provider_name=None if by_provider else "Juniper Ridge special education staff",
-                                 setting=setting, starts_on=today - dt.timedelta(days=90), created_by_id=manager)
+                                 setting=setting, starts_on=max(today - dt.timedelta(days=90), plan.effective_on or today),
+                                 created_by_id=manager)
         session.add(req)
         session.flush()
         # Sessions since the service began, two per week; every third student misses some (a shortfall), every
@@ -86,8 +89,8 @@ def seed(session: Session, district: DemoDistrict) -> None:
         for week in range(1, 14):
             start = monday - dt.timedelta(weeks=week)
             for day in (1, 3):
-                if start + dt.timedelta(days=day) < req.starts_on:
-                    continue
+                if start + dt.timedelta(days=day) < req.starts_on or start + dt.timedelta(days=day) in closed:
+                    continue  # no session before the service (and its plan) began, nor on a day school is closed
                 attendance = "delivered"
                 if i % 3 == 0 and week in (1, 3) and day == 3:
                     attendance = "student_absent"
@@ -98,14 +101,16 @@ def seed(session: Session, district: DemoDistrict) -> None:
                                            attendance=attendance, logged_by_id=provider_id if by_provider else manager))
         if i < len(CONTACTS) * 2:
             method, direction, who, text, follow = CONTACTS[i % len(CONTACTS)]
-            contacted = today - dt.timedelta(days=10 + i)
+            contacted = school_day(today - dt.timedelta(days=10 + i), later=False)
             session.add(Contact(student_id=plan.student_id, contacted_on=contacted, method=method, direction=direction,
                                 contact_with=who, summary_encrypted=enc(text),
                                 follow_up_on=(contacted + dt.timedelta(days=follow + 10)) if follow is not None else None,
                                 recorded_by_id=manager))
         if i < 6:
             held = i % 2 == 0
-            meets_on = today - dt.timedelta(days=20 - i) if held else today + dt.timedelta(days=14 + i)
+            # A held meeting in the past, a scheduled one ahead, both on a school weekday.
+            meets_on = (school_day(today - dt.timedelta(days=20 - i), later=False) if held
+                        else school_day(today + dt.timedelta(days=14 + i), later=True))
             session.add(Meeting(student_id=plan.student_id,
                                 meeting_type="iep_annual" if plan.plan_type == "IEP" else "504_review",
                                 meets_on=meets_on, participants_encrypted=enc("Guardian, case manager, general "

@@ -53,8 +53,31 @@ NOTES = ["Probe given after a fire drill.", "Student asked to retry; first score
 
 
 def _d(text: str) -> dt.date:
-    """A date of the calendar below, shifted by as many days as the district's today is past ``ANCHOR``."""
-    return dt.date.fromisoformat(text) + (clock.today() - ANCHOR)
+    """A date of the calendar below, shifted by as many whole weeks as the district's today is past ``ANCHOR``
+    (rounded): whole weeks keep every quarter starting on a Monday, MLK Day on a Monday and Thanksgiving break on
+    Wednesday to Friday, within three days of the standing the demo was written for."""
+    return dt.date.fromisoformat(text) + dt.timedelta(weeks=round((clock.today() - ANCHOR).days / 7))
+
+
+def closed_days() -> set[dt.date]:
+    """The days the demo calendar closes school (other demo seeders hold no session or meeting on them)."""
+    days: set[dt.date] = set()
+    for _name, starts, ends in CLOSURES:
+        day, last = _d(starts), _d(ends)
+        while day <= last:
+            days.add(day)
+            day += dt.timedelta(days=1)
+    return days
+
+
+def school_day(day: dt.date, *, later: bool) -> dt.date:
+    """``day`` moved to the nearest school weekday (not a weekend, not a closure): ``later`` for a date ahead of
+    today (a meeting scheduled), earlier for one behind it (a meeting held, a call made), so neither crosses today."""
+    closed = closed_days()
+    step = dt.timedelta(days=1 if later else -1)
+    while day.weekday() >= 5 or day in closed:
+        day += step
+    return day
 
 
 def _calendar(session: Session) -> list[ReportingPeriod]:
@@ -113,7 +136,9 @@ def seed(session: Session, district: DemoDistrict) -> None:
         chosen = [GOALS[i % len(GOALS)], GOALS[(i + 2) % len(GOALS)]]
         # Baselines come from the evaluation before the plan took effect: at least ten weeks of data on each goal.
         effective = plan.effective_on or today - dt.timedelta(days=90)
-        baseline_on = max(today - dt.timedelta(days=150), min(effective, today - dt.timedelta(days=70)))
+        # A school weekday, so the fortnightly probes that follow it fall on school weekdays too.
+        baseline_on = school_day(max(today - dt.timedelta(days=150), min(effective, today - dt.timedelta(days=70))),
+                                 later=False)
         goals = []
         for pos, (area, text, base, target, unit, method, gain) in enumerate(chosen):
             goal = Goal(student_id=plan.student_id, plan_id=plan.id, area=area, description=text,
@@ -125,7 +150,11 @@ def seed(session: Session, district: DemoDistrict) -> None:
             goals.append(goal)
             day, week = baseline_on + dt.timedelta(days=7), 1
             pace = gain * (0.4 + 0.9 * rng.random())  # some students ahead of the aim line, some behind
+            closed = closed_days()
             while day <= today:
+                if day in closed:  # no probe while school is closed
+                    day, week = day + dt.timedelta(days=14), week + 1
+                    continue
                 value = base + pace * week * 2 + rng.uniform(-abs(gain) * 2, abs(gain) * 2)
                 note = rng.choice(NOTES) if rng.random() < 0.12 else ""
                 session.add(ProgressPoint(goal_id=goal.id, measured_on=day, value=Decimal(str(round(value, 1))),

@@ -60,7 +60,7 @@ def seed(session: Session, district: DemoDistrict) -> None:
     for i, (person, plan_type) in enumerate(zip(chosen, PLAN_MIX, strict=False)):
         student = Student(sis_id=person.sis_id, given_name=person.given_name, family_name=person.family_name,
                           grade=str(9 + i % 4), school="Juniper Ridge High School",
-                          date_of_birth=add_years(today, -(14 + i % 4)) - dt.timedelta(days=40 + 23 * i))
+                          date_of_birth=add_years(today, -(14 + i % 4)) - dt.timedelta(days=40 + 23 * i % 300))
         session.add(student)
         session.flush()
         manager = district.case_managers[i % len(district.case_managers)]
