@@ -74,7 +74,9 @@ def ack() -> Any:
         return render_template("panels/course.html", view=view, categories=CATEGORY_LABELS, plan_types=PLAN_TYPES,
                                done=None, problems=problems), 409
     session.commit()
-    return redirect(app_url("panels.course", done="ack"), code=303)
+    # The confirmation goes beside what was acknowledged: the student's row, or the counts above "Acknowledge all".
+    where = f"#row-{items[0][0]}-{items[0][2]}" if len(items) == 1 else "#counts"
+    return redirect(app_url("panels.course", done="ack") + where, code=303)
 
 
 @bp.get("/student-card")
@@ -91,7 +93,9 @@ def student_card() -> Any:
 
 
 def _student_page(student_id: int, opened: int | None = None, errors: list[str] | None = None,
-                  form: dict[str, str] | None = None, status: int = 200) -> Any:
+                  form: dict[str, str] | None = None, status: int = 200, result_at: str = "") -> Any:
+    """The student card; ``result_at`` names the heading of the form the errors concern, so the page shows them beside
+    it (caseload.js moves every ``data-result`` message there, focuses it and scrolls it into view)."""
     viewer = current_viewer()
     session = get_session()
     decision = access.authorize(session, viewer, student_id, Action.VIEW_RECORD, "student card")
@@ -111,7 +115,7 @@ def _student_page(student_id: int, opened: int | None = None, errors: list[str] 
                            categories=CATEGORY_LABELS, note_types=NOTE_TYPE_LABELS, tiers=TIER_LABELS,
                            questions=my_questions, draft=draft, errors=errors or [], form=form or {},
                            done=_done(), max_chars=notes.MAX_NOTE_CHARS,
-                           today=clock.today().isoformat(), who_viewed=viewers), status
+                           today=clock.today().isoformat(), who_viewed=viewers, result_at=result_at), status
 
 
 @bp.get("/student/<int:student_id>")
@@ -132,10 +136,10 @@ def add_note(student_id: int) -> Any:
     except NoteInvalid as exc:
         session.rollback()
         notes_form = {k: f.get(k, "") for k in ("note_type", "recorded_on", "body", "visibility")}
-        return _student_page(student_id, errors=[str(exc)], form=notes_form, status=422)
+        return _student_page(student_id, errors=[str(exc)], form=notes_form, status=422, result_at="add-note")
     session.commit()
     return redirect(app_url("panels.student", student_id=student_id, done="note", tier=f.get("visibility", "team"))
-                    + "#notes", code=303)
+                    + "#add-note", code=303)
 
 
 @bp.post("/notes/<int:note_id>/edit")
@@ -157,10 +161,10 @@ def edit_note(note_id: int) -> Any:
         existing = session.get(CaseNote, note_id)
         if existing is None:
             abort(404)
-        return _student_page(existing.student_id, errors=[str(exc)], status=422)
+        return _student_page(existing.student_id, errors=[str(exc)], status=422, result_at="notes-h")
     session.commit()
     return redirect(app_url("panels.student", student_id=note.student_id, done="edit", tier=note.visibility)
-                    + "#notes", code=303)
+                    + "#notes-h", code=303)
 
 
 @bp.post("/notes/<int:note_id>/open")
@@ -189,9 +193,9 @@ def ask(student_id: int) -> Any:
         questions.ask(session, current_viewer(), student_id, request.form.get("body", ""))
     except NoteInvalid as exc:
         session.rollback()
-        return _student_page(student_id, errors=[str(exc)], status=422)
+        return _student_page(student_id, errors=[str(exc)], status=422, result_at="q-h")
     session.commit()
-    return redirect(app_url("panels.student", student_id=student_id, done="question") + "#questions", code=303)
+    return redirect(app_url("panels.student", student_id=student_id, done="question") + "#q-h", code=303)
 
 
 @bp.get("/questions")

@@ -33,7 +33,35 @@
   // scroll the LMS page too (scrollIntoView reaches the parent frames); Canvas is also asked to bring the top of the
   // frame into view (lti.scrollToTop) when the message sits near the top of the page. Moodle's frame needs nothing
   // more than the in-frame scroll.
+  // A message rendered at the top of the page (data-result) moves beside the form it concerns: the form whose fields
+  // carry the re-rendered form's name (data-form, on a 422), the element the server names (data-result-at), or the
+  // element the redirect's #anchor names (a confirmation). After a heading it goes below it; into a form, first.
+  function placeResults() {
+    var boxes = document.querySelectorAll("main [data-result]");
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i], target = null, form = box.getAttribute("data-form");
+      var at = box.getAttribute("data-result-at") || (box.getAttribute("role") === "status" ? window.location.hash.slice(1) : "");
+      if (form) {
+        var field = document.querySelector('main [id^="' + form.replace(/["\\]/g, "") + '-"]');
+        target = field && field.closest("form");
+      }
+      if (!target && at) {
+        try { target = document.getElementById(decodeURIComponent(at)); } catch (e) { target = null; }
+      }
+      if (!target || !target.closest("main") || target.contains(box)) continue;
+      if (/^H[1-6]$/.test(target.tagName)) {
+        target.insertAdjacentElement("afterend", box);
+      } else if (target.tagName === "FORM") {
+        target.insertAdjacentElement("afterbegin", box);
+      } else {
+        var head = target.firstElementChild;
+        if (head && /^H[1-6]$/.test(head.tagName)) { head.insertAdjacentElement("afterend", box); }
+        else { target.insertAdjacentElement("afterbegin", box); }
+      }
+    }
+  }
   function showResult() {
+    placeResults();
     var acted = /[?&](done|notice|problem)=/.test(window.location.search);
     var box = document.querySelector(acted ? "main #form-errors, main .flash[role=alert], main .flash"
                                            : "main #form-errors, main .flash[role=alert]");

@@ -213,10 +213,11 @@ def test_a_confirmation_takes_focus_and_is_in_view_of_the_lms_page(page, live_se
     frame.wait_for_selector("#counts")
     _frame_width_to(page, 720)
     frame = page.frame(name="tool")
+    row = frame.locator(".student-row").first.get_attribute("id")
     button = frame.locator(".student-row").first.get_by_role("button", name=re.compile("^Acknowledge"))
     button.click()
     frame = page.frame(name="tool")
-    message = frame.locator(".flash", has_text="Acknowledged. Thank you.")
+    message = frame.locator(f"#{row} .flash", has_text="Acknowledged. Thank you.")  # beside what was acknowledged
     message.wait_for()
     frame.wait_for_function("document.activeElement && document.activeElement.classList.contains('flash')")
     assert "Acknowledged" in frame.evaluate("document.activeElement.textContent")

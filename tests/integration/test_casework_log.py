@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -93,10 +94,15 @@ def test_meeting_scheduled_then_held_with_outcome_and_notice_rules(client, token
     bad = cm.post(f"{base}/meetings", {"meeting_type": "iep_annual", "meets_on": D(10), "participants": "Guardian",
                                        "notice_sent_on": D(5), "status": "scheduled"})
     assert bad.status_code == 422 and "after the meeting" in text_of(bad)
+    # The errors name the form they concern, so the page shows them inside it (issue #13), whose fields carry its name.
+    html = bad.get_data(as_text=True)
+    form_name = re.search(r'id="form-errors" data-result data-form="([a-z_-]+)"', html).group(1)
+    assert f'id="{form_name}-meets_on"' in html
     assert _count(db_session, Meeting) == 0
     ok = cm.post(f"{base}/meetings", {"meeting_type": "iep_annual", "meets_on": D(-10), "status": "scheduled",
                                       "participants": "Guardian, general education teacher, case manager"})
-    assert ok.status_code == 303
+    assert ok.status_code == 303 and "done=meeting" in ok.headers["Location"]
+    assert ok.headers["Location"].endswith("#meetings-h")  # the confirmation goes beside the meetings
     meeting = db_session.scalars(select(Meeting)).one()
     assert "notice not sent" in text_of(cm.get(base))
     held = cm.post(f"{base}/meetings/{meeting.id}/edit",

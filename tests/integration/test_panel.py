@@ -112,6 +112,11 @@ def test_acknowledge_then_reopen_on_new_version(client, token_for, school, db_se
     item = f"{student.id}:{v1.id}:{school['p1'].id}"
     resp = client.post("/panels/ack", data={"t": token, "csrf_token": _csrf(html), "item": item})
     assert resp.status_code == 303
+    # The confirmation is placed beside what was acknowledged: the redirect names the student's row (issue #13).
+    assert "done=ack" in resp.headers["Location"]
+    assert resp.headers["Location"].endswith(f"#row-{student.id}-{school['p1'].id}")
+    done = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert f'id="row-{student.id}-{school["p1"].id}"' in done and 'role="status" data-result>Acknowledged.' in done
     assert "acknowledged" in _panel(client, token).get_data(as_text=True)
     assert db_session.scalar(select(func.count()).select_from(Acknowledgement)) == 1
     # The case manager activates version 2: the acknowledgement re-opens.
@@ -145,7 +150,7 @@ def test_note_is_encrypted_at_rest_escaped_and_revised(client, token_for, school
     resp = client.post(f"/panels/student/{student.id}/notes", data={
         "t": token, "csrf_token": _csrf(page), "note_type": "observation", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": secret})
-    assert resp.status_code == 303
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("#add-note")  # shown beside the form
     # The confirmation says where the note went (issue #13): its tier and who may read it.
     done = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert "Note saved. Saved as: Team (case manager and current teachers)." in done
@@ -175,6 +180,7 @@ def test_note_limits_and_outsider_refusal_write_nothing(client, token_for, schoo
         "t": token_a, "csrf_token": _csrf(page), "note_type": "other", "recorded_on": clock.today().isoformat(),
         "visibility": "team", "body": "x" * 10_001})
     assert long.status_code == 422 and "limited to 10,000 characters" in long.get_data(as_text=True)
+    assert 'data-result data-result-at="add-note"' in long.get_data(as_text=True)  # the error goes beside the form
     # Teacher B (Biology) cannot read or write about Ava (Algebra only), and the refusal is logged.
     token_b = token_for(school["b"], school["bio"])
     assert client.get(f"/panels/student/{ava.id}", query_string={"t": token_b}).status_code == 404
