@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_app import clock
 from lti_app.domain.lms_actions import Field, LmsRule, QuizFacts, QuizKind, required_for
 from lti_app.models import (
     Course,
@@ -62,12 +63,12 @@ LABELS = {"extra_time": "extra minutes", "extra_attempts": "extra attempts", "re
 
 
 def value_text(field_name: str, value: object) -> str:
-    """A stored value in words: seconds as minutes, Unix times as UTC dates."""
+    """A stored value in words: seconds as minutes, Unix times as moments in district time (the pages' one format)."""
     label = LABELS.get(field_name, field_name.replace("_", " "))
     if value is None:
         return f"{label} —"
     if field_name in ("timeclose", "lock_at") and isinstance(value, int | float):
-        return f"{label} {dt.datetime.fromtimestamp(int(value), dt.UTC):%d %b %Y %H:%M} UTC"
+        return f"{label} {clock.shown_time(dt.datetime.fromtimestamp(int(value), dt.UTC))}"
     if field_name == "timelimit" and isinstance(value, int | float):
         return f"{label} {int(value) // 60} min" + (f" {int(value) % 60} s" if int(value) % 60 else "")
     if isinstance(value, bool):

@@ -117,7 +117,7 @@ def issue_registration_link(session: Session, base_url: str, *, hours: float, la
     token, invite = create_invite(session, hours=hours, label=label)
     record_admin(session, actor_id, via, AdminAction.REGISTRATION_LINK.value, target_type="registration_invite",
                  target_id=invite.id, summary=f"Registration link{f' ({invite.label})' if invite.label else ''} valid "
-                                              f"until {clock.local(invite.expires_at):%Y-%m-%d %H:%M %Z}")
+                                              f"until {clock.shown_time(invite.expires_at)}")
     return registration_url(base_url, token), invite
 
 
