@@ -42,8 +42,14 @@
       var box = boxes[i], target = null, form = box.getAttribute("data-form");
       var at = box.getAttribute("data-result-at") || (box.getAttribute("role") === "status" ? window.location.hash.slice(1) : "");
       if (form) {
-        var field = document.querySelector('main [id^="' + form.replace(/["\\]/g, "") + '-"]');
-        target = field && field.closest("form");
+        // the re-rendered form's fields are named "<form>-<field>" (field names have no hyphen)
+        var fields = document.querySelectorAll("main form input[id], main form select[id], main form textarea[id]");
+        for (var j = 0; j < fields.length && !target; j++) {
+          var id = fields[j].id;
+          if (id.indexOf(form + "-") === 0 && /^[a-z0-9_]+$/.test(id.slice(form.length + 1))) {
+            target = fields[j].closest("form");
+          }
+        }
       }
       if (!target && at) {
         try { target = document.getElementById(decodeURIComponent(at)); } catch (e) { target = null; }
@@ -74,6 +80,17 @@
       try { window.parent.postMessage({ subject: "lti.scrollToTop" }, "*"); } catch (e) { /* ignore */ }
     }
     box.scrollIntoView({ block: "center" });
+    // A redirect's #anchor makes the browser scroll to (and focus) the anchored element once the page has loaded,
+    // which would take the focus away from the message: give it back after that.
+    if (window.location.hash) {
+      var again = function () {
+        if (document.activeElement === box) return;
+        try { box.focus({ preventScroll: true }); } catch (e) { box.focus(); }
+        box.scrollIntoView({ block: "center" });
+      };
+      if (document.readyState === "complete") { setTimeout(again, 0); }
+      else { window.addEventListener("load", function () { setTimeout(again, 0); }); }
+    }
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", showResult); } else { showResult(); }
   // Forms with data-confirm ask before submitting.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
 
 
@@ -24,6 +26,19 @@ def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server
     frame.get_by_role("button", name="Save contact").click()
     frame.wait_for_selector("text=Contact recorded.")
     assert "follow up after the unit test" in frame.locator("#contacts-h").locator("xpath=..").inner_text()
+    # The confirmation sits under the heading of the list it concerns and has focus (issue #13).
+    assert "Contact recorded." in frame.locator("#contacts-h + .flash").inner_text()
+    expect(frame.locator("#contacts-h + .flash")).to_be_focused()
+    # A form with a problem comes back with its errors inside that form, focused.
+    if frame.locator("summary", has_text="Record a contact").locator("xpath=..").get_attribute("open") is None:
+        frame.locator("summary", has_text="Record a contact").click()
+    frame.fill("#contact-summary", "A second call.")
+    frame.fill("#contact-follow_up_on", "2001-01-01")
+    frame.get_by_role("button", name="Save contact").click()
+    errors = frame.locator("form:has(#contact-summary) #form-errors")
+    errors.wait_for()
+    assert "before the contact" in errors.inner_text()
+    expect(errors).to_be_focused()
     screenshot(page, "workspace-contacts")
 
     page.set_viewport_size({"width": 320, "height": 800})
