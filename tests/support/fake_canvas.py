@@ -35,7 +35,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.loopback import LoopbackServer
+
 MAX_EXTRA_TIME = 10080
+
 
 
 @dataclass
@@ -48,7 +51,7 @@ class FakeCourse:
     accommodations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
-class FakeCanvas:
+class FakeCanvas(LoopbackServer):
     """``with FakeCanvas() as canvas: ...`` — ``canvas.base_url``, ``canvas.add_course(...)``, ``canvas.refresh_token``."""
 
     def __init__(self, *, latency: float = 0.0, token_lifetime: int = 3600, page_size: int = 10,
@@ -77,33 +80,11 @@ class FakeCanvas:
         self._faults: deque[tuple[str, int]] = deque()
         self._lock = threading.RLock()
         self._next_id = 1000
-        self._server: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------------------------- lifecycle
     def start(self) -> FakeCanvas:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-canvas", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeCanvas:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serve(ThreadingHTTPServer(("127.0.0.1", 0), handler), "fake-canvas")
 
     @property
     def token_url(self) -> str:

@@ -21,10 +21,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.loopback import LoopbackServer
+
 SETTINGS = ("timeopen", "timeclose", "timelimit", "attempts", "password")
 ALL_FUNCTIONS = frozenset({"core_webservice_get_site_info", "core_group_get_group_members",
                            "mod_quiz_get_quizzes_by_courses",
                            "mod_quiz_get_overrides", "mod_quiz_save_overrides", "mod_quiz_delete_overrides"})
+
 
 
 @dataclass
@@ -51,7 +54,7 @@ def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return root
 
 
-class FakeMoodle:
+class FakeMoodle(LoopbackServer):
     def __init__(self, *, latency: float = 0.0) -> None:
         self.latency = latency
         self.token = "ws-" + "a1b2c3d4" * 4
@@ -62,32 +65,10 @@ class FakeMoodle:
         self.calls: list[str] = []
         self._lock = threading.RLock()
         self._next = 100
-        self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> FakeMoodle:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="fake-moodle", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeMoodle:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serve(ThreadingHTTPServer(("127.0.0.1", 0), handler), "fake-moodle")
 
     # ------------------------------------------------------------------------------------- arranging
     def _id(self) -> int:

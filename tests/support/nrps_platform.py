@@ -30,9 +30,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 
+from tests.support.loopback import LoopbackServer
+
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 MEMBERSHIP_MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
 
 
 @dataclass
@@ -365,7 +368,7 @@ def _lti1p3platform_classes() -> tuple[type, type, type]:
     return PlatformConf, StdlibRequest, Memberships
 
 
-class Lti1p3PlatformServer:
+class Lti1p3PlatformServer(LoopbackServer):
     """The token and NRPS endpoints as implemented by the ``lti1p3platform`` package.
 
     What the package offers (read from its source, version 0.1.x): ``LTI1P3PlatformConfAbstract.get_access_token``
@@ -391,7 +394,6 @@ class Lti1p3PlatformServer:
         self.context_id = "lib-ctx"
         self.tokens_issued = 0
         self.nrps_requests = 0
-        self._server: ThreadingHTTPServer | None = None
 
     def _conf(self) -> Any:
         conf = self._conf_cls(**self._conf_kwargs)
@@ -451,28 +453,7 @@ class Lti1p3PlatformServer:
                     headers["Link"] = generate_next_link(body.pop("next"))
                 self._send(response.code, body, headers, response.media_type)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="lti1p3platform", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Lti1p3PlatformServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler), "lti1p3platform")
 
     @property
     def token_url(self) -> str:

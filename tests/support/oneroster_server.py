@@ -14,16 +14,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.support.loopback import LoopbackServer
+
 ROOT = "/ims/oneroster/rostering/v1p2"
 SCOPE = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly"
 _FILTER = re.compile(r"^dateLastModified>'([^']+)'$")
+
 
 
 def stamp(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class OneRosterServer:
+class OneRosterServer(LoopbackServer):
     def __init__(self, client_id: str = "or-client", client_secret: str = "or-secret", max_limit: int = 100) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
@@ -33,7 +36,6 @@ class OneRosterServer:
         self.requests: list[str] = []
         self.token_requests = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
         self.clock = dt.datetime(2026, 9, 1, 8, 0, tzinfo=dt.UTC)
 
     # -- data ---------------------------------------------------------------------------------------------------
@@ -130,28 +132,7 @@ class OneRosterServer:
                 offset = int(query.get("offset", 0))
                 self._send(200, {path: records[offset:offset + limit]}, {"X-Total-Count": str(len(records))})
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="oneroster-test-server", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> OneRosterServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler), "oneroster-test-server")
 
     @property
     def token_url(self) -> str:
