@@ -158,16 +158,21 @@ def update_contact(session: Session, viewer: Viewer, contact_id: int, data: Mapp
     return row
 
 
-def remove_contact(session: Session, viewer: Viewer, contact_id: int, data: Mapping[str, str]) -> Contact:
-    """Remove a contact recorded by mistake, softly: kept in the history with who, when and why."""
-    row = _get(session, Contact, contact_id, "contact")
-    assert isinstance(row, Contact)
-    casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"remove contact {row.id}")
-    _not_removed(row, "contact")
+def _remove(session: Session, viewer: Viewer, row: Contact | Meeting, what: str, data: Mapping[str, str]) -> None:
+    """Remove an entry recorded by mistake, softly: kept in the history with who, when and why."""
+    casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"remove {what} {row.id}")
+    _not_removed(row, what)
     reason = change_reason(data, removal=True)
     evidence.before_change(session, row, row.student_id)
     row.updated_at = utcnow()
     evidence.after_change(session, viewer, row, row.student_id, reason, action="remove")
+
+
+def remove_contact(session: Session, viewer: Viewer, contact_id: int, data: Mapping[str, str]) -> Contact:
+    """Remove a contact recorded by mistake, softly: kept in the history with who, when and why."""
+    row = _get(session, Contact, contact_id, "contact")
+    assert isinstance(row, Contact)
+    _remove(session, viewer, row, "contact", data)
     return row
 
 
@@ -267,12 +272,7 @@ def remove_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapp
     """Remove a meeting recorded by mistake, softly: kept in the history with who, when and why."""
     row = _get(session, Meeting, meeting_id, "meeting")
     assert isinstance(row, Meeting)
-    casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"remove meeting {row.id}")
-    _not_removed(row, "meeting")
-    reason = change_reason(data, removal=True)
-    evidence.before_change(session, row, row.student_id)
-    row.updated_at = utcnow()
-    evidence.after_change(session, viewer, row, row.student_id, reason, action="remove")
+    _remove(session, viewer, row, "meeting", data)
     return row
 
 
