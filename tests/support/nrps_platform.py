@@ -112,7 +112,7 @@ class _Server(ThreadingHTTPServer):
     platform: NrpsTestPlatform
 
 
-class NrpsTestPlatform:
+class NrpsTestPlatform(LoopbackServer):
     """``with NrpsTestPlatform(client_id, tool_jwks) as p: ...`` — ``p.token_url``, ``p.nrps_url(ctx)``."""
 
     def __init__(self, client_id: str, tool_jwks: dict[str, Any] | Callable[[], dict[str, Any]],
@@ -133,34 +133,12 @@ class NrpsTestPlatform:
         self._used_jti: set[str] = set()
         self._faults: dict[str, deque[Fault]] = {}
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> NrpsTestPlatform:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.platform = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="nrps-test-platform", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> NrpsTestPlatform:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None, "platform not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.platform = self
+        return self._serve(server, "nrps-test-platform")
 
     @property
     def token_url(self) -> str:
