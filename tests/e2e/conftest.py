@@ -158,6 +158,46 @@ def wait_for_stable_frame(page: Any, frames: int = 5) -> None:
         })""", arg=frames)
 
 
+def click_to_navigate(page: Any, target: Any, attempts: int = 3) -> None:
+    """Click a link or submit button inside the tool's frame and wait until the frame has loaded the answer.
+
+    A click aimed while the frame is being resized or scrolled (``lti.frameResize``, ``lti.scrollToTop``
+    arrive from another process, sometimes late under load) can land beside its target. The sign of a missed
+    click is that the frame sends no navigation request at all; only then is the click repeated, so a form is
+    never posted twice."""
+    for _ in range(attempts):
+        wait_for_stable_frame(page)
+        try:
+            with page.expect_request(lambda r: r.is_navigation_request() and r.frame.name == "tool", timeout=3000):
+                target.click()
+        except PlaywrightError:
+            continue
+        page.frame(name="tool").wait_for_load_state("load")
+        return
+    raise AssertionError("the click did not make the tool's frame navigate")
+
+
+def open_details(page: Any, summary: Any, attempts: int = 3) -> None:
+    """Open the ``<details>`` whose ``<summary>`` is ``summary`` and wait until it is open.
+
+    A click is aimed in page coordinates; when the frame is resized between the aim and the press (the tool
+    asks for a resize after each load), the press can land beside the summary and the details stay closed.
+    So: wait for a settled frame, click, and check the ``open`` attribute, a few times at most."""
+    details = summary.locator("xpath=..")
+    opened = summary.locator("xpath=parent::details[@open]")
+    for _ in range(attempts):
+        if opened.count():
+            return
+        wait_for_stable_frame(page)
+        summary.click()
+        try:
+            opened.wait_for(state="attached", timeout=2000)
+        except PlaywrightError:
+            continue
+    if details.get_attribute("open") is None:
+        raise AssertionError("the <details> did not open after its summary was clicked")
+
+
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

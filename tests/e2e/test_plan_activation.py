@@ -9,7 +9,7 @@ import re
 from sqlalchemy import select
 
 from lti_app import clock
-from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
+from tests.e2e.conftest import click_to_navigate, launch_in_practice, screenshot, wait_for_stable_frame
 
 
 def test_case_manager_activates_a_new_version_and_the_teacher_sees_it_unacknowledged(page, live_server):
@@ -36,18 +36,18 @@ def test_case_manager_activates_a_new_version_and_the_teacher_sees_it_unacknowle
         wait_for_stable_frame(page)
 
     settled("#caseload-counts")
-    cm.get_by_role("link", name=f"Plan of {name}").click()
+    click_to_navigate(page, cm.get_by_role("link", name=f"Plan of {name}"))
     settled("text=Start a new version")
-    cm.get_by_role("button", name="Start a new version").first.click()
+    click_to_navigate(page, cm.get_by_role("button", name="Start a new version").first)
     settled("text=Draft started from the version in force.")
     cm.select_option("#code", "S-HEADPHONES")
-    cm.get_by_role("button", name="Add from the catalogue").click()
+    click_to_navigate(page, cm.get_by_role("button", name="Add from the catalogue"))
     settled("text=Accommodation added to the draft.")
-    cm.get_by_role("link", name="Review and activate").click()
+    click_to_navigate(page, cm.get_by_role("link", name="Review and activate"))
     settled("#activate-form")
     assert "May wear noise-reducing headphones" in cm.locator(".plan-diff").inner_text()
     cm.fill("#summary", "Headphones added after the team meeting.")
-    cm.get_by_role("button", name=re.compile("^Activate version")).click()
+    click_to_navigate(page, cm.get_by_role("button", name=re.compile("^Activate version")))
     cm.wait_for_selector("text=Version activated.")
     screenshot(page, "plan-activated")
 

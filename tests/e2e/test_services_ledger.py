@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
+from tests.e2e.conftest import launch_in_practice, open_details, screenshot, wait_for_stable_frame
 
 
 def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_removes_a_make_up(page, live_server):
@@ -33,7 +33,7 @@ def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_r
     frame.wait_for_selector("#services-h")
     service_id = re.search(r"#service-(\d+)", frame.url).group(1)
     service = frame.locator(f"#service-{service_id}")
-    service.locator("summary", has_text="Log a session").click()
+    open_details(page, service.locator("summary", has_text="Log a session"))
     frame.fill(f"#session-{service_id}-minutes", "15")
     frame.select_option(f"#session-{service_id}-kind", "make_up")
     with frame.expect_navigation():
@@ -43,7 +43,7 @@ def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_r
     session = frame.locator(f"#service-{service_id} li[id^=session-]").first
     assert "make-up" in session.inner_text()
     session_id = session.get_attribute("id").removeprefix("session-")
-    session.locator("summary", has_text="Correct").click()
+    open_details(page, session.locator("summary", has_text="Correct"))
     frame.fill(f"#correct-session-{session_id}-minutes", "20")
     frame.fill(f"#correct-session-{session_id}-reason", "The make-up ran twenty minutes.")
     with frame.expect_navigation():
@@ -52,7 +52,7 @@ def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_r
 
     session = frame.locator(f"#session-{session_id}")
     assert "20 min" in session.inner_text() and "corrected" in session.inner_text()
-    session.locator("summary", has_text="Remove this session").click()
+    open_details(page, session.locator("summary", has_text="Remove this session"))
     frame.fill(f"#remove-session-{session_id}-reason", "Logged on the wrong service.")
     session.locator("input[name=confirm]").check()
     with frame.expect_navigation():

@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import launch_in_practice, screenshot, wait_for_stable_frame
+from tests.e2e.conftest import launch_in_practice, open_details, screenshot, wait_for_stable_frame
 
 
 def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server):
@@ -19,9 +19,7 @@ def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server
     tabs = frame.get_by_role("navigation", name="Student record")
     tabs.get_by_role("link", name="Contacts & meetings").click()
     frame.wait_for_selector("#contacts-h")
-    record = frame.locator("details", has=frame.locator("summary", has_text="Record a contact"))
-    if record.get_attribute("open") is None:  # open already when the student has no contact yet
-        frame.locator("summary", has_text="Record a contact").click()
+    open_details(page, frame.locator("summary", has_text="Record a contact"))  # open already without contacts
     frame.fill("#contact-summary", "Called the guardian about the reading plan; follow up after the unit test.")
     frame.get_by_role("button", name="Save contact").click()
     frame.wait_for_selector("text=Contact recorded.")
@@ -30,8 +28,7 @@ def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server
     assert "Contact recorded." in frame.locator("#contacts-h + .flash").inner_text()
     expect(frame.locator("#contacts-h + .flash")).to_be_focused()
     # A form with a problem comes back with its errors inside that form, focused.
-    if frame.locator("summary", has_text="Record a contact").locator("xpath=..").get_attribute("open") is None:
-        frame.locator("summary", has_text="Record a contact").click()
+    open_details(page, frame.locator("summary", has_text="Record a contact"))
     frame.fill("#contact-summary", "A second call.")
     frame.fill("#contact-follow_up_on", "2001-01-01")
     frame.get_by_role("button", name="Save contact").click()
