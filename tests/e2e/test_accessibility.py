@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import launch_in_practice, wait_for_stable_frame
+from tests.e2e.conftest import click_to_navigate, launch_in_practice, wait_for_stable_frame
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 WIDTHS = (1280, 720)
@@ -47,8 +47,8 @@ NOT_A_PAGE = {
 # once the district holds state the demo does not (an LMS connection, accommodations applied in the LMS). Their
 # own e2e and integration tests cover them.
 REACHED_BY_FORM = {
-    "plans.draft": "opened by 'Start a new version' (POST) — test_plan_activation",
-    "plans.confirm_activate": "opened from a draft — test_plan_activation",
+    "plans.draft": "opened by 'Start a new version' (POST): axe in test_the_plan_draft_and_its_activation_page_pass_axe",
+    "plans.confirm_activate": "opened from a draft: axe in test_the_plan_draft_and_its_activation_page_pass_axe",
     "lms_actions.preview": "shown once a platform has an LMS connection, which the demo district has none of",
     "lms_actions.course_ledger": "linked from the LMS check's lines for administrators, once accommodations apply",
 }
@@ -225,3 +225,62 @@ def test_a_confirmation_takes_focus_and_is_in_view_of_the_lms_page(page, live_se
     box = message.bounding_box()  # relative to the LMS page's viewport
     height = page.viewport_size["height"]
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height, (box, height)
+
+
+# Catalogue entries the axe test adds to its draft: no time multiplier or attempts (a contradiction would be refused).
+PLAIN_CODES = ("S-QUIET-SPACE", "P-LARGE-PRINT", "R-ORGANIZER", "P-CHECK", "S-SEATING")
+
+
+def _axe_in_both_frames(page, label: str) -> list[str]:
+    problems = []
+    for width in WIDTHS:
+        _frame_width_to(page, width)
+        problems += [f"{label} at {width}px: {v}" for v in _axe(page.frame(name="tool"))]
+    return problems
+
+
+def test_the_plan_draft_and_its_activation_page_pass_axe_in_both_frames(page, live_server):
+    """The two pages of REACHED_BY_FORM that the demo district can open (a POST opens them, so no link walk reaches
+    them) get the same axe check, in 1280 and 720 px frames. The student is the *last* plan on the case manager's
+    caseload: the other e2e tests take the first row (test_plan_activation activates a version of the teacher's
+    first student), so this draft never meets theirs. Every click in the frame goes through click_to_navigate, and
+    the draft is discarded afterwards (the version in force stays as it was)."""
+    launch_in_practice(page, live_server, "cm-")
+
+    def tool():
+        return page.frame(name="tool")
+
+    def settled(selector: str) -> None:
+        tool().wait_for_selector(selector)
+        wait_for_stable_frame(page)
+
+    settled("#caseload-counts")
+    plans = tool().get_by_role("link", name=re.compile("^Plan of "))
+    assert plans.count() > 1, "the demo case manager's caseload should list more than one plan"
+    link = plans.last
+    student = " ".join(link.inner_text().split()).removeprefix("Plan of ")
+    assert student != " ".join(plans.first.inner_text().split()).removeprefix("Plan of ")
+    click_to_navigate(page, link)
+    settled("text=Start a new version")
+    click_to_navigate(page, tool().get_by_role("button", name="Start a new version").first)
+    settled("text=Draft started from the version in force.")
+    draft_url = tool().url
+    problems = _axe_in_both_frames(page, "plans.draft")
+
+    enabled = tool().evaluate("() => Array.from(document.querySelectorAll('#code option'))"
+                              ".filter(o => o.value && !o.disabled).map(o => o.value)")
+    code = next(c for c in PLAIN_CODES if c in enabled)
+    tool().select_option("#code", code)
+    click_to_navigate(page, tool().get_by_role("button", name="Add from the catalogue"))
+    settled("text=Accommodation added to the draft.")
+    click_to_navigate(page, tool().get_by_role("link", name="Review and activate").first)
+    settled("#activate-form")
+    assert student in tool().locator("main").inner_text()
+    problems += _axe_in_both_frames(page, "plans.confirm_activate")
+
+    tool().goto(draft_url)
+    settled("text=Discard this draft")
+    page.on("dialog", lambda dialog: dialog.accept())
+    click_to_navigate(page, tool().get_by_role("button", name="Discard this draft"))
+    settled("text=Start a new version")
+    assert not problems, "\n".join(problems)
