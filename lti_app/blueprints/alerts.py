@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, redirect, render_template, request
+from flask import Blueprint, Flask, current_app, redirect, render_template, request
 
 from lti_app import clock
 from lti_app.auth import app_url, current_viewer, require_viewer, token_from_request
+from lti_app.blueprints import navigation
 from lti_app.db import get_session
 from lti_app.domain import alerts as rules
 from lti_app.errors import render_error
@@ -116,19 +117,7 @@ def unsubscribe(token: str) -> Any:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
-    @app.teardown_request
-    def _forget_count(_exc: BaseException | None) -> None:
-        g.pop("_alerts_unread", None)  # tests (and CLI) may keep one app context across requests
-
     @app.context_processor
     def _alerts_header() -> dict[str, Any]:
-        def alerts_unread() -> int:
-            """The header's unread count: one COUNT on the pages that render the header for a launched viewer."""
-            viewer = g.get("viewer")
-            if viewer is None:
-                return 0
-            if "_alerts_unread" not in g:
-                g._alerts_unread = inbox.unread_count(get_session(), viewer.person_id)
-            return int(g._alerts_unread)
-
-        return {"alerts_unread": alerts_unread, "local_time": clock.local}
+        # The header's unread count comes from the same read as its links (navigation.header_facts: one statement).
+        return {"alerts_unread": navigation.unread_alerts, "local_time": clock.local}

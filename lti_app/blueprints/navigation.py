@@ -18,6 +18,7 @@ from lti_app.auth import app_url
 from lti_app.db import get_session
 from lti_app.domain.vocab import GrantRole, LaunchRole
 from lti_app.services.access import roles
+from lti_app.services.alerts import inbox
 from lti_app.services.casework.panel import PLAN_TYPE_LABELS
 
 
@@ -43,18 +44,40 @@ ENTRIES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _header_facts() -> tuple[frozenset[str], int] | None:
+    """The viewer's grants and unread alerts, read together once per request (``inbox.header_facts``: one statement
+    for the header's links and its unread count); None without a viewer or while the database is down (an error
+    page still renders)."""
+    viewer = g.get("viewer")
+    if viewer is None:
+        return None
+    if "_header_facts" not in g:
+        try:
+            g._header_facts = inbox.header_facts(get_session(), viewer.person_id)
+        except SQLAlchemyError:
+            return None
+    facts: tuple[frozenset[str], int] = g._header_facts
+    return facts
+
+
+def unread_alerts() -> int:
+    """The header's unread-alerts count, from the same read as its links."""
+    facts = _header_facts()
+    return facts[1] if facts else 0
+
+
 def _allowed() -> dict[str, bool]:
     """Who the viewer is, for the header's rules; computed once per request."""
     viewer = g.get("viewer")
     if viewer is None:
         return {}
     if "_nav_allowed" not in g:
-        try:
-            # One read of the grants for every rule below (the same rules as roles.is_support_staff / is_admin /
-            # is_case_manager, which would read them three times).
-            grants = roles.grant_roles(get_session(), viewer.person_id)
-        except SQLAlchemyError:  # an error page while the database is down still renders
+        # One read of the grants for every rule below (the same rules as roles.is_support_staff / is_admin /
+        # is_case_manager, which would read them three times), together with the unread count.
+        facts = _header_facts()
+        if facts is None:
             return {}
+        grants = facts[0]
         support = bool(grants & roles.SUPPORT_GRANTS)
         admin = viewer.has_role(LaunchRole.ADMIN.value) or bool(grants & roles.ADMIN_GRANTS)
         manager = GrantRole.CASE_MANAGER.value in grants
@@ -116,6 +139,7 @@ def init_app(app: Flask) -> None:
     @app.teardown_request
     def _forget(_exc: BaseException | None) -> None:
         g.pop("_nav_allowed", None)  # tests (and CLI) may keep one app context across requests
+        g.pop("_header_facts", None)
 
     # Plan types as people read them ("Behavior", "Health"), wherever a template shows a stored plan type.
     app.jinja_env.filters["plan_type_label"] = lambda value: PLAN_TYPE_LABELS.get(value, value)

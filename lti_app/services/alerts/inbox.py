@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import abort
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from lti_app import clock
@@ -20,7 +20,7 @@ from lti_app.auth import Viewer
 from lti_app.db import utcnow
 from lti_app.domain import alerts as rules
 from lti_app.domain.access import Action, decide
-from lti_app.models import Alert, Section, Student
+from lti_app.models import Alert, RoleGrant, Section, Student
 from lti_app.services.access import policy as access
 from lti_app.services.access import roles
 from lti_app.services.alerts import delivery, detect
@@ -52,6 +52,25 @@ class AlertView:
 def unread_count(session: Session, person_id: int) -> int:
     return int(session.scalar(select(func.count()).select_from(Alert).where(
         Alert.recipient_id == person_id, Alert.read_at.is_(None))) or 0)
+
+
+def header_facts(session: Session, person_id: int) -> tuple[frozenset[str], int]:
+    """What every page header needs, in one round trip (issue #10): the person's active role grants (the rules of
+    the header's links, as ``roles.grant_roles``) and their unread alerts (``unread_count``).
+
+    One ``UNION ALL``: a row per active grant with a null count, then one row with a null role and the count."""
+    grants = select(RoleGrant.role.label("role"), cast(null(), Alert.id.type).label("n")).where(
+        RoleGrant.person_id == person_id, RoleGrant.revoked_at.is_(None))
+    unread = select(cast(null(), String).label("role"), func.count().label("n")).select_from(Alert).where(
+        Alert.recipient_id == person_id, Alert.read_at.is_(None))
+    roles_held: set[str] = set()
+    count = 0
+    for role, n in session.execute(union_all(grants, unread)):
+        if role is None:
+            count = int(n or 0)
+        else:
+            roles_held.add(role)
+    return frozenset(roles_held), count
 
 
 def _visible(session: Session, viewer: Viewer, student_ids: Iterable[int], context: str) -> set[int]:
