@@ -75,6 +75,8 @@ def switch(platform_id: int) -> Any:
     except admin.SwitchRefused as exc:
         get_session().rollback()
         return _back(problem=str(exc))
+    if on:  # "Caseload applies them now": every course with a plan student, as "Apply now" does
+        admin.apply_now(get_session(), platform_id)
     return _back(notice="on" if on else "off")
 
 

@@ -21,8 +21,10 @@ from lti_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEMO_SEEDERS = ("lti_app.demo.plans", "lti_app.demo.casework", "lti_app.demo.goals", "lti_app.demo.alerts")
-"""``alerts`` last: it records the seeded classes as the alerts job's starting point."""
+DEMO_SEEDERS = ("lti_app.demo.plans", "lti_app.demo.casework", "lti_app.demo.goals", "lti_app.demo.quizzes",
+                "lti_app.demo.alerts")
+"""``quizzes`` after ``plans`` (a teacher's own override goes to a plan student); ``alerts`` last: it records the
+seeded classes as the alerts job's starting point."""
 
 # Made-up names, combined deterministically; any resemblance to real people is accidental.
 GIVEN = ["Avery", "Briar", "Calder", "Dorian", "Emery", "Finley", "Greer", "Hollis", "Indigo", "Jules", "Kestrel",
@@ -40,11 +42,15 @@ CASE_MANAGERS = ["Tamsin Larkspur", "Perrin Galloway"]
 ADMIN = "Linden Stonebridge"
 STUDENT_COUNT = 120
 SEED_TIME = dt.datetime(2026, 8, 24, 8, 0, tzinfo=dt.UTC)
+# The practice LMS's own user ids (numbers, as Moodle's: its quiz web service speaks Moodle's), kept in
+# ``Person.lms_user_id``; the LTI ``sub`` stays the demo's readable id.
+TEACHER_USER_IDS, CASE_MANAGER_USER_IDS, ADMIN_USER_ID, STUDENT_USER_IDS = 11, 21, 31, 101
 
 
-def _staff(session: Session, platform_id: int, sub: str, name: str) -> Person:
+def _staff(session: Session, platform_id: int, sub: str, name: str, lms_user_id: int) -> Person:
     given, _, family = name.partition(" ")
-    return roster.upsert_person(session, platform_id, sub, name=name, given_name=given, family_name=family,
+    return roster.upsert_person(session, platform_id, sub, lms_user_id=str(lms_user_id), name=name, given_name=given,
+                                family_name=family,
                                 email=f"{given.lower()}.{family.lower()}@staff.example.test",
                                 kind=PersonKind.STAFF.value, sis_id=f"STAFF-{sub.split('-')[-1].upper()}")
 
@@ -60,11 +66,12 @@ def _grant(session: Session, person_id: int, role: str, can_see_restricted: bool
 def seed_roster(session: Session, settings: Settings) -> DemoDistrict:
     platform = practice_platform.ensure_platform(session, settings)
     district = DemoDistrict(platform=platform)
-    teachers = [_staff(session, platform.id, f"demo-teacher-{i + 1}", n) for i, n in enumerate(TEACHERS)]
+    teachers = [_staff(session, platform.id, f"demo-teacher-{i + 1}", n, TEACHER_USER_IDS + i)
+                for i, n in enumerate(TEACHERS)]
     district.teachers = teachers
-    district.case_managers = [_staff(session, platform.id, f"demo-cm-{i + 1}", n)
+    district.case_managers = [_staff(session, platform.id, f"demo-cm-{i + 1}", n, CASE_MANAGER_USER_IDS + i)
                               for i, n in enumerate(CASE_MANAGERS)]
-    district.admins = [_staff(session, platform.id, "demo-admin-1", ADMIN)]
+    district.admins = [_staff(session, platform.id, "demo-admin-1", ADMIN, ADMIN_USER_ID)]
     session.flush()
     for i, cm in enumerate(district.case_managers):
         _grant(session, cm.id, "case_manager", can_see_restricted=(i == 0))
@@ -76,7 +83,8 @@ def seed_roster(session: Session, settings: Settings) -> DemoDistrict:
         family = FAMILY[(i * 7) % len(FAMILY)]
         sis = f"S{100001 + i}"
         district.students.append(roster.upsert_person(
-            session, platform.id, f"demo-student-{i + 1:03d}", name=f"{given} {family}", given_name=given,
+            session, platform.id, f"demo-student-{i + 1:03d}", lms_user_id=str(STUDENT_USER_IDS + i),
+            name=f"{given} {family}", given_name=given,
             family_name=family, email=f"{sis.lower()}@students.example.test", sis_id=sis,
             kind=PersonKind.STUDENT.value))
     for ci, (label, title, section_names) in enumerate(COURSES):

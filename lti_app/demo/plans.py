@@ -15,7 +15,7 @@ from lti_app.crypto import cipher
 from lti_app.demo.common import DemoDistrict
 from lti_app.domain.deadlines import add_years
 from lti_app.domain.plan_rules import AccommodationFacts, contradictions
-from lti_app.models import Accommodation, CaseNote, CaseNoteRevision, Plan, PlanVersion, Student
+from lti_app.models import Accommodation, AppliedAccommodation, CaseNote, CaseNoteRevision, Plan, PlanVersion, Student
 from lti_app.services.access.students import link_persons
 
 ACCOMMODATIONS = [
@@ -51,6 +51,26 @@ def _consistent(chosen: list[tuple[str, str, str, Decimal | None]]) -> list[tupl
     return kept
 
 
+EXTRA_ATTEMPT = ("timing", "One extra attempt on quizzes that allow a limited number of attempts", "tests", None)
+
+
+def _lms_rule(session: Session, version_id: int, kept: list[tuple[str, str, str, Decimal | None]], *,
+              extra_attempt: bool, position: int) -> None:
+    """The plan's structured rule for the LMS (issue #12): its extended time as the multiplier, and for some
+    students one extra attempt (written into the plan as an accommodation too). Students without extended time get
+    none: what a teacher does in class is not applied to quizzes."""
+    multipliers = [m for *_, m in kept if m is not None]
+    if not multipliers:
+        return
+    if extra_attempt:
+        cat, text, applies, _ = EXTRA_ATTEMPT
+        session.add(Accommodation(plan_version_id=version_id, category=cat, text=text, applies_to=applies,
+                                  subjects=[], time_multiplier=None, position=position))
+    session.add(AppliedAccommodation(plan_version_id=version_id, multiplier=max(multipliers),
+                                     extra_attempts=1 if extra_attempt else None, reduce_choices=False,
+                                     window_guard=False))
+
+
 def seed(session: Session, district: DemoDistrict) -> None:
     if session.scalar(select(Plan.id).limit(1)) is not None:
         return
@@ -76,9 +96,11 @@ def seed(session: Session, district: DemoDistrict) -> None:
                               activated_at=dt.datetime.combine(start, dt.time(9), dt.UTC))
         session.add(version)
         session.flush()
-        for pos, (cat, text, applies, mult) in enumerate(_consistent(rng.sample(ACCOMMODATIONS, 3 + i % 6))):
+        kept = _consistent(rng.sample(ACCOMMODATIONS, 3 + i % 6))
+        for pos, (cat, text, applies, mult) in enumerate(kept):
             session.add(Accommodation(plan_version_id=version.id, category=cat, text=text, applies_to=applies,
                                       subjects=[], time_multiplier=mult, position=pos))
+        _lms_rule(session, version.id, kept, extra_attempt=(i % 3 == 1), position=len(kept))
         if i % 3 == 0:
             kind, text = NOTES[i % len(NOTES)]
             body = cipher().encrypt(text)

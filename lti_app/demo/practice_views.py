@@ -8,10 +8,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
 
 from lti_app.db import get_session
 from lti_app.demo import alerts as demo_alerts
 from lti_app.demo import practice_platform as practice
+from lti_app.demo import practice_quizzes
 from lti_app.errors import render_error
 from lti_app.ids import parse_id
 from lti_app.services.alerts import job as alerts_job
@@ -57,8 +59,11 @@ def page() -> Any:
     people = practice.personas(session, platform)
     links = [(p, practice.login_url(settings, platform, p)) for p in people]
     change = demo_alerts.next_change(session, platform.id)
+    quizzes = practice_quizzes.overview(session, platform)
     return _csp(current_app.make_response(render_template("practice/page.html", links=links,
                                                           tool_url=settings.base_url, change=change,
+                                                          quizzes=quizzes, duration=practice_quizzes.duration,
+                                                          closes_at=practice_quizzes.moment,
                                                           changed=request.args.get("changed", "")[:200],
                                                           alerts_run=request.args.get("alerts_run", "")[:300])))
 
@@ -136,6 +141,29 @@ def nrps(context_id: str) -> Any:
     if next_url:
         resp.headers["Link"] = f'<{next_url}>; rel="next"'
     return resp
+
+
+@bp.post(practice_quizzes.SERVICE_PATH.removeprefix("/practice") + practice_quizzes.ENDPOINT)
+def webservice() -> Any:
+    """The practice LMS's Moodle-style web service (``practice_quizzes``): the token and parameters travel in the
+    POST body, never in a logged URL; errors are HTTP 200 with Moodle's exception body, as Moodle answers."""
+    session = get_session()
+    platform = practice.get_platform(session)
+    if platform is None:
+        abort(404)
+    form = practice_quizzes.unflatten(request.form.items(multi=True))
+    try:
+        body = practice_quizzes.handle(session, platform, form)
+        session.commit()
+    except practice_quizzes.WsError as exc:
+        session.rollback()
+        body = exc.body()
+    except IntegrityError:  # a concurrent save made the same user's override first: Moodle's one-per-user rule
+        session.rollback()
+        body = practice_quizzes.WsError("invalid_parameter_exception", "invalidparameter",
+                                        "Invalid parameter value detected (an override for this user or group "
+                                        "already exists)").body()
+    return jsonify(body)
 
 
 def init_app(app: Flask) -> None:

@@ -45,8 +45,13 @@ class PlatformCard:
 def overview(session: Session, platform_ids: list[int]) -> list[PlatformCard]:
     cards = []
     since = utcnow() - dt.timedelta(hours=24)
+    # Canvas and Moodle platforms, and any other platform that has a connection: the connection's kind says how
+    # Caseload talks to the LMS's API (the practice LMS is a generic LTI platform whose quizzes answer Moodle's
+    # web service functions).
+    connected = select(LmsConnection.platform_id)
     for platform in session.scalars(select(Platform).where(Platform.id.in_(platform_ids),
-                                                           Platform.lms.in_(("canvas", "moodle")))
+                                                           Platform.lms.in_(("canvas", "moodle"))
+                                                           | Platform.id.in_(connected))
                                     .order_by(Platform.name)):
         conn = connections.connection_for(session, platform.id)
         card = PlatformCard(platform, conn)
@@ -104,6 +109,9 @@ def switch(session: Session, viewer: Viewer, platform_id: int, on: bool) -> None
 def apply_now(session: Session, platform_id: int) -> int:
     """Queue a reconcile of every course of the platform with a plan student (the nightly sweep, now)."""
     course_ids = triggers.sweep_courses(session, [platform_id])
+    # End the read before queueing: in the embedded (eager) mode the reconciles run right here, in sessions of their
+    # own, and may call this very server's LMS (the practice LMS) over HTTP.
+    session.commit()
     for course_id in course_ids:
         enqueue(LMS_RECONCILE_COURSE, course_id, None, "manual", "")
     return len(course_ids)

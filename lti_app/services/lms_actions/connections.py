@@ -57,7 +57,10 @@ def save_canvas(session: Session, platform: Platform, api_base_url: str, client_
 
 
 def save_moodle(session: Session, platform: Platform, api_base_url: str, token: str) -> LmsConnection:
-    if platform.lms != LmsFamily.MOODLE.value:
+    """Store (or replace) a Moodle web service connection: a Moodle platform's, or a new token for a platform whose
+    connection already speaks Moodle's web services (the practice LMS). The caller commits."""
+    existing = connection_for(session, platform.id)
+    if platform.lms != LmsFamily.MOODLE.value and (existing is None or existing.kind != MOODLE):
         raise ConnectionInvalid(f"Platform {platform.name} is not a Moodle platform.")
     if not api_base_url.startswith(("https://", "http://")) or not token.strip():
         raise ConnectionInvalid("A Moodle connection needs the site's URL and the web service token.")
