@@ -8,7 +8,17 @@ platform's authorization endpoint (it signs each id_token with the test platform
 platform serves); ``--client python`` uses requests and PyJWT instead, which cost the server a third of the cores.
 
 Usage: python -m bench.launch [--launches 600] [--concurrency 4] [--client node|python] [--teachers 40]
+                              [--tool caseload|minimal] [--setup documented|lean]
        python -m bench.launch --in-process [--launches 300] [--teachers 40] [--profile out.pstats]
+
+``--setup documented`` (the default) runs gunicorn as the README's production section does:
+``config/gunicorn.conf.py`` with its worker count (2 per core) and ``CASELOAD_THREADS=16``, the access log on
+stdout (written to a file here, as journald would) and the default ``INFO`` log level. ``--setup lean`` is the
+set-up of the figures before issue #10's re-measurement (2 sync workers, no access log, ``WARNING``), kept to
+compare with them.
+
+``--tool minimal`` (issue #10's yardstick) serves ``bench/minimal_tool.py`` instead — pylti1p3 and Flask, storing
+nothing — with the same gunicorn set-up, platform and load generator, so both are measured on one machine.
 
 ``--teachers N`` (issue #10): the launches cycle through N teachers (20 courses), each of whom launched once
 during the warm-up, so every measured launch is a *returning* teacher's — the common case, where the roster rows
@@ -56,6 +66,10 @@ def main() -> None:
                     help="load generator: node (bench/js/launch_flows.mjs, light) or python (requests + PyJWT)")
     ap.add_argument("--teachers", type=int, default=40,
                     help="returning teachers the launches cycle through (0: every launch a new teacher's first)")
+    ap.add_argument("--tool", choices=("caseload", "minimal"), default="caseload",
+                    help="the tool under test: Caseload, or the minimal pylti1p3 tool that stores nothing")
+    ap.add_argument("--setup", choices=("documented", "lean"), default="documented",
+                    help="gunicorn as the README documents it (workers, threads, access log, INFO), or the old lean one")
     ap.add_argument("--in-process", action="store_true", help="test client in this process: CPU and statements")
     ap.add_argument("--profile", default="", help="with --in-process: write a cProfile of the measured launches")
     args = ap.parse_args()
@@ -73,9 +87,18 @@ def main() -> None:
         env["CASELOAD_DATA_KEYS"] = Fernet.generate_key().decode()
         flows = _Flows(url, lms, args.teachers, base, env["CASELOAD_SECRET_KEY"], env["CASELOAD_DATA_KEYS"])
         flows.register()
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2",
-                                   "-b", f"127.0.0.1:{args.port}", "--log-level", "warning", "--access-logfile", "/dev/null",
-                                   "lti_app:create_app()"], env=env, cwd=ROOT)
+        gunicorn = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-b", f"127.0.0.1:{args.port}"]
+        if args.setup == "documented":
+            env.update(CASELOAD_THREADS="16", CASELOAD_LOG_LEVEL="INFO")  # README: production
+        else:
+            gunicorn += ["-w", "2", "--threads", "1", "--log-level", "warning", "--access-logfile", "/dev/null"]
+        if args.tool == "minimal":
+            env["MINIMAL_TOOL_CONFIG"] = _minimal_tool_config(lms, env["CASELOAD_SECRET_KEY"])
+            gunicorn.append("bench.minimal_tool:create_app()")
+        else:
+            gunicorn.append("lti_app:create_app()")
+        access_log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read and closed once the server stopped
+        server = subprocess.Popen(gunicorn, env=env, cwd=ROOT, stdout=access_log)
         try:
             wait_until_healthy(base, 60)  # a loaded machine imports the app slowly
             login_launch: list[float] = []
@@ -122,22 +145,43 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(10)
+            access_log.seek(0)
+            logged = sum(1 for _ in access_log)
+            access_log.close()
         # Statements per complete launch of the same kind, counted in-process on the same database afterwards
         # (a returning teacher of the run, or a teacher who never launched).
         # This process's registry cache is cold: one launch fills it, as the run's warm-up did in each worker.
         offset = 0 if args.teachers else 900_000
-        flows.run(range(offset + 50, offset + 51))
-        flows.run(range(offset, offset + 50))
+        if args.tool == "caseload":
+            flows.run(range(offset + 50, offset + 51))
+            flows.run(range(offset, offset + 50))
         flows.close()
         lms.stop()
     print(f"machine: {machine()}  date: {dt.date.today()}  load average: {_loadavg()}")
+    setup = ("README set-up: config/gunicorn.conf.py, 2 workers per core x 16 threads, access log, INFO"
+             if args.setup == "documented" else "lean set-up: 2 sync workers, no access log, WARNING")
+    print(f"tool: {'minimal pylti1p3 tool (stores nothing)' if args.tool == 'minimal' else 'Caseload'}; {setup}; "
+          f"access-log lines: {logged}")
     print(f"launches: {args.launches} (concurrency {args.concurrency}, {args.client} load generator, "
           f"{flows.describe()}), failures: {failures}")
     print(f"complete launches/s (login + launch + first page): {args.launches / elapsed:.1f}")
     print(f"login+launch server time: p50 {pct(login_launch, 50) * 1000:.1f} ms, p95 {pct(login_launch, 95) * 1000:.1f} ms")
     print(f"first page: p50 {pct(first_page, 50) * 1000:.1f} ms, p95 {pct(first_page, 95) * 1000:.1f} ms")
     print(f"platform JWKS fetches during the whole run: {lms.jwks_fetches}")
-    print(flows.statements_line())
+    print(flows.statements_line() if args.tool == "caseload" else "SQL statements per complete launch: 0 (no database)")
+
+
+def _minimal_tool_config(lms: LtiTestPlatform, secret: str) -> str:
+    """The minimal tool's registration: the same platform, its key set inline (pylti1p3 then fetches nothing)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return json.dumps({"issuer": lms.issuer, "client_id": lms.client_id, "deployment_id": lms.deployment_id,
+                       "auth_login_url": lms.issuer + "/auth", "auth_token_url": lms.issuer + "/token",
+                       "jwks": {"keys": [k[2] for k in lms.keys]}, "private_key_pem": pem, "secret_key": secret})
 
 
 def _loadavg() -> str:

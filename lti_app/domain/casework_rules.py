@@ -7,6 +7,7 @@ raises ``CaseworkInvalid`` with the list of ``(field, message)`` problems."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -53,7 +54,12 @@ class CaseworkInvalid(ValueError):
 def has_control_characters(value: str) -> bool:
     """C0 control characters other than tab, line feed and carriage return, DEL and C1 controls: PostgreSQL cannot
     store NUL in text at all, and the others are invisible on a page (never typed, only pasted or forged)."""
-    return any((ord(c) < 32 and c not in "\t\n\r") or 127 <= ord(c) < 160 for c in value)
+    return _CONTROL.search(value) is not None
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+"""What ``has_control_characters`` looks for, as one compiled class (a launch's id_token is read on every request,
+so a character-by-character loop cost about a fifth of a complete launch)."""
 
 
 class _Form:
