@@ -29,6 +29,10 @@ The rules (federal floor; a state may be stricter, which is what the settings ar
 - **Timeliness is kept**: when a deadline is met, how late it was met (days) and why are kept per occurrence
   (``completion``), with the two exceptions 34 CFR 300.301(d) allows for the initial-evaluation timeline, which is
   what a State reports as SPP/APR Indicator 11.
+- **A held meeting withdrawn**: a plan date a held meeting set (one entry, not two) goes back to the date the plan
+  had when the meeting is removed, corrected to another date or no longer held (``date_without_meeting``), unless
+  something set the date again since; so a removed annual review, reevaluation or eligibility meeting
+  (300.324(b)(1)(i), 300.303, 300.306) makes its deadline due or overdue again.
 - **Progress reports**: an IEP says when periodic reports on progress toward the annual goals are given
   (34 CFR 300.320(a)(3)(ii)), usually with report cards: one deadline per reporting period for plans with goals.
 
@@ -499,6 +503,9 @@ class Completion:
     completed_on: dt.date
     days_late: int
     late_reason: LateReason | None
+    withdrawn: bool = False
+    """The meeting that recorded it was removed, is no longer held, or its date was corrected: kept in the history,
+    no longer counted as meeting the deadline."""
 
     @property
     def late(self) -> bool:
@@ -611,3 +618,39 @@ def recorded_kinds(recorded: dict[tuple[DeadlineKind, dt.date], dt.date], day: d
     if day is None:
         return set()
     return {kind for kind, completed in recorded if completed == day}
+
+
+@dataclass(frozen=True)
+class DateChange:
+    """One plan date a held meeting set: the field, its value before and after the meeting, and whether it was
+    undone already (the meeting removed or corrected)."""
+
+    meeting_id: int
+    field: str
+    before: dt.date | None
+    after: dt.date | None
+    undone: bool = False
+
+
+def date_without_meeting(current: dt.date | None, meeting_id: int, field_name: str,
+                         changes: Sequence[DateChange]) -> tuple[bool, dt.date | None]:
+    """What a plan date becomes when the held meeting ``meeting_id`` is withdrawn: ``(changed, value)``.
+
+    The date goes back to what it was before the meeting set it, only while it still holds what the meeting set:
+    a date the deadlines page or a later meeting set since stays. Going back passes over dates other withdrawn
+    meetings had set (meeting A set X -> A, meeting B set A -> B; A removed first leaves B; B removed then gives X,
+    not the A of a meeting that did not happen)."""
+    mine = [c for c in changes if c.meeting_id == meeting_id and c.field == field_name and not c.undone]
+    if not mine:
+        return False, current
+    last = mine[-1]
+    if current != last.after:
+        return False, current
+    withdrawn = [c for c in changes if c.field == field_name and (c.undone or c.meeting_id == meeting_id)]
+    value = mine[0].before
+    for _ in range(len(withdrawn)):
+        earlier = next((c for c in reversed(withdrawn) if c.after == value and c.before != value), None)
+        if earlier is None:
+            break
+        value = earlier.before
+    return value != current, value

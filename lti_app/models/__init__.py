@@ -14,12 +14,20 @@ from lti_app.models.casework import (
 )
 from lti_app.models.goals import Goal, ProgressPoint, ProgressReport, ProgressReportGoal, ReportingPeriod, SchoolClosure
 from lti_app.models.inbox import InboundEvent, SyncRun
-from lti_app.models.lms_actions import AppliedAccommodation, LmsActionLedger, LmsConnection, LmsQuiz, LmsQuizState
+from lti_app.models.lms_actions import (
+    AppliedAccommodation,
+    LmsActionLedger,
+    LmsConnection,
+    LmsCourseBacklog,
+    LmsQuiz,
+    LmsQuizState,
+)
 from lti_app.models.notes import CaseNote, CaseNoteRevision, NoteDraft, Question
 from lti_app.models.plans import (
     Accommodation,
     Acknowledgement,
     DeadlineCompletion,
+    MeetingPlanDate,
     Plan,
     PlanVersion,
     Student,
@@ -40,7 +48,7 @@ from lti_app.models.tenancy import (
 __all__ = [
     "Alert", "AlertPlacement", "AlertPreference", "AlertState", "AlertWatch",
     "AccessEvent", "Accommodation", "Acknowledgement", "CaseNote", "CaseNoteRevision", "Course", "Deployment",
-    "DeadlineCompletion",
+    "DeadlineCompletion", "MeetingPlanDate",
     "Disclosure", "Enrollment", "InboundEvent", "LaunchStateEntry", "NoteDraft", "Person", "Plan", "PlanVersion",
     "Platform", "PlatformFrameOrigin", "PlatformKeysetCache", "Question", "RegistrationInvite", "RoleGrant", "Section",
     "Student",
@@ -48,5 +56,5 @@ __all__ = [
     "Contact", "CrisisEntry", "EvidenceRevision", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement",
     "ServiceSession",
     "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",
-    "AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsQuiz", "LmsQuizState",
+    "AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsCourseBacklog", "LmsQuiz", "LmsQuizState",
 ]

@@ -158,4 +158,34 @@ class LmsActionLedger(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-__all__ = ["AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsQuiz", "LmsQuizState"]
+class LmsCourseBacklog(Base):
+    """The LMS work of one course as the last reconcile left it, for the sync health page: waiting (the LMS was
+    down or refused Caseload's authorization: the task retries with backoff, the nightly sweep repeats it) since
+    when, failing (the LMS answered but refused some students' changes) since when, and the last reconcile that ran
+    through. One row per course, updated in place (the ledger keeps every change; this is only the backlog)."""
+
+    __tablename__ = "lms_course_backlog"
+    __table_args__ = (Index("ix_lms_course_backlog_platform", "platform_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platforms.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), unique=True)
+    waiting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """The first attempt that could not reach the LMS (or was refused its authorization) in the current run of
+    them; None once a reconcile ran through."""
+    waiting_reason: Mapped[str] = mapped_column(String(20), default="")
+    """down | reauthorize."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Attempts since ``waiting_since``."""
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """The first reconcile in a row whose changes the LMS refused for some students."""
+    failed_changes: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    """In words, without tokens or URLs' query strings (``services/lms_actions/backlog.in_words``)."""
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """The last reconcile that ran through (it read the course and wrote what was missing)."""
+
+
+__all__ = ["AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsCourseBacklog", "LmsQuiz",
+           "LmsQuizState"]

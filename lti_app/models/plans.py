@@ -181,3 +181,27 @@ class DeadlineCompletion(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    """Set when the meeting that recorded it was removed, no longer held, or its date corrected: kept in the
+    history, no longer counted as meeting the deadline."""
+
+
+class MeetingPlanDate(Base):
+    """One plan date a held meeting set (one entry, not two): the field, its value before and after. Removing the
+    meeting, correcting its date or marking it not held undoes it (``undone_at``) and puts back the date the plan
+    had, unless something set the date again since. Dates only: no text, no PII."""
+
+    __tablename__ = "meeting_plan_dates"
+    __table_args__ = (Index("ix_meeting_plan_dates_meeting", "meeting_id"),
+                      Index("ix_meeting_plan_dates_plan_field", "plan_id", "field"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"))
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(40))
+    before_on: Mapped[dt.date | None] = mapped_column(Date)
+    after_on: Mapped[dt.date | None] = mapped_column(Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id", ondelete="SET NULL"))

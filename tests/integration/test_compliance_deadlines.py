@@ -293,3 +293,148 @@ def test_300_303_b_2_a_waiver_recorded_before_the_upgrade_keeps_covering_the_sam
     db_session.expire_all()
     plan = db_session.get(Plan, plan.id)
     assert (plan.reevaluation_waiver_covers, plan.reevaluation_due) == (ago(10), add_years(ago(10), 3))
+
+
+# --- a held meeting withdrawn: removed, its date corrected, or no longer held ------------------------------------
+
+def _meeting_id(db_session: Any) -> int:
+    db_session.expire_all()
+    return db_session.scalars(select(Meeting.id).order_by(Meeting.id.desc())).first()
+
+
+def test_300_324_b_1_i_removing_a_held_annual_review_rolls_the_plan_back_and_it_is_overdue_again(as_, world,
+                                                                                                 db_session):
+    world["plan_ava"].last_meeting_on = ago(370)        # annual review 5 days overdue
+    db_session.commit()
+    cm = as_("cm")
+    base = f"/casework/students/{world['ava'].id}"
+    cm.get(f"{base}/contacts")
+    assert cm.post(f"{base}/meetings", meeting(late_reason="staff_unavailable")).status_code == 303
+    assert "0 overdue" in text_of(cm.get("/casework/deadlines"))
+    mid = _meeting_id(db_session)
+    refused = cm.post(f"{base}/meetings/{mid}/remove", {"reason": "recorded for the wrong student"})  # no confirm
+    assert refused.status_code == 422
+    db_session.expire_all()
+    assert db_session.get(Plan, world["plan_ava"].id).last_meeting_on == ago(1)       # nothing half-done
+    resp = cm.post(f"{base}/meetings/{mid}/remove", {"reason": "recorded for the wrong student", "confirm": "on"})
+    assert resp.status_code == 303
+    db_session.expire_all()
+    plan = db_session.get(Plan, world["plan_ava"].id)
+    assert plan.last_meeting_on == ago(370) and plan.annual_review_due == add_years(ago(370), 1)
+    assert "1 overdue" in text_of(cm.get("/casework/deadlines"))
+    row = db_session.scalars(select(DeadlineCompletion)).one()          # kept, withdrawn
+    assert row.withdrawn_at is not None and row.meeting_id == mid
+    page = page_of(cm, world)
+    assert "withdrawn" in page and "overdue" in page
+    assert db_session.get(Meeting, mid).deleted_at is not None           # the meeting is kept in the history too
+
+
+def test_300_303_correcting_a_held_reevaluation_date_recomputes_the_plan(as_, world, db_session):
+    plan = world["plan_ava"]
+    plan.last_evaluation_on = ago(1000)
+    db_session.commit()
+    cm = as_("cm")
+    base = f"/casework/students/{world['ava'].id}"
+    cm.get(f"{base}/contacts")
+    assert cm.post(f"{base}/meetings", meeting(meeting_type="reevaluation", meets_on=ago(5).isoformat())
+                   ).status_code == 303
+    mid = _meeting_id(db_session)
+    db_session.expire_all()
+    assert db_session.get(Plan, plan.id).last_evaluation_on == ago(5)
+    # The meeting was on an earlier day: corrected, the plan follows (before, an earlier date changed nothing).
+    resp = cm.post(f"{base}/meetings/{mid}/edit", meeting(meeting_type="reevaluation", meets_on=ago(9).isoformat(),
+                                                          reason="the date was typed wrong"))
+    assert resp.status_code == 303
+    db_session.expire_all()
+    plan = db_session.get(Plan, plan.id)
+    assert plan.last_evaluation_on == ago(9) and plan.reevaluation_due == add_years(ago(9), 3)
+    kept = [(c.completed_on, c.withdrawn_at is not None) for c in db_session.scalars(
+        select(DeadlineCompletion).where(DeadlineCompletion.kind == "reevaluation").order_by(DeadlineCompletion.id))]
+    assert kept == [(ago(5), True), (ago(9), False)]
+    # Marked cancelled after all: the date goes back to the evaluation before it.
+    resp = cm.post(f"{base}/meetings/{mid}/edit", meeting(meeting_type="reevaluation", meets_on=ago(9).isoformat(),
+                                                          status="cancelled", reason="it did not take place"))
+    assert resp.status_code == 303
+    db_session.expire_all()
+    plan = db_session.get(Plan, plan.id)
+    assert plan.last_evaluation_on == ago(1000) and plan.reevaluation_due == add_years(ago(1000), 3)
+
+
+def test_300_324_b_1_i_removing_an_earlier_meeting_keeps_the_later_one_and_removing_both_goes_back(as_, world,
+                                                                                                   db_session):
+    world["plan_ava"].last_meeting_on = ago(300)
+    db_session.commit()
+    cm = as_("cm")
+    base = f"/casework/students/{world['ava'].id}"
+    cm.get(f"{base}/contacts")
+    assert cm.post(f"{base}/meetings", meeting(meets_on=ago(20).isoformat())).status_code == 303
+    first = _meeting_id(db_session)
+    assert cm.post(f"{base}/meetings", meeting(meets_on=ago(2).isoformat())).status_code == 303
+    second = _meeting_id(db_session)
+    removal = {"reason": "entered twice", "confirm": "on"}
+    assert cm.post(f"{base}/meetings/{first}/remove", removal).status_code == 303
+    db_session.expire_all()
+    assert db_session.get(Plan, world["plan_ava"].id).last_meeting_on == ago(2)
+    assert cm.post(f"{base}/meetings/{second}/remove", removal).status_code == 303
+    db_session.expire_all()
+    assert db_session.get(Plan, world["plan_ava"].id).last_meeting_on == ago(300)
+
+
+def test_300_324_b_1_i_a_date_typed_on_the_deadlines_page_since_is_not_undone(as_, world, db_session):
+    world["plan_ava"].last_meeting_on = ago(300)
+    db_session.commit()
+    cm = as_("cm")
+    base = f"/casework/students/{world['ava'].id}"
+    cm.get(f"{base}/contacts")
+    assert cm.post(f"{base}/meetings", meeting(meets_on=ago(20).isoformat())).status_code == 303
+    mid = _meeting_id(db_session)
+    cm.get(f"{base}/deadlines")
+    assert cm.post(inputs_url(world), {"last_meeting_on": ago(4).isoformat()}).status_code == 303
+    assert cm.post(f"{base}/meetings/{mid}/remove", {"reason": "wrong student", "confirm": "on"}).status_code == 303
+    db_session.expire_all()
+    assert db_session.get(Plan, world["plan_ava"].id).last_meeting_on == ago(4)
+
+
+# --- eligibility for a draft IEP through a meeting ----------------------------------------------------------------
+
+def _draft_only(world: dict[str, Any], db_session: Any) -> Plan:
+    plan = world["plan_ava"]
+    plan.status = "draft"
+    db_session.execute(PlanVersion.__table__.update().where(PlanVersion.plan_id == plan.id).values(status="draft"))
+    plan.evaluation_consent_on = ago(45)
+    db_session.commit()
+    return plan
+
+
+def test_300_323_c_1_eligibility_meeting_for_a_draft_iep_starts_the_30_day_clock(as_, world, db_session):
+    plan = _draft_only(world, db_session)
+    cm = as_("cm")
+    base = f"/casework/students/{world['ava'].id}"
+    assert cm.get(f"{base}/contacts").status_code == 200          # casework opens to the draft's case manager
+    resp = cm.post(f"{base}/meetings", meeting(meeting_type="eligibility", meets_on=ago(3).isoformat()))
+    assert resp.status_code == 303
+    db_session.expire_all()
+    plan = db_session.get(Plan, plan.id)
+    assert (plan.status, plan.eligibility_determined_on, plan.last_evaluation_on) == ("draft", ago(3), ago(3))
+    page = page_of(cm, world)
+    assert "initial IEP meeting (30 days from eligibility)" in page
+    # The 300.306 determination removed (recorded by mistake): the 30-day clock has nothing to start from again.
+    mid = _meeting_id(db_session)
+    assert cm.post(f"{base}/meetings/{mid}/remove", {"reason": "not held yet", "confirm": "on"}).status_code == 303
+    db_session.expire_all()
+    plan = db_session.get(Plan, plan.id)
+    assert (plan.eligibility_determined_on, plan.last_evaluation_on) == (None, None)
+    assert "initial IEP meeting (30 days from eligibility)" not in page_of(cm, world)
+
+
+def test_300_306_draft_iep_casework_stays_closed_to_other_case_managers_and_logs_the_refusal(as_, world, db_session):
+    _draft_only(world, db_session)
+    perrin = as_("other_cm")
+    resp = perrin.get(f"/casework/students/{world['ava'].id}/contacts")
+    assert resp.status_code == 403
+    from lti_app.models import AccessEvent
+
+    db_session.expire_all()
+    event = db_session.scalars(select(AccessEvent).where(AccessEvent.actor_id == world["other_cm"].id)
+                               .order_by(AccessEvent.id.desc())).first()
+    assert event is not None and not event.allowed and "not on your caseload" in event.basis

@@ -7,14 +7,17 @@ same 404 as a student id that does not exist, so the page does not reveal who ha
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import NoReturn
 
 from flask import abort
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
-from lti_app.domain.access import Action, Decision
+from lti_app.domain.access import Action, Decision, StudentFacts, decide
+from lti_app.models import Plan, Student
 from lti_app.services.access import policy as access
 
 log = logging.getLogger(__name__)
@@ -43,9 +46,24 @@ def refuse(session: Session, viewer: Viewer, student_id: int, decision: Decision
     abort(403, description=READ_ONLY)
 
 
+def student_facts(session: Session, student_id: int) -> StudentFacts:
+    """The access facts with the case managers of the student's *draft* plans too: before the first IEP is active,
+    its case manager runs the initial evaluation — guardian contacts, the eligibility determination meeting
+    (34 CFR 300.306) that starts the 30-day clock of the initial IEP meeting (300.323(c)(1)) — so casework opens
+    to them as it does to the case manager of an active plan (the deadlines page and the plan editor do the same)."""
+    facts = access.student_facts(session, student_id)
+    drafting = frozenset(m for m in session.scalars(
+        select(Plan.case_manager_id).where(Plan.student_id == student_id, Plan.status == "draft")) if m)
+    return dataclasses.replace(facts, case_manager_ids=facts.case_manager_ids | drafting)
+
+
 def authorize(session: Session, viewer: Viewer, student_id: int, action: Action, context: str) -> Decision:
     """Decide and log; refuse (403/404) unless allowed. The caller commits what it writes with the log row."""
-    decision = access.check(session, viewer, student_id, action, context)
+    if session.get(Student, student_id) is None:
+        decision = access.check(session, viewer, student_id, action, context)   # logs "no such student record"
+    else:
+        decision = decide(access.actor_facts(session, viewer), student_facts(session, student_id), action)
+        access.record(session, viewer, student_id, action.value, decision.allowed, decision.basis, context)
     if not decision.allowed:
         refuse(session, viewer, student_id, decision, action)
     return decision

@@ -255,6 +255,7 @@ def update_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapp
     casework_access.authorize(session, viewer, row.student_id, Action.EDIT_CASEWORK, f"edit meeting {row.id}")
     _not_removed(row, "meeting")
     form, reason = _form_and_reason(meeting_input, data, _today(today))
+    was_held = (row.meeting_type, row.meets_on) if row.status == "held" else None
     before = evidence.before_change(session, row, row.student_id)
     row.meeting_type, row.meets_on, row.notice_sent_on, row.status = (form.meeting_type, form.meets_on,
                                                                       form.notice_sent_on, form.status)
@@ -264,6 +265,10 @@ def update_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapp
     if evidence.unchanged(before, row):
         raise CaseworkInvalid([("participants", "Nothing was changed: correct a value, or leave the meeting as it is.")])
     evidence.after_change(session, viewer, row, row.student_id, reason)
+    if was_held is not None and was_held != ((row.meeting_type, row.meets_on) if row.status == "held" else None):
+        # Corrected date or type, or no longer held: the plan dates it set go back first, then the corrected
+        # meeting (if still held) records its own.
+        deadline_service.withdraw_meeting(session, viewer, row.id)
     _meeting_held(session, viewer, row, data, _today(today))
     return row
 
@@ -273,6 +278,9 @@ def remove_meeting(session: Session, viewer: Viewer, meeting_id: int, data: Mapp
     row = _get(session, Meeting, meeting_id, "meeting")
     assert isinstance(row, Meeting)
     _remove(session, viewer, row, "meeting", data)
+    if row.status == "held":
+        # It did not happen after all: the plan dates it set go back, its completions are withdrawn (kept).
+        deadline_service.withdraw_meeting(session, viewer, row.id)
     return row
 
 

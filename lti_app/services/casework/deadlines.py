@@ -22,6 +22,7 @@ from lti_app.domain.access import Action, StudentFacts, decide, decide_plan
 from lti_app.models import (
     DeadlineCompletion,
     Goal,
+    MeetingPlanDate,
     Plan,
     ProgressReport,
     ReportingPeriod,
@@ -52,6 +53,9 @@ HELD_MEETINGS = {"iep_annual": ("IEP", "last_meeting_on"), "iep_initial": ("IEP"
                  "504_review": ("504", "last_504_review_on")}
 """A meeting of these types, recorded as held, is the date the plan's deadline is met on (one entry, not two).
 IEP amendment meetings are not here: an amendment does not move the annual review (34 CFR 300.324(a)(4))."""
+MEETING_TRACKED = (*INPUT_FIELDS, "reevaluation_waiver_covers", "annual_review_due", "reevaluation_due")
+"""The plan dates a held meeting may change (its inputs and what is computed from them): kept with their value
+before, so withdrawing the meeting puts them back (``withdraw_meeting``)."""
 LATE_REASONS = [(r.value, rules.LATE_REASON_LABELS[r]) for r in rules.LateReason]
 NOT_VISIBLE = ("There is no student record here that you may see. Deadlines are shown to the student's case "
                "manager, the counselors and providers who serve the student, and administrators.")
@@ -280,7 +284,8 @@ def completions_of(session: Session, plan_ids: Sequence[int]) -> dict[int, list[
 
 def _completion(row: DeadlineCompletion) -> rules.Completion:
     return rules.Completion(rules.DeadlineKind(row.kind), row.due_on, row.completed_on, row.days_late,
-                            rules.LateReason(row.late_reason) if row.late_reason else None)
+                            rules.LateReason(row.late_reason) if row.late_reason else None,
+                            row.withdrawn_at is not None)
 
 
 class InputsInvalid(ValueError):
@@ -376,7 +381,8 @@ def apply_dates(session: Session, viewer: Viewer, plan: Plan, values: dict[str, 
                                                "is not known: enter the last evaluation date too."))
     changed: dict[str, object] = {k: v for k, v in values.items() if k in INPUT_FIELDS}
     new = dataclasses.replace(old, **changed, reevaluation_waiver_covers=covers)  # type: ignore[arg-type]
-    rows = list(session.scalars(select(DeadlineCompletion).where(DeadlineCompletion.plan_id == plan.id)))
+    rows = list(session.scalars(select(DeadlineCompletion).where(DeadlineCompletion.plan_id == plan.id,
+                                                                 DeadlineCompletion.withdrawn_at.is_(None))))
     recorded = {(rules.DeadlineKind(r.kind), r.completed_on): r.due_on for r in rows}
     calendar = load_calendars(session, {student.school}).get(student.school or None) or rules.SchoolCalendar()
     met = rules.deadlines_met(old, new, deadline_policy, recorded, calendar)
@@ -446,10 +452,58 @@ def record_meeting_held(session: Session, viewer: Viewer, student_id: int, meeti
     waived = values["reevaluation_waived_on"] is not None
     if waived and evaluated is not None and values["reevaluation_waived_on"] <= evaluated:  # type: ignore[operator]
         values["reevaluation_waived_on"], waived = None, False   # evaluated after all: the agreement is spent
+    before = {field: getattr(plan, field) for field in MEETING_TRACKED}
     apply_dates(session, viewer, plan, values, waived, late_reason, today, meeting_id=meeting_id)
+    now = utcnow()
+    for field in MEETING_TRACKED:
+        if getattr(plan, field) != before[field]:
+            session.add(MeetingPlanDate(meeting_id=meeting_id, plan_id=plan.id, field=field, before_on=before[field],
+                                        after_on=getattr(plan, field), recorded_by_id=viewer.person_id,
+                                        recorded_at=now))
+    session.flush()
     log.info("meeting held updated plan=%s field=%s meeting=%s actor=%s", plan.id, name, meeting_id,
              viewer.person_id)
     return plan
+
+
+def withdraw_meeting(session: Session, viewer: Viewer, meeting_id: int) -> list[Plan]:
+    """A held meeting is removed, corrected to another date or type, or no longer held: the plan dates it set go
+    back to what they were (``rules.date_without_meeting``: unless something set them again since), the due dates
+    are recomputed (so the deadline shows due or overdue again if it is), and the completions it recorded are
+    withdrawn, kept in the history. The caller has authorized the change of the meeting (``EDIT_CASEWORK``): the
+    plan's dates follow the evidence they came from. Returns the plans changed."""
+    mine = list(session.scalars(select(MeetingPlanDate).where(MeetingPlanDate.meeting_id == meeting_id,
+                                                              MeetingPlanDate.undone_at.is_(None))
+                                .order_by(MeetingPlanDate.id)))
+    now = utcnow()
+    for completion in session.scalars(select(DeadlineCompletion).where(DeadlineCompletion.meeting_id == meeting_id,
+                                                                       DeadlineCompletion.withdrawn_at.is_(None))):
+        completion.withdrawn_at, completion.updated_at = now, now
+        log.info("deadline completion withdrawn plan=%s kind=%s meeting=%s actor=%s", completion.plan_id,
+                 completion.kind, meeting_id, viewer.person_id)
+    changed: list[Plan] = []
+    for plan_id in dict.fromkeys(row.plan_id for row in mine):
+        plan = session.get(Plan, plan_id)
+        if plan is None:
+            continue
+        history = [rules.DateChange(r.meeting_id, r.field, r.before_on, r.after_on, r.undone_at is not None)
+                   for r in session.scalars(select(MeetingPlanDate).where(MeetingPlanDate.plan_id == plan_id)
+                                            .order_by(MeetingPlanDate.id))]
+        moved = False
+        for field in dict.fromkeys(r.field for r in mine if r.plan_id == plan_id):
+            differs, value = rules.date_without_meeting(getattr(plan, field), meeting_id, field, history)
+            if differs:
+                setattr(plan, field, value)
+                moved = True
+        if moved:
+            recompute(plan, policy())
+            changed.append(plan)
+            log.info("meeting withdrawn: plan dates restored plan=%s meeting=%s actor=%s", plan.id, meeting_id,
+                     viewer.person_id)
+    for row in mine:
+        row.undone_at, row.undone_by_id = now, viewer.person_id
+    session.flush()
+    return changed
 
 
 # --- the school calendar ---------------------------------------------------------------------------------------
