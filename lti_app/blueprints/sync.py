@@ -2,9 +2,10 @@
 
 Per platform: when the last webhook event arrived, how many events were applied / are waiting / are parked,
 the last reconciliations and what they changed, the parked events with their last error and a retry button,
-and "Sync now" per course. Admins only (``services.roles.is_admin``); a district administrator sees every
-platform, other admins the platform they launched from. The page shows counts, course titles and error texts,
-never a student's record.
+and "Sync now" per course; for a platform with an LMS accommodations connection, its work backlog (connection
+health, courses waiting or failing and since when, the last change applied, the last error in words). Admins
+only (``services.roles.is_admin``); a district administrator sees every platform, other admins the platform they
+launched from. The page shows counts, course titles and error texts, never a student's record.
 """
 
 from __future__ import annotations
@@ -48,16 +49,19 @@ def _back(**notice: Any) -> Response:
 @bp.get("")
 @require_viewer
 def health() -> Any:
+    from lti_app.services.lms_actions.backlog import backlogs
     from lti_app.services.roster.health import sync_health
 
     platform_ids = _admin_platform_ids()
     platforms = sync_health(get_session(), platform_ids)
+    lms = backlogs(get_session(), list(platform_ids))
     code = request.args.get("notice", "")
     notice = NOTICES.get(code)
     counts = None
     if code == "synced":
         counts = {k: request.args.get(k, type=int) for k in ("added", "updated", "removed")}
-    return render_template("sync/health.html", platforms=platforms, notice=notice, notice_code=code, counts=counts)
+    return render_template("sync/health.html", platforms=platforms, lms=lms, notice=notice, notice_code=code,
+                           counts=counts)
 
 
 @bp.post("/events/<int:event_id>/retry")

@@ -71,7 +71,7 @@ from lti_app.models import (
     Platform,
     StudentLink,
 )
-from lti_app.services.lms_actions import connections
+from lti_app.services.lms_actions import backlog, connections
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +253,8 @@ def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[i
     except (ReauthorizationRequired, MoodleTokenRefused) as exc:
         session.rollback()
         connections.mark_health(conn, "reauthorize", str(exc))
+        if not dry_run:
+            backlog.waiting(session, platform.id, course_id, "reauthorize", str(exc))
         session.commit()
         result.status, result.detail = "reauthorize", str(exc)
         log.warning("LMS reconcile course=%s stopped: the LMS refused Caseload's authorization", course.id)
@@ -260,11 +262,15 @@ def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[i
     except LmsUnavailable as exc:
         session.rollback()
         connections.mark_health(conn, "down", str(exc))
+        if not dry_run:
+            backlog.waiting(session, platform.id, course_id, "down", str(exc))
         session.commit()
         raise
     if not dry_run:
         if conn.health != "ok":
             connections.mark_health(conn, "ok", "")
+        failed = [c for c in result.changes if c.outcome == Outcome.FAILED.value]
+        backlog.ran(session, platform.id, course_id, len(failed))
         session.commit()
     else:
         session.rollback()
