@@ -74,7 +74,7 @@ def main() -> None:
     ap.add_argument("--profile", default="", help="with --in-process: write a cProfile of the measured launches")
     args = ap.parse_args()
     if args.in_process:
-        in_process(args.launches, args.teachers, args.profile)
+        in_process(args.launches, args.teachers, args.profile, args.tool)
         return
     base = f"http://127.0.0.1:{args.port}"
     with fresh_database("launch") as url:
@@ -315,8 +315,9 @@ def _node_flows(flows: _Flows, base: str, launches: int, concurrency: int, login
 ROUNDS = 10
 
 
-def in_process(launches: int, teachers: int, profile_path: str = "") -> None:
-    """CPU time and SQL statements per complete launch (login, launch, first page), measured in this process."""
+def in_process(launches: int, teachers: int, profile_path: str = "", tool: str = "caseload") -> None:
+    """CPU time and SQL statements per complete launch (login, launch, first page), measured in this process;
+    ``tool="minimal"`` drives the minimal pylti1p3 tool the same way (its CPU is the floor of the stack)."""
     import cProfile
 
     base = "http://127.0.0.1:5077"
@@ -324,6 +325,11 @@ def in_process(launches: int, teachers: int, profile_path: str = "") -> None:
         lms = LtiTestPlatform(tool_launch_url=base + "/lti/launch").start()
         flows = _Flows(url, lms, teachers, base)
         flows.register()
+        if tool == "minimal":
+            from bench import minimal_tool
+
+            os.environ["MINIMAL_TOOL_CONFIG"] = _minimal_tool_config(lms, "bench-secret-" + "x" * 40)
+            flows.app = minimal_tool.create_app()
         flows.run(flows.warm_up_indexes())
         profiler = cProfile.Profile(time.process_time) if profile_path else None
         if profiler:
@@ -350,6 +356,7 @@ def in_process(launches: int, teachers: int, profile_path: str = "") -> None:
     ordered = sorted(rounds, key=per_launch)
     best, median = ordered[0], ordered[len(ordered) // 2]
     print(f"machine: {machine()}  date: {dt.date.today()}  load average: {_loadavg()}")
+    print(f"tool: {'minimal pylti1p3 tool (stores nothing)' if tool == 'minimal' else 'Caseload'}")
     print(f"in-process launches: {launches} in {len(rounds)} rounds, {flows.describe()}"
           f"{' (under cProfile)' if profiler else ''}")
     for label, (c, _k, n) in (("best round", best), ("median round", median)):

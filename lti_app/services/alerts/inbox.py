@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import abort
-from sqlalchemy import String, cast, func, null, select, union_all, update
+from sqlalchemy import Integer, String, bindparam, cast, func, null, select, union_all, update
 from sqlalchemy.orm import Session
 
 from lti_app import clock
@@ -54,18 +54,22 @@ def unread_count(session: Session, person_id: int) -> int:
         Alert.recipient_id == person_id, Alert.read_at.is_(None))) or 0)
 
 
+_HEADER_FACTS = union_all(
+    select(RoleGrant.role.label("role"), cast(null(), Integer).label("n")).where(
+        RoleGrant.person_id == bindparam("person_id"), RoleGrant.revoked_at.is_(None)),
+    select(cast(null(), String), func.count()).select_from(Alert).where(
+        Alert.recipient_id == bindparam("person_id"), Alert.read_at.is_(None)))
+"""Built once (every page's header runs it; building and keying it per request cost as much as running it)."""
+
+
 def header_facts(session: Session, person_id: int) -> tuple[frozenset[str], int]:
     """What every page header needs, in one round trip (issue #10): the person's active role grants (the rules of
     the header's links, as ``roles.grant_roles``) and their unread alerts (``unread_count``).
 
     One ``UNION ALL``: a row per active grant with a null count, then one row with a null role and the count."""
-    grants = select(RoleGrant.role.label("role"), cast(null(), Alert.id.type).label("n")).where(
-        RoleGrant.person_id == person_id, RoleGrant.revoked_at.is_(None))
-    unread = select(cast(null(), String).label("role"), func.count().label("n")).select_from(Alert).where(
-        Alert.recipient_id == person_id, Alert.read_at.is_(None))
     roles_held: set[str] = set()
     count = 0
-    for role, n in session.execute(union_all(grants, unread)):
+    for role, n in session.connection().execute(_HEADER_FACTS, {"person_id": person_id}):
         if role is None:
             count = int(n or 0)
         else:
