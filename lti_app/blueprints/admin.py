@@ -548,6 +548,50 @@ def students() -> Any:
     return render_template("admin/students.html", query=query, rows=rows)
 
 
+def _services_owed(context: str) -> tuple[Any, bool, Viewer]:
+    from lti_app.services.casework.services_owed_admin import admin_services_owed
+
+    viewer = _admin()
+    every = request.args.get("all") == "1"
+    view = admin_services_owed(get_session(), viewer, clock.today(), every_service=every, context=context)
+    get_session().commit()  # the access log rows of every student decided
+    return view, every, viewer
+
+
+@bp.get("/services-owed")
+@require_viewer
+def services_owed() -> Any:
+    """Minutes owed (compensatory services) across the students this administrator may see: the case managers'
+    *Services owed*, for the district or the platform."""
+    from lti_app.services.casework import service_minutes
+
+    view, every, viewer = _services_owed("services owed (administration)")
+    if roles.is_district_admin(get_session(), viewer.person_id):
+        reach = "every platform of the district"
+    else:
+        reach = "the students with an account on the platform you launched from"
+    return render_template("admin/services_owed.html", view=view, every=every, reach=reach,
+                           periods=service_minutes.PERIOD_LABELS)
+
+
+@bp.get("/services-owed.csv")
+@require_viewer
+def services_owed_csv() -> Any:
+    from lti_app.services.casework import service_minutes
+
+    view, every, _viewer = _services_owed("services owed (administration, CSV)")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in service_minutes.owed_csv_rows(view):
+        # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection): quote it as text.
+        writer.writerow([f"'{c}" if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
+    resp = Response(out.getvalue(), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = (f"attachment; filename=services-owed-district-{clock.today().isoformat()}"
+                                           f"{'-all' if every else ''}.csv")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 def _export_form(student_id: int, error: str | None = None, status: int = 200) -> Any:
     """The export form. Logged once: an allowed opening as a ``view`` of the record ("export form"); a refusal as
     a refused ``export`` with its basis (it was logged as an allowed view before, then refused)."""

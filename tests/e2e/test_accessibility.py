@@ -42,6 +42,7 @@ NOT_A_PAGE = {
     "lms_actions.canvas_callback": "Canvas OAuth redirect",
     "admin.import_template": "CSV download",
     "casework.services_owed_csv": "CSV download",
+    "admin.services_owed_csv": "CSV download",
 }
 # Pages a link walk of the demo district cannot reach: opened by a POST (a new draft, its activation), or linked only
 # once the district holds state the demo does not (an LMS connection, accommodations applied in the LMS). Their
@@ -171,7 +172,8 @@ REACHES = {
             "lms_actions.student_ledger"},
     "admin-": {"deadlines.school_deadlines", "deadlines.calendar", "admin.home", "admin.access_log", "admin.changes",
                "admin.disclosures", "admin.grants_page",
-               "admin.imports", "admin.retention_page", "admin.students", "sync.health", "admin.who_may_see",
+               "admin.imports", "admin.retention_page", "admin.students", "admin.services_owed", "sync.health",
+               "admin.who_may_see",
                "lms_actions.admin_page", "lms_actions.verification"},
 }
 
