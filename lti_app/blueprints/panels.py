@@ -18,6 +18,7 @@ from lti_app.services.access.students import student_for_person
 from lti_app.services.casework import notes, panel, questions
 from lti_app.services.casework.notes import NOTE_TYPE_LABELS, TIER_LABELS, NoteInvalid
 from lti_app.services.casework.panel import CATEGORY_LABELS, PLAN_TYPES
+from lti_app.services.lms_actions import report
 
 bp = Blueprint("panels", __name__, url_prefix="/panels")
 
@@ -43,10 +44,14 @@ def course() -> Any:
                               plan_type=request.args.get("plan_type", ""), needs_ack=bool(request.args.get("needs_ack")),
                               query=request.args.get("q", "")[:100],
                               section_id=parse_id(request.args.get("section", "")))
+    # The course's line of the verification report (issue #12), only where the LMS applies accommodations (the
+    # panel's own statement said so) and the teacher has plan students: counts, no names.
+    lms_line = (report.course_line(session, view.course.id, switched_on=True)
+                if view.course.lms_applies and view.total_with_plans else None)
     session.commit()
     template = "panels/print.html" if request.args.get("print") else "panels/course.html"
     return render_template(template, view=view, categories=CATEGORY_LABELS, plan_types=PLAN_TYPES, done=_done(),
-                           problems=[])
+                           problems=[], lms_line=lms_line)
 
 
 @bp.post("/ack")

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lti_app.models import AccessEvent, AdminEvent, LmsActionLedger, LmsConnection, RoleGrant
+from lti_app.models import AccessEvent, AdminEvent, LmsActionLedger, LmsConnection, LmsQuiz, RoleGrant
 from lti_app.services.lms_actions.reconcile import reconcile_course
 from tests.support import factories as f
 from tests.support.fake_canvas import FakeCanvas
@@ -119,6 +119,32 @@ def test_a_teacher_sees_the_course_counts_only(client, token_for, db_session, ca
     text = _text(resp)
     assert "applied on 2 of 2 student quizzes (2 students with a plan)" in text
     assert "Ava" not in text and "Ben" not in text
+
+
+@BOTH
+def test_the_teachers_panel_carries_the_courses_line_only_while_the_lms_applies_them(client, token_for, db_session,
+                                                                                    canvas, people):
+    """Issue #12: "Teachers see their course's line on the panel"; no line (and no extra read) while it is off."""
+    teacher = As(client, token_for(people["teacher"], people["course"], roles=("teacher",)))
+    off = teacher.get("/panels/course")
+    assert off.status_code == 200 and 'id="lms-line"' not in off.get_data(as_text=True)
+
+    conn = db_session.scalar(select(LmsConnection))
+    conn.enabled = True
+    db_session.commit()
+    canvas.add_quiz("501", "Unit 1", 30)
+    canvas.add_quiz("501", "Unit 2", 30)
+    reconcile_course(db_session, people["course"].id)
+    text = _text(teacher.get("/panels/course"))
+    assert "Accommodations applied on 4 of 4 student quizzes (2 students with a plan)." in text
+    assert "not yet" not in text
+
+    # A quiz Caseload has seen (a quiz event) but not applied yet: a gap on the line, still no names.
+    db_session.add(LmsQuiz(platform_id=people["platform"].id, course_id=people["course"].id, kind="classic",
+                           lms_quiz_id="new-unseen", title="Unit 3", time_limit_seconds=45 * 60))
+    db_session.commit()
+    text = _text(teacher.get("/panels/course"))
+    assert "2 not yet Accommodations applied on 4 of 6 student quizzes" in text
 
 
 def test_the_students_ledger_is_for_case_managers_and_admins_and_is_logged(client, token_for, db_session, canvas,

@@ -21,6 +21,7 @@ from lti_app.models import (
     AlertPlacement,
     Course,
     Enrollment,
+    LmsConnection,
     Person,
     Plan,
     PlanVersion,
@@ -82,6 +83,9 @@ class CourseHeading:
 
     id: int
     title: str
+    lms_applies: bool = False
+    """Accommodations are applied in this course's LMS (its platform's LMS connection is switched on, issue #12):
+    the panel then shows the course's line of the verification report."""
 
 
 @dataclass
@@ -98,7 +102,9 @@ class PanelView:
 # Built once: the panel opens every launch, and building and keying these statements cost as much as running them.
 # The viewer's active teaching enrollments in the course (with the course's title) ...
 _MINE = (
-    select(Course.title, Section.id.label("section_id"), Section.lms_section_id, Enrollment.created_at)
+    select(Course.title, Section.id.label("section_id"), Section.lms_section_id, Enrollment.created_at,
+           exists(select(LmsConnection.id).where(LmsConnection.platform_id == Course.platform_id,
+                                                 LmsConnection.enabled.is_(True))).label("lms_applies"))
     .select_from(Enrollment).join(Section, Section.id == Enrollment.section_id)
     .join(Course, Course.id == Enrollment.course_id)
     .where(Enrollment.person_id == bindparam("person_id"), Enrollment.course_id == bindparam("course_id"),
@@ -110,9 +116,10 @@ _MINE = (
 _COURSE_AND_STUDENTS = union_all(
     select(literal(True).label("teaching"), _MINE.c.title, _MINE.c.section_id, _MINE.c.lms_section_id,
            cast(null(), String).label("section_name"), _MINE.c.created_at, cast(null(), Integer).label("person_id"),
-           cast(null(), Integer).label("student_id"), cast(null(), String).label("sis_id")),
+           cast(null(), Integer).label("student_id"), cast(null(), String).label("sis_id"), _MINE.c.lms_applies),
     select(literal(False), cast(null(), String), Section.id, Section.lms_section_id, Section.name,
-           cast(null(), Enrollment.created_at.type), Enrollment.person_id, StudentLink.student_id, Person.sis_id)
+           cast(null(), Enrollment.created_at.type), Enrollment.person_id, StudentLink.student_id, Person.sis_id,
+           literal(False))
     .select_from(Enrollment).join(Section, Section.id == Enrollment.section_id)
     .join(Person, Person.id == Enrollment.person_id)
     .outerjoin(StudentLink, StudentLink.person_id == Enrollment.person_id)
@@ -139,17 +146,18 @@ def _course_and_students(session: Session, viewer: Viewer, course_id: int) -> tu
     mine: list[tuple[int, str, dt.datetime]] = []
     enrolled: list[_Enrolled] = []
     title = ""
+    lms_applies = False
     for row in session.connection().execute(_COURSE_AND_STUDENTS, {"person_id": viewer.person_id,
                                                                     "course_id": course_id}):
         if row.teaching:
-            title = row.title
+            title, lms_applies = row.title, bool(row.lms_applies)
             mine.append((row.section_id, row.lms_section_id, row.created_at))
         else:
             enrolled.append(_Enrolled(row.person_id, row.section_id, row.lms_section_id, row.section_name,
                                       row.student_id, row.sis_id))
     if not mine:
         return None, [], []
-    return CourseHeading(course_id, title), mine, enrolled
+    return CourseHeading(course_id, title, lms_applies), mine, enrolled
 
 
 def course_panel(session: Session, viewer: Viewer, category: str = "", plan_type: str = "", needs_ack: bool = False,

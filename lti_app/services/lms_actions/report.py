@@ -195,14 +195,16 @@ class CourseLine:
                 f"({self.students} student{'s' if self.students != 1 else ''} with a plan).")
 
 
-def course_line(session: Session, course_id: int) -> CourseLine | None:
-    """None when the course's LMS is not switched on."""
-    course = session.get(Course, course_id)
-    if course is None:
-        return None
-    conn = session.scalar(select(LmsConnection).where(LmsConnection.platform_id == course.platform_id))
-    if conn is None or not conn.enabled:
-        return None
+def course_line(session: Session, course_id: int, *, switched_on: bool = False) -> CourseLine | None:
+    """None when the course's LMS is not switched on (``switched_on``: the caller has just read that it is, as the
+    teacher panel does in its own statement)."""
+    if not switched_on:
+        course = session.get(Course, course_id)
+        if course is None:
+            return None
+        conn = session.scalar(select(LmsConnection).where(LmsConnection.platform_id == course.platform_id))
+        if conn is None or not conn.enabled:
+            return None
     found = lines(session, course_ids=[course_id])
     return CourseLine(len({r.student.id for r in found}), sum(len(r.quizzes) for r in found),
                       sum(r.applied for r in found))
