@@ -178,9 +178,19 @@ def test_the_practice_web_service_answers_moodles_functions_over_http(app, db_se
 
     assert ws.call("mod_quiz_delete_overrides", {"data": {"quizid": quiz.id, "ids": [oid]}}).body == {"ids": [oid]}
     assert ws.get_overrides(quiz.id) == []
+    # the practice LMS's groups are the course's sections: a group override reaches the section's students
     section = demo.sections[course.id][1]
-    members = ws.group_members([str(section.id)])[str(section.id)]
-    assert student.lms_user_id in members or members  # the practice LMS's groups are the course's sections
+    expected = set(db_session.scalars(select(Person.lms_user_id).join(Enrollment, Enrollment.person_id == Person.id)
+                                      .where(Enrollment.section_id == section.id, Enrollment.role == "student",
+                                             Enrollment.state == "active")))
+    assert expected and ws.group_members([str(section.id)]) == {str(section.id): expected}
+    with pytest.raises(MoodleError) as no_group:
+        ws.group_members([str(demo.sections[course.id][0].id)])  # the course-wide "section" is not a group
+    assert no_group.value.errorcode == "invalidrecord"
+    [gid] = ws.save_overrides(quiz.id, [{"groupid": section.id, "timelimit": 5000}]).body["ids"]
+    assert ws.get_overrides(quiz.id) == [{"id": gid, "quiz": int(quiz.id), "userid": None, "groupid": section.id,
+                                          "timeopen": None, "timeclose": None, "timelimit": 5000, "attempts": None,
+                                          "password": None}]
 
     with pytest.raises(MoodleTokenRefused):
         MoodleWebService(ws.endpoint.removesuffix("/webservice/rest/server.php"), "not-the-token").site_info()
