@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, url_for
@@ -25,6 +26,7 @@ from lti_app.services.access import policy as access
 from lti_app.services.access import roles
 from lti_app.services.lms_actions import admin, connections, oauth, report
 
+log = logging.getLogger(__name__)
 bp = Blueprint("lms_actions", __name__, url_prefix="/lms")
 
 NOTICES = {
@@ -76,7 +78,11 @@ def switch(platform_id: int) -> Any:
         get_session().rollback()
         return _back(problem=str(exc))
     if on:  # "Caseload applies them now": every course with a plan student, as "Apply now" does
-        admin.apply_now(get_session(), platform_id)
+        try:
+            admin.apply_now(get_session(), platform_id)
+        except Exception:  # noqa: BLE001 - the broker is down: it is on, and the nightly sweep applies it
+            get_session().rollback()
+            log.warning("could not queue the LMS application of platform %s", platform_id, exc_info=True)
     return _back(notice="on" if on else "off")
 
 
