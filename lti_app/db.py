@@ -7,6 +7,7 @@ app's settings and stores the session factory on the app, so several apps (tests
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -84,7 +85,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
+    _note_writes(engine)
     return engine
+
+
+_WROTE = "caseload.wrote"
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+
+
+def _note_writes(engine: Engine) -> None:
+    """Mark a connection's transaction as having written once it runs anything but a plain read (``SELECT``, or a
+    ``WITH`` query naming no INSERT/UPDATE/DELETE): ``_close_session`` ends a transaction that only read with a
+    COMMIT instead of a ROLLBACK, because psycopg empties its cache of prepared statements (and deallocates them on
+    the server) at every ROLLBACK, so a page whose last reads ran after its commit (every page header) had every
+    statement parsed and planned again on every request. Unknown or ambiguous statements count as writes."""
+
+    @event.listens_for(engine, "begin")
+    def _reset(conn: Any) -> None:
+        conn.info[_WROTE] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        if conn.info.get(_WROTE) is not False:
+            return
+        head = statement.lstrip()[:6].upper()
+        if not (head.startswith("SELECT") or (head.startswith("WITH") and not _WRITES.search(statement))):
+            conn.info[_WROTE] = True
+
+
+def _only_read(session: Session) -> bool:
+    """The session's open transaction ran reads only (PostgreSQL engines note writes; elsewhere: unknown, False)."""
+    if not session.in_transaction() or session.new or session.dirty or session.deleted:
+        return False
+    return session.connection().info.get(_WROTE) is False
 
 
 PING_AFTER_IDLE_SECONDS = 1.0
@@ -144,9 +177,11 @@ def session_scope(app: Flask | None = None) -> Iterator[Session]:
         session.close()
 
 
-def _close_session(_exc: BaseException | None) -> None:
+def _close_session(exc: BaseException | None) -> None:
     session = g.pop("db_session", None)
     if session is not None:
+        if exc is None and _only_read(session):
+            session.commit()  # same outcome as a rollback for a read-only transaction, and psycopg keeps its cache
         session.rollback()
         session.close()
 
