@@ -133,7 +133,7 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline", *,
         return []
     student_ids = [s.id for _, s in plans]
     teacher_counts, ack_counts = acknowledgement_counts(session, viewer.person_id)
-    questions: dict[int, int] = dict(session.execute(_open_question_statement(), manager).tuples().all())
+    questions: dict[int, int] = dict(session.execute(_open_question_statement(), manager).all())
     services = service_minutes.shortfalls(session, student_ids, clock.today())
     # Compliance deadlines from the deadlines domain (annual review, reevaluation unless waived, initial evaluation,
     # 504 review, progress reports): four more set-based queries whatever the caseload size.
