@@ -33,6 +33,7 @@ from lti_app.models.plans import (
     Student,
     StudentLink,
 )
+from lti_app.models.practice import PracticeQuiz, PracticeQuizOverride
 from lti_app.models.roster import Course, Enrollment, Person, RoleGrant, Section
 from lti_app.models.tenancy import (
     Deployment,
@@ -57,4 +58,5 @@ __all__ = [
     "ServiceSession",
     "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",
     "AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsCourseBacklog", "LmsQuiz", "LmsQuizState",
+    "PracticeQuiz", "PracticeQuizOverride",
 ]
