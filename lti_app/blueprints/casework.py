@@ -44,13 +44,7 @@ def home() -> Any:
     services_url = app_url_by_id("workspace.services", "student_id")
     shown = [(r, u, student_url(r.student_id), plan_url(r.student_id), services_url(r.student_id))
              for r, u in zip(rows, urgency, strict=True)]
-    page = render_template("casework/home.html", rows=rows, shown=shown, counts=counts, today=today, sort=sort)
-    # The header's reads while rendering opened a transaction: ending it here leaves the connection idle, so the
-    # request's closing rollback is not sent and psycopg keeps the statements it prepared (a ROLLBACK empties its
-    # cache of prepared statements, so no statement of this page ever reached its fifth use and PostgreSQL parsed
-    # and planned all of them again on every page, the acknowledgement count's plan alone about 5 ms).
-    session.commit()
-    return page
+    return render_template("casework/home.html", rows=rows, shown=shown, counts=counts, today=today, sort=sort)
 
 
 def _owed(context: str) -> tuple[service_minutes.OwedView, bool]:

@@ -1,7 +1,7 @@
 """Issue #11's 200-student caseload home, made cheaper without changing what it shows, on PostgreSQL and SQLite:
 the service-minute figures the page sums in the database equal each service's full ledger over varied data, the
-remembered next deadline follows a changed plan date at once, the page leaves (almost) nothing for the garbage
-collector, and it ends its request without a ROLLBACK (which would empty psycopg's prepared statements)."""
+remembered next deadline follows a changed plan date at once, and the page leaves (almost) nothing for the garbage
+collector. (That the page's read-only transaction ends without a ROLLBACK is ``test_read_only_transactions``.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import random
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from lti_app import clock
 from lti_app.domain.dates import shown_day
@@ -152,26 +151,3 @@ def test_the_caseload_home_leaves_almost_nothing_for_the_garbage_collector(clien
         gc.set_debug(0)
         gc.garbage.clear()
     assert left < 400, left
-
-
-@BOTH
-def test_the_caseload_home_ends_without_a_rollback(app, client, token_for, db_session):
-    """The page commits the access log, then the reads of its header, so its request ends with no transaction open:
-    a ROLLBACK at the end would empty psycopg's prepared statements, and PostgreSQL would parse and plan every
-    statement of the page again on every page."""
-    me, _students = _varied_caseload(db_session, 4)
-    token = token_for(me, None, roles=("teacher",))
-    engine = app.extensions["caseload.engine"]
-    assert client.get("/casework/", query_string={"t": token}).status_code == 200
-    rollbacks: list[Any] = []
-
-    def seen(conn: Any) -> None:
-        rollbacks.append(conn)
-
-    event.listen(engine, "rollback", seen)
-    try:
-        body = client.get("/casework/", query_string={"t": token})
-    finally:
-        event.remove(engine, "rollback", seen)
-    assert body.status_code == 200 and "12 students" in text_of(body)
-    assert rollbacks == []
