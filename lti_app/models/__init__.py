@@ -19,6 +19,7 @@ from lti_app.models.lms_actions import (
     LmsActionLedger,
     LmsConnection,
     LmsCourseBacklog,
+    LmsLedgerIntent,
     LmsQuiz,
     LmsQuizState,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "Contact", "CrisisEntry", "EvidenceRevision", "Meeting", "Referral", "ReferralStatusChange", "ServiceRequirement",
     "ServiceSession",
     "Goal", "ProgressPoint", "ProgressReport", "ProgressReportGoal", "ReportingPeriod", "SchoolClosure",
-    "AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsCourseBacklog", "LmsQuiz", "LmsQuizState",
+    "AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsCourseBacklog", "LmsLedgerIntent", "LmsQuiz",
+    "LmsQuizState",
     "PracticeQuiz", "PracticeQuizOverride",
 ]

@@ -158,6 +158,30 @@ class LmsActionLedger(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class LmsLedgerIntent(Base):
+    """A change Caseload is about to send to the LMS, committed before the call and removed in the same transaction
+    as the ledger row that records the LMS's answer. One left behind means the caller died (or the LMS stopped
+    answering) between the call and that commit: the next reconcile reads the LMS, and when the LMS has exactly this
+    value it appends the ledger row then (the change is Caseload's, not a teacher's); otherwise the write did not
+    land and it is decided again. Not the ledger: rows here are removed once settled; the ledger stays append-only."""
+
+    __tablename__ = "lms_ledger_intents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    quiz_id: Mapped[int] = mapped_column(ForeignKey("lms_quizzes.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(30))
+    before: Mapped[dict] = mapped_column(JSONType, default=dict)
+    after: Mapped[dict] = mapped_column(JSONType, default=dict)
+    outcome: Mapped[str] = mapped_column(String(20))
+    """applied | withdrawn: what the ledger row will say once the LMS has the value."""
+    reason: Mapped[str] = mapped_column(String(30))
+    plan_version_id: Mapped[int | None] = mapped_column(ForeignKey("plan_versions.id", ondelete="SET NULL"))
+    event: Mapped[str] = mapped_column(String(255), default="")
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class LmsCourseBacklog(Base):
     """The LMS work of one course as the last reconcile left it, for the sync health page: waiting (the LMS was
     down or refused Caseload's authorization: the task retries with backoff, the nightly sweep repeats it) since

@@ -26,6 +26,7 @@ import requests
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from tests.fault.conftest import Servers
 from tests.support import faults
 from tests.support.lms_events import CanvasLiveEvents
 
@@ -37,45 +38,6 @@ STATES = ["active", "inactive", "completed", "active", "deleted"]
 SETTLE_SECONDS = 60.0
 """Bound on the wait, after the fault is over and the last event was acknowledged, for every event to be applied
 (the beat drains due events every second here, so a lost kick costs about a second)."""
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"fault tests need {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@dataclass
-class Servers:
-    pg: faults.PrivatePostgres
-    redis: faults.PrivateRedis
-    template: str
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """One private PostgreSQL cluster and one private Redis for the module; a migrated template database that each
-    test copies (``CREATE DATABASE ... TEMPLATE``) instead of migrating again."""
-    missing = faults.have_servers()
-    if missing:
-        _skip_or_fail(missing)
-    base = tmp_path_factory.mktemp("faults")
-    pg = faults.PrivatePostgres().init()
-    pg.start()
-    redis_server = faults.PrivateRedis(base / "redis")
-    redis_server.start()
-    try:
-        from lti_app.migrate import upgrade
-
-        admin = create_engine(pg.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text('CREATE DATABASE "template_caseload"'))
-        admin.dispose()
-        upgrade(pg.url("template_caseload"), "head")
-        yield Servers(pg, redis_server, "template_caseload")
-    finally:
-        redis_server.stop()
-        pg.remove()
 
 
 @dataclass

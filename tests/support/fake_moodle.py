@@ -12,10 +12,12 @@ all is refused (``nooverridedata``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,6 +65,11 @@ class FakeMoodle(LoopbackServer):
         self.enrolled: dict[int, set[int]] = {}
         self.groups: dict[int, set[int]] = {}
         self.calls: list[str] = []
+        self.saved: list[tuple[int, int, dict[str, Any]]] = []
+        """Every user override a ``mod_quiz_save_overrides`` stored: (quiz id, user id, its settings)."""
+        self.after_write: Callable[[str], None] | None = None
+        """Called with the function's name after a save or delete was applied and before its answer is sent (a
+        fault test kills the caller there: the LMS has the change, the caller never hears of it)."""
         self._lock = threading.RLock()
         self._next = 100
 
@@ -116,6 +123,15 @@ class FakeMoodle(LoopbackServer):
     def handle(self, form: dict[str, Any]) -> Any:
         if self.latency:
             time.sleep(self.latency)
+        answer = self._answer(form)
+        function = str(form.get("wsfunction", ""))
+        hook = self.after_write
+        if hook is not None and function in ("mod_quiz_save_overrides", "mod_quiz_delete_overrides") \
+                and not (isinstance(answer, dict) and "exception" in answer):
+            hook(function)
+        return answer
+
+    def _answer(self, form: dict[str, Any]) -> Any:
         with self._lock:
             function = str(form.get("wsfunction", ""))
             self.calls.append(function)
@@ -189,6 +205,8 @@ class FakeMoodle(LoopbackServer):
                                   "You must override at least one of the quiz settings")
             oid = oid or self._id()
             quiz.overrides[oid] = {"id": oid, "quiz": quiz.id, "userid": userid, "groupid": groupid, **values}
+            if userid is not None:
+                self.saved.append((quiz.id, userid, dict(values)))
             ids.append(oid)
         return {"ids": ids}
 
@@ -217,4 +235,5 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a caller killed while waiting
+            self.wfile.write(data)

@@ -12,6 +12,11 @@ Why it is safe to run any number of times, and to kill halfway:
   that is already there (a re-check of an unchanged district makes zero writes);
 - each quiz's write and its ledger rows are committed together right after the LMS answers, so a reconcile that
   is killed resumes at the next quiz without repeating the done ones;
+- the change about to be written is committed first as an *intent* (``LmsLedgerIntent``), removed with the ledger
+  rows; a reconcile killed after the LMS accepted a write and before that commit leaves the intent, and the redo,
+  reading the value back, recognises it as Caseload's own: it appends the ledger row then (once), instead of losing
+  the record and later taking the value for a teacher's. When the LMS does not have the value the write did not
+  land and is decided again;
 - New Quizzes cannot be read back (no API), so there the ledger is the memory: a value is written again only when
   the target differs from what Caseload last applied, or the last write failed (``failed[]`` of a 200).
 
@@ -63,6 +68,7 @@ from lti_app.models import (
     Course,
     Enrollment,
     LmsActionLedger,
+    LmsLedgerIntent,
     LmsQuiz,
     LmsQuizState,
     Person,
@@ -81,6 +87,8 @@ FIELDS: dict[QuizKind, tuple[Field, ...]] = {
     QuizKind.MOODLE: (Field.TIMELIMIT, Field.ATTEMPTS, Field.TIMECLOSE),
 }
 OWN_OUTCOMES = (Outcome.APPLIED.value, Outcome.WITHDRAWN.value)
+RECOVERED_ANSWER = ("Recorded when the work resumed: the LMS had this value, sent by Caseload before its worker "
+                    "stopped (or the LMS stopped answering) and before the answer was recorded.")
 VERIFY_AFTER = dt.timedelta(days=7)
 """The nightly sweep re-reads a quiz's per-student settings at least this often even when nothing changed (a
 teacher may have edited an extension in Canvas, which sends no event for it)."""
@@ -152,6 +160,8 @@ class _Ctx:
     """False (the nightly sweep): a quiz whose settings did not change and whose every student was found as
     required at a check less than ``VERIFY_AFTER`` ago is not read again."""
     changed_quizzes: set[int] = field(default_factory=set)
+    intents: dict[tuple[int, int, str], LmsLedgerIntent] = field(default_factory=dict)
+    """(quiz_id, person_id, field) -> a change sent (or about to be) whose answer is not in the ledger yet."""
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -178,7 +188,8 @@ def rule_of(row: AppliedAccommodation) -> LmsRule:
                    bool(row.window_guard))
 
 
-def _candidates(session: Session, course: Course, person_ids: Sequence[int] | None) -> list[Candidate]:
+def _candidates(session: Session, course: Course, person_ids: Sequence[int] | None,
+                pending: Iterable[int] = ()) -> list[Candidate]:
     query = (select(Enrollment.person_id, Person.lms_user_id, StudentLink.student_id)
              .join(Person, Person.id == Enrollment.person_id)
              .join(StudentLink, StudentLink.person_id == Person.id)
@@ -191,6 +202,7 @@ def _candidates(session: Session, course: Course, person_ids: Sequence[int] | No
     with_history = set(session.scalars(
         select(LmsActionLedger.person_id).where(LmsActionLedger.course_id == course.id,
                                                 LmsActionLedger.outcome == Outcome.APPLIED.value).distinct()))
+    with_history.update(pending)
     out = []
     for r in rows:
         found = rules.get(r.student_id, [])
@@ -235,16 +247,19 @@ def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[i
     if not course.lms_course_id:
         result.status, result.detail = "no_lms_id", "The LMS's own id of this course is not known yet."
         return result
-    candidates = _candidates(session, course, person_ids)
+    intents: dict[tuple[int, int, str], LmsLedgerIntent] = {} if dry_run else {
+        (i.quiz_id, i.person_id, i.field): i for i in session.scalars(
+            select(LmsLedgerIntent).where(LmsLedgerIntent.course_id == course.id).order_by(LmsLedgerIntent.id))}
+    candidates = _candidates(session, course, person_ids, {p for _q, p, _f in intents})
     if not candidates:
         result.status = "no_students"
         return result
     own, last = _ledger_memory(session, course.id)
     states = {(s.quiz_id, s.person_id): s for s in session.scalars(
         select(LmsQuizState).join(LmsQuiz, LmsQuiz.id == LmsQuizState.quiz_id).where(LmsQuiz.course_id == course.id))}
-    history = {(q, p) for (q, p, _f), v in own.items() if v}
+    history = {(q, p) for (q, p, _f), v in own.items() if v} | {(q, p) for q, p, _f in intents}
     ctx = _Ctx(session, course, platform, reason, event, dry_run, result, own, last, states, history,
-               verify=(reason not in QUICK_REASONS) if verify is None else verify)
+               verify=(reason not in QUICK_REASONS) if verify is None else verify, intents=intents)
     try:
         if conn.kind == connections.CANVAS:
             _canvas(ctx, connections.canvas_client(conn), candidates)
@@ -313,7 +328,7 @@ def _upsert_quizzes(ctx: _Ctx, kind: QuizKind, found: list[dict[str, Any]]) -> l
 def _trusted(ctx: _Ctx, quiz: LmsQuiz, targets: dict[int, dict[Field, Any]]) -> bool:
     """The sweep may skip reading this quiz: unchanged in the LMS's list, and every student found as required at
     a recent check, with the same requirement as now."""
-    if ctx.verify or id(quiz) in ctx.changed_quizzes:
+    if ctx.verify or id(quiz) in ctx.changed_quizzes or any(q == quiz.id for q, _p, _f in ctx.intents):
         return False
     fresh = utcnow() - VERIFY_AFTER
     for person_id, required in targets.items():
@@ -346,10 +361,65 @@ def _targets(ctx: _Ctx, quiz: LmsQuiz, candidates: list[Candidate]) -> dict[int,
     return out
 
 
-def _decide(ctx: _Ctx, quiz: LmsQuiz, person_id: int, required: dict[Field, Any], current: dict[Field, Any],
+def _decide(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, required: dict[Field, Any], current: dict[Field, Any],
             baseline: dict[Field, Any]) -> list[Decision]:
-    return [merge_value(f, current.get(f), required.get(f), ctx.own.get((quiz.id, person_id, f.value)),
+    for f in FIELDS[QuizKind(quiz.kind)]:
+        _settle_intent(ctx, quiz, c, f, current.get(f))
+    return [merge_value(f, current.get(f), required.get(f), ctx.own.get((quiz.id, c.person_id, f.value)),
                         baseline.get(f)) for f in FIELDS[QuizKind(quiz.kind)]]
+
+
+def _settle_intent(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, f: Field, current: Any) -> None:
+    """A change sent earlier whose answer never reached the ledger: when the LMS has exactly that value now, the
+    write landed; its ledger row is appended now (once) and the value is Caseload's own from here on. Otherwise the
+    write did not land (or was changed since): the intent is dropped and the field is decided again. New Quizzes
+    cannot be read back, so there the change is always decided (and sent) again."""
+    key = (quiz.id, c.person_id, f.value)
+    intent = ctx.intents.pop(key, None)
+    if intent is None:
+        return
+    value = (intent.after or {}).get("value")
+    landed = quiz.kind != QuizKind.NEW.value and current is not None and value is not None \
+        and int(current) == int(value)
+    if landed and not ctx.dry_run:
+        row = LmsActionLedger(
+            platform_id=ctx.platform.id, course_id=ctx.course.id, lms_course_id=ctx.course.lms_course_id or "",
+            quiz_id=quiz.id, lms_quiz_id=quiz.lms_quiz_id, quiz_title=quiz.title[:500], person_id=c.person_id,
+            lms_user_id=c.lms_user_id, student_id=c.student_id, field=f.value, before=dict(intent.before or {}),
+            after={"value": value}, outcome=intent.outcome, reason=intent.reason,
+            plan_version_id=intent.plan_version_id, event=intent.event, request_id="", lms_status=None,
+            lms_answer=RECOVERED_ANSWER, at=intent.at)
+        ctx.session.add(row)
+        ctx.last[key] = row
+        ctx.own[key] = value
+        ctx.history.add((quiz.id, c.person_id))
+    if not ctx.dry_run:
+        ctx.session.delete(intent)
+
+
+def _intend(ctx: _Ctx, quiz: LmsQuiz, items: Iterable[tuple[Candidate, list[Decision]]]) -> None:
+    """Commit what is about to be written before the LMS call (see the module docstring); ``_record`` removes each
+    intent with the ledger row of the answer, in the same transaction."""
+    if ctx.dry_run:
+        return
+    added = False
+    for c, decisions in items:
+        for d in decisions:
+            if not d.write or d.outcome not in (Outcome.APPLIED, Outcome.WITHDRAWN):
+                continue
+            key = (quiz.id, c.person_id, d.field.value)
+            stale = ctx.intents.pop(key, None)
+            if stale is not None:
+                ctx.session.delete(stale)
+            intent = LmsLedgerIntent(course_id=ctx.course.id, quiz_id=quiz.id, person_id=c.person_id,
+                                     field=d.field.value, before={"value": d.before}, after={"value": d.value},
+                                     outcome=d.outcome.value, reason=ctx.reason,
+                                     plan_version_id=c.plan_version_id, event=ctx.event[:255], at=utcnow())
+            ctx.session.add(intent)
+            ctx.intents[key] = intent
+            added = True
+    if added:
+        ctx.session.commit()
 
 
 def _record(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], *, ok: bool, request_id: str = "",
@@ -367,6 +437,9 @@ def _record(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], *
         if ctx.dry_run:
             continue
         key = (quiz.id, c.person_id, d.field.value)
+        intent = ctx.intents.pop(key, None) if d.write else None
+        if intent is not None:
+            ctx.session.delete(intent)
         previous = ctx.last.get(key)
         if outcome is Outcome.KEPT and previous is not None and previous.outcome == Outcome.KEPT.value \
                 and (previous.before or {}).get("value") == d.before and (previous.after or {}).get("value") == after:
@@ -492,7 +565,7 @@ def _canvas(ctx: _Ctx, client: CanvasClient, candidates: list[Candidate]) -> Non
                    Field.EXTRA_ATTEMPTS: ext.extra_attempts if ext else None,
                    Field.LOCK_AT: (_iso_unix(own.lock_at) if own is not None and own.lock_at else close)
                    if windows is not None else required.get(Field.LOCK_AT)}
-            decisions = _decide(ctx, quiz, person_id, required, now,
+            decisions = _decide(ctx, quiz, c, required, now,
                                 {Field.EXTRA_TIME: 0, Field.EXTRA_ATTEMPTS: 0, Field.LOCK_AT: close})
             plans.append((c, decisions, ext))
         _canvas_write_classic(ctx, client, quiz, plans)
@@ -517,7 +590,7 @@ def _canvas(ctx: _Ctx, client: CanvasClient, candidates: list[Candidate]) -> Non
                 if previous is not None and previous.outcome == Outcome.FAILED.value:
                     now[f] = None
             baseline = {Field.EXTRA_TIME: 0, Field.EXTRA_ATTEMPTS: 0, Field.REDUCE_CHOICES: False}
-            plans.append((c, _decide(ctx, quiz, person_id, required, now, baseline), None))
+            plans.append((c, _decide(ctx, quiz, c, required, now, baseline), None))
         _canvas_write_new(ctx, client, quiz, plans)
         _commit_quiz(ctx)
 
@@ -548,7 +621,8 @@ def _canvas_windows(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz, targets: dic
     """Each student's ad-hoc assignment override (one at most), read only when the window guard has something to
     do on this quiz (a target, or a value Caseload set earlier); None when nothing is to be read."""
     needed = any(Field.LOCK_AT in r for r in targets.values()) or any(
-        ctx.own.get((quiz.id, p, Field.LOCK_AT.value)) for p in targets)
+        ctx.own.get((quiz.id, p, Field.LOCK_AT.value)) or (quiz.id, p, Field.LOCK_AT.value) in ctx.intents
+        for p in targets)
     if not needed or quiz.assignment_id is None:
         return None
     found = _canvas_call(ctx, partial(client.assignment_overrides, str(ctx.course.lms_course_id),
@@ -573,6 +647,7 @@ def _canvas_write_windows(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
             _record(ctx, quiz, c, lock, ok=True, state=False)
             continue
         existing = windows.get(c.lms_user_id)
+        _intend(ctx, quiz, [(c, lock)])
         try:
             if existing is not None and existing.student_ids == [c.lms_user_id]:
                 answer = _canvas_call(ctx, partial(client.save_assignment_override, course_id, aid,
@@ -610,6 +685,7 @@ def _canvas_write_classic(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
         for c, ds, _ext in to_write:
             _record(ctx, quiz, c, ds, ok=True, state=False)
         return
+    _intend(ctx, quiz, [(c, ds) for c, ds, _ext in to_write])
     try:
         answer = _canvas_call(ctx, lambda: client.set_extensions(
             course_id, quiz.lms_quiz_id, [_classic_item(c, ds, ext) for c, ds, ext in to_write]), write=True)
@@ -652,6 +728,7 @@ def _canvas_write_new(ctx: _Ctx, client: CanvasClient, quiz: LmsQuiz,
                       "extra_time": int(values.get(Field.EXTRA_TIME) or 0),
                       "extra_attempts": int(values.get(Field.EXTRA_ATTEMPTS) or 0),
                       "reduce_choices_enabled": bool(values.get(Field.REDUCE_CHOICES))})
+    _intend(ctx, quiz, to_write)
     try:
         answer = _canvas_call(ctx, lambda: client.set_new_quiz_accommodations(course_id, quiz.lms_quiz_id, items),
                               write=True)
@@ -723,7 +800,7 @@ def _moodle(ctx: _Ctx, ws: MoodleWebService, candidates: list[Candidate]) -> Non
             now = moodle_effective(facts, existing, groups)
             if groups:
                 required = _group_floor(required, moodle_effective(facts, None, groups))
-            decisions = _decide(ctx, quiz, person_id, required, dict(now),
+            decisions = _decide(ctx, quiz, c, required, dict(now),
                                 {Field.TIMELIMIT: quiz.time_limit_seconds, Field.ATTEMPTS: quiz.allowed_attempts,
                                  Field.TIMECLOSE: facts.closes_at})
             merged = merge_moodle_override(facts, existing, int(c.lms_user_id), decisions)
@@ -768,6 +845,7 @@ def _moodle_write(ctx: _Ctx, ws: MoodleWebService, quiz: LmsQuiz,
         for c, ds, _ in [*writes, *deletes]:
             _record(ctx, quiz, c, ds, ok=True)
         return
+    _intend(ctx, quiz, [(c, ds) for c, ds, _ in [*writes, *deletes]])
     if writes:
         try:
             answer = _moodle_call(ctx, lambda: ws.save_overrides(quiz.lms_quiz_id, [o.as_params() for _, _, o in writes]),
