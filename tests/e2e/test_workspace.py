@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import launch_in_practice, open_details, screenshot, wait_for_stable_frame
+from tests.e2e.conftest import click_to_navigate, launch_in_practice, open_details, screenshot, wait_for_stable_frame
 
 
 def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server):
@@ -21,8 +21,9 @@ def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server
     frame.wait_for_selector("#contacts-h")
     open_details(page, frame.locator("summary", has_text="Record a contact"))  # open already without contacts
     frame.fill("#contact-summary", "Called the guardian about the reading plan; follow up after the unit test.")
-    frame.get_by_role("button", name="Save contact").click()
-    frame.wait_for_selector("text=Contact recorded.")
+    click_to_navigate(page, frame.get_by_role("button", name="Save contact"))
+    frame = page.frame(name="tool")
+    frame.wait_for_selector('text="Contact recorded."')  # quoted: exact, not "No guardian contact recorded."
     assert "follow up after the unit test" in frame.locator("#contacts-h").locator("xpath=..").inner_text()
     # The confirmation sits under the heading of the list it concerns and has focus (issue #13).
     assert "Contact recorded." in frame.locator("#contacts-h + .flash").inner_text()
@@ -31,7 +32,8 @@ def test_case_manager_records_a_contact_and_the_tabs_fit_320px(page, live_server
     open_details(page, frame.locator("summary", has_text="Record a contact"))
     frame.fill("#contact-summary", "A second call.")
     frame.fill("#contact-follow_up_on", "2001-01-01")
-    frame.get_by_role("button", name="Save contact").click()
+    click_to_navigate(page, frame.get_by_role("button", name="Save contact"))
+    frame = page.frame(name="tool")
     errors = frame.locator("form:has(#contact-summary) #form-errors")
     errors.wait_for()
     assert "before the contact" in errors.inner_text()
