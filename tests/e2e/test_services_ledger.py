@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import launch_in_practice, open_details, screenshot, wait_for_stable_frame
+from tests.e2e.conftest import click_to_navigate, launch_in_practice, open_details, screenshot, wait_for_stable_frame
 
 
 def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_removes_a_make_up(page, live_server):
@@ -36,8 +36,7 @@ def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_r
     open_details(page, service.locator("summary", has_text="Log a session"))
     frame.fill(f"#session-{service_id}-minutes", "15")
     frame.select_option(f"#session-{service_id}-kind", "make_up")
-    with frame.expect_navigation():
-        service.get_by_role("button", name="Log session").click()
+    click_to_navigate(page, service.get_by_role("button", name="Log session"))
     frame.wait_for_selector("text=Session logged.")
 
     session = frame.locator(f"#service-{service_id} li[id^=session-]").first
@@ -46,8 +45,7 @@ def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_r
     open_details(page, session.locator("summary", has_text="Correct"))
     frame.fill(f"#correct-session-{session_id}-minutes", "20")
     frame.fill(f"#correct-session-{session_id}-reason", "The make-up ran twenty minutes.")
-    with frame.expect_navigation():
-        session.get_by_role("button", name="Save correction").click()
+    click_to_navigate(page, session.get_by_role("button", name="Save correction"))
     frame.wait_for_selector("text=Session corrected.")
 
     session = frame.locator(f"#session-{session_id}")
@@ -55,8 +53,7 @@ def test_case_manager_follows_services_owed_to_a_service_and_logs_corrects_and_r
     open_details(page, session.locator("summary", has_text="Remove this session"))
     frame.fill(f"#remove-session-{session_id}-reason", "Logged on the wrong service.")
     session.locator("input[name=confirm]").check()
-    with frame.expect_navigation():
-        session.get_by_role("button", name="Remove").click()
+    click_to_navigate(page, session.get_by_role("button", name="Remove"))
     frame.wait_for_selector("text=Session removed (kept in its history).")
     removed = frame.locator(f"#service-{service_id}").inner_text()
     assert "Removed sessions (kept for the record, not counted)" in removed
