@@ -11,12 +11,14 @@ import random
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from lti_app import clock
 from lti_app.domain.dates import shown_day
 from lti_app.domain.service_minutes import last_completed
 from lti_app.models import Plan, PlanVersion, RoleGrant, SchoolClosure, ServiceRequirement, ServiceSession, Student
-from lti_app.services.casework.service_minutes import ledger_summaries, services_for, shortfalls
+from lti_app.services.casework.deadlines import load_calendars
+from lti_app.services.casework.service_minutes import closed_days_of, ledger_summaries, services_for, shortfalls
 from tests.support import factories as f
 from tests.support.casework_world import text_of
 
@@ -79,12 +81,16 @@ def test_300_151_b_1_the_caseload_sums_owe_what_each_services_full_ledger_owes(d
     """The caseload home and the services-owed views add sessions up per week or month in the database
     (``ledger_summaries``, statements built once per process); over varied services, closures, make-ups and removed
     sessions, every figure must be the one the full per-session ledger (``services_for``) gives, and the caseload
-    column (``shortfalls``) must owe the sum of its student's ledgers."""
+    column (``shortfalls``, with the closures read once with the deadlines' calendars or read itself) must owe the
+    sum of its student's ledgers."""
     _me, students = _varied_caseload(db_session, seed)
     summed = ledger_summaries(db_session, students, TODAY)
     column = shortfalls(db_session, students, TODAY)
+    # The caseload home passes the closures it read with the schools' calendars (one read for both uses).
+    calendars = load_calendars(db_session, set(db_session.scalars(select(Student.school).where(Student.id.in_(students)))))
+    assert shortfalls(db_session, students, TODAY, closed=closed_days_of(calendars)) == column
     windows = {last_completed(TODAY, "week"), last_completed(TODAY, "month")}
-    owing = 0
+    owing = shut = 0
     for sid in students:
         views = [v for v in services_for(db_session, sid, TODAY, recent_sessions=None) if v.starts_on <= TODAY]
         assert sorted(summed[sid].by_service) == sorted(v.id for v in views)
@@ -94,6 +100,7 @@ def test_300_151_b_1_the_caseload_sums_owe_what_each_services_full_ledger_owes(d
                     fast.owed, fast.still_owed, fast.closed_days, fast.last_complete) == (
                 full.required, full.delivered, full.missed_by_student, full.missed_by_provider, full.made_up,
                 full.owed, full.still_owed, full.closed_days, full.last_complete)
+            shut += full.closed_days
         running = [v for v in views if v.ledger.last_complete is not None
                    and (v.ledger.last_complete.start, v.ledger.last_complete.end) in windows]
         status = column[sid]
@@ -101,7 +108,7 @@ def test_300_151_b_1_the_caseload_sums_owe_what_each_services_full_ledger_owes(d
         assert status.owing == sum(1 for v in views if v.ledger.still_owed > 0)
         assert (status.services, status.short) == (len(running), sum(1 for v in running if v.short))
         owing += status.still_owed
-    assert owing > 0  # the data owes minutes, so the comparison is not between zeros
+    assert owing > 0 and shut > 0  # the data owes minutes and has closures: the comparison is not between zeros
 
 
 @BOTH

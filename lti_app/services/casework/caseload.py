@@ -134,11 +134,14 @@ def caseload(session: Session, viewer: Viewer, sort: str = "deadline", *,
     student_ids = [s.id for _, s in plans]
     teacher_counts, ack_counts = acknowledgement_counts(session, viewer.person_id)
     questions: dict[int, int] = dict(session.execute(_open_question_statement(), manager).all())
-    services = service_minutes.shortfalls(session, student_ids, clock.today())
+    # The schools' calendars (reporting periods, closures) read once, for the deadlines and the service minutes.
+    calendars = deadline_service.load_calendars(session, {s.school for _, s in plans})
+    services = service_minutes.shortfalls(session, student_ids, clock.today(),
+                                          closed=service_minutes.closed_days_of(calendars))
     # Compliance deadlines from the deadlines domain (annual review, reevaluation unless waived, initial evaluation,
-    # 504 review, progress reports): four more set-based queries whatever the caseload size.
+    # 504 review, progress reports): two more set-based queries whatever the caseload size.
     window = deadline_service.policy().upcoming_window_days
-    upcoming = deadline_service.next_by_plan(session, [(p, s) for p, s in plans], clock.today())
+    upcoming = deadline_service.next_by_plan(session, [(p, s) for p, s in plans], clock.today(), calendars=calendars)
     rows = []
     for plan, student in plans:
         due = upcoming.get(plan.id)

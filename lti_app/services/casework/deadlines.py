@@ -114,9 +114,12 @@ def for_rows(session: Session, rows: Sequence[tuple[Plan, Student]], today: dt.d
     return rules.all_deadlines(inputs, today, deadline_policy or policy(), calendars)
 
 
-def next_by_plan(session: Session, rows: Sequence[tuple[Plan, Student]], today: dt.date) -> dict[int, rules.Deadline]:
-    """The soonest open deadline of each plan (for the caseload's "next deadline" column)."""
-    calendars = load_calendars(session, {s.school for _, s in rows})
+def next_by_plan(session: Session, rows: Sequence[tuple[Plan, Student]], today: dt.date, *,
+                 calendars: dict[str | None, rules.SchoolCalendar] | None = None) -> dict[int, rules.Deadline]:
+    """The soonest open deadline of each plan (for the caseload's "next deadline" column). ``calendars``: the
+    schools' calendars (``load_calendars`` for these rows' schools) when the caller has read them already."""
+    if calendars is None:
+        calendars = load_calendars(session, {s.school for _, s in rows})
     deadline_policy = policy()
     out: dict[int, rules.Deadline] = {}
     for plan in plan_inputs(session, rows):

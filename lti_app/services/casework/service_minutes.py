@@ -27,6 +27,7 @@ from lti_app.domain.access import Action, decide
 from lti_app.domain.access import StudentFacts as PolicyStudentFacts
 from lti_app.domain.casework_rules import CaseworkInvalid, change_reason, requirement_input, session_input
 from lti_app.domain.dates import shown_day
+from lti_app.domain.deadlines import SchoolCalendar
 from lti_app.models import Person, Plan, RoleGrant, SchoolClosure, ServiceRequirement, ServiceSession, Student
 from lti_app.services.access import policy as access
 from lti_app.services.casework import casework_access, evidence
@@ -201,12 +202,22 @@ def student_totals(services: Sequence[ServiceView]) -> rules.LedgerTotals:
     return totals
 
 
-def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.date) -> dict[int, rules.LedgerTotals]:
+def closed_days_of(calendars: Mapping[str | None, SchoolCalendar]) -> dict[str, frozenset[dt.date]]:
+    """``closed_days`` from school calendars already read (``deadlines.load_calendars``: district-wide closures merged
+    into each school's, ``None`` for no school), keyed as ``closed_days`` keys them (``""`` = no school recorded):
+    the caseload home reads the closures once for its deadlines and its service minutes."""
+    return {school or "": rules.closed_weekdays((c.starts_on, c.ends_on) for c in calendar.closures)
+            for school, calendar in calendars.items()}
+
+
+def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.date, *,
+                     closed: Mapping[str, frozenset[dt.date]] | None = None) -> dict[int, rules.LedgerTotals]:
     """Per student, every service's ledger added up (required, delivered, missed by the student, missed by the
     provider, made up, still owed), in three queries whatever the number of students: the services, the closures
-    of the students' schools, and the sessions added up per service and week or month by the database. For the
-    caseload home and the services-owed view; ``LedgerTotals.by_service`` keeps each service's ledger (totals and
-    its last completed period, without the per-period rows)."""
+    of the students' schools (none when ``closed`` already holds every school's closed days, ``closed_days_of``),
+    and the sessions added up per service and week or month by the database. For the caseload home and the
+    services-owed view; ``LedgerTotals.by_service`` keeps each service's ledger (totals and its last completed
+    period, without the per-period rows)."""
     if not student_ids:
         return {}
     params = {"ids": list(student_ids), "today": today}
@@ -215,7 +226,9 @@ def ledger_summaries(session: Session, student_ids: Sequence[int], today: dt.dat
     if not reqs:
         return {}
     conn = session.connection()
-    closed = closed_days(session, {r[6] for r in reqs})
+    schools = {r[6] or "" for r in reqs}
+    if closed is None or not schools <= closed.keys():
+        closed = closed_days(session, schools)
     sums: dict[int, dict[dt.date, rules.Sums]] = {}
     # Core rows fetched at once (not ORM rows, not one fetch per row): this is the one query whose size grows with
     # the caseload's history (2,700 rows for 200 students). SUM of an integer column is an integer on both databases.
@@ -272,13 +285,14 @@ def _ledger_statements(dialect: str) -> tuple[Executable, Executable]:
     return requirements, period_sums
 
 
-def shortfalls(session: Session, student_ids: Sequence[int], today: dt.date) -> dict[int, ServiceStatus]:
+def shortfalls(session: Session, student_ids: Sequence[int], today: dt.date, *,
+               closed: Mapping[str, frozenset[dt.date]] | None = None) -> dict[int, ServiceStatus]:
     """Per student (the caseload home's column): the services active in their last completed week or month, which
-    of those fell short there and by how much, and the minutes still owed from every service's ledger. The three
-    queries of ``ledger_summaries``."""
+    of those fell short there and by how much, and the minutes still owed from every service's ledger. The
+    queries of ``ledger_summaries`` (``closed`` as there)."""
     out: dict[int, ServiceStatus] = {}
     windows = {rules.last_completed(today, "week"), rules.last_completed(today, "month")}
-    for sid, totals in ledger_summaries(session, student_ids, today).items():
+    for sid, totals in ledger_summaries(session, student_ids, today, closed=closed).items():
         services = short = minutes_short = 0
         for led in totals.by_service.values():
             last = led.last_complete
