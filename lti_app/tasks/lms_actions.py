@@ -1,7 +1,9 @@
 """Celery tasks that apply accommodations in the LMS (registered with ``@shared_task``; see ``__init__.py``).
 
 - ``caseload.lms.reconcile_course``: one course (optionally only some students). An LMS that is down is retried
-  with a growing delay (the work is delayed, never lost; the nightly sweep repeats anything still missing).
+  with a growing delay (the work is delayed, never lost; the nightly sweep repeats anything still missing); so is
+  a database that cannot be reached (a crash or restart mid-sweep): without that the failed task would be
+  acknowledged and its course left to the next night.
 - ``caseload.lms.apply_student``: after a plan version is activated, every course of the student.
 - ``caseload.lms.enrollments``: beat, every few minutes: plan students newly active in a course.
 - ``caseload.lms.sweep``: beat, nightly (02:15 district time): every course with a plan student, staggered.
@@ -14,6 +16,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.schedules import crontab
+from sqlalchemy.exc import OperationalError
 
 from lti_app.services.dispatch import LMS_APPLY_STUDENT, LMS_ENROLLMENTS, LMS_RECONCILE_COURSE, LMS_SWEEP
 from lti_app.services.lms_actions import triggers
@@ -25,6 +28,18 @@ log = logging.getLogger(__name__)
 SWEEP_SPREAD_SECONDS = 2 * 3600
 """The nightly sweep's courses are spread over two hours: the LMS sees a trickle, not a burst."""
 MAX_RETRIES = 8
+DATABASE_RETRY_SECONDS = 5
+"""First delay after the database could not be reached; doubled each time (a restart takes seconds)."""
+
+
+def _retry_when_the_database_is_down(task: Any, exc: OperationalError, what: str) -> Exception:
+    """The database went away under the task (``OperationalError``: connection refused, closed mid-statement):
+    queue the task again with a growing delay instead of failing, which would acknowledge its message and lose it.
+    Anything already committed stays; the redo resumes from there (``reconcile``'s module docstring)."""
+    if task.request.is_eager or task.request.retries >= MAX_RETRIES:
+        raise exc
+    log.warning("%s: the database could not be reached; retrying (%s)", what, type(exc.orig).__name__)
+    return task.retry(countdown=min(600, DATABASE_RETRY_SECONDS * 2 ** task.request.retries))  # type: ignore[no-any-return]
 
 
 def beat_schedule(enrollment_poll_seconds: float = 300.0) -> dict[str, dict[str, Any]]:
@@ -39,21 +54,28 @@ def beat_schedule(enrollment_poll_seconds: float = 300.0) -> dict[str, dict[str,
 @shared_task(name=LMS_RECONCILE_COURSE, bind=True, ignore_result=True, max_retries=MAX_RETRIES)
 def reconcile_course_task(self: Any, course_id: int, person_ids: list[int] | None = None, reason: str = "sweep",
                           event: str = "") -> dict[str, Any]:
-    with UnitOfWork() as uow:
-        try:
-            result = reconcile_course(uow.session, course_id, person_ids=person_ids, reason=reason, event=event)
-        except LmsUnavailable:
-            if self.request.is_eager or self.request.retries >= MAX_RETRIES:
-                log.warning("LMS reconcile course=%s: the LMS is unavailable; the nightly sweep repeats it", course_id)
-                return {"status": "unavailable"}
-            raise self.retry(countdown=min(3600, 30 * 2 ** self.request.retries)) from None
+    try:
+        with UnitOfWork() as uow:
+            try:
+                result = reconcile_course(uow.session, course_id, person_ids=person_ids, reason=reason, event=event)
+            except LmsUnavailable:
+                if self.request.is_eager or self.request.retries >= MAX_RETRIES:
+                    log.warning("LMS reconcile course=%s: the LMS is unavailable; the nightly sweep repeats it",
+                                course_id)
+                    return {"status": "unavailable"}
+                raise self.retry(countdown=min(3600, 30 * 2 ** self.request.retries)) from None
+    except OperationalError as exc:
+        raise _retry_when_the_database_is_down(self, exc, f"LMS reconcile course={course_id}") from None
     return {"status": result.status, "reads": result.reads, "writes": result.writes, "changes": result.applied}
 
 
-@shared_task(name=LMS_APPLY_STUDENT, ignore_result=True)
-def apply_student_task(student_id: int, reason: str = "plan", version_id: int | None = None) -> int:
-    with UnitOfWork() as uow:
-        pairs = triggers.student_courses(uow.session, student_id)
+@shared_task(name=LMS_APPLY_STUDENT, bind=True, ignore_result=True, max_retries=MAX_RETRIES)
+def apply_student_task(self: Any, student_id: int, reason: str = "plan", version_id: int | None = None) -> int:
+    try:
+        with UnitOfWork() as uow:
+            pairs = triggers.student_courses(uow.session, student_id)
+    except OperationalError as exc:
+        raise _retry_when_the_database_is_down(self, exc, f"LMS apply student={student_id}") from None
     for course_id, person_id in pairs:
         reconcile_course_task.delay(course_id, [person_id], reason, f"plan_version:{version_id}" if version_id else "")
     return len(pairs)
@@ -79,10 +101,13 @@ def enrollments_task() -> int:
     return len(by_course.keys() - changed.keys()) + len(quiz_courses)
 
 
-@shared_task(name=LMS_SWEEP, ignore_result=True)
-def sweep_task() -> int:
-    with UnitOfWork() as uow:
-        course_ids = triggers.sweep_courses(uow.session)
+@shared_task(name=LMS_SWEEP, bind=True, ignore_result=True, max_retries=MAX_RETRIES)
+def sweep_task(self: Any) -> int:
+    try:
+        with UnitOfWork() as uow:
+            course_ids = triggers.sweep_courses(uow.session)
+    except OperationalError as exc:
+        raise _retry_when_the_database_is_down(self, exc, "LMS sweep") from None
     step = SWEEP_SPREAD_SECONDS / max(len(course_ids), 1)
     for i, course_id in enumerate(course_ids):
         reconcile_course_task.apply_async(args=(course_id, None, "sweep", ""), countdown=int(i * step))

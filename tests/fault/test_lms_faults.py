@@ -171,6 +171,8 @@ def lms_world(servers: Servers, tmp_path: Path) -> Iterator[LmsWorld]:
         moodle.stop()
         engine.dispose()
         app.extensions["caseload.engine"].dispose()
+        if not servers.pg.alive():
+            servers.pg.start()
         if servers.redis.proc is None:
             servers.redis.start()
 
@@ -219,10 +221,35 @@ def _settled(world: LmsWorld) -> bool:
             and world.scalar("SELECT count(*) FROM lms_course_backlog WHERE last_ok_at IS NOT NULL") == COURSES)
 
 
+def _assert_applied_exactly_once(w: LmsWorld) -> None:
+    # every plan student's timed quiz carries its time; nobody without a plan got anything
+    assert w.lms_has_everything()
+    plan_users = {u for _, u in w.expected}
+    assert {u for _, u, _ in w.moodle.saved} <= plan_users
+    # no write twice for the same (quiz, student, value); one save per quiz per run, none repeated by the resume
+    writes = Counter((q, u, v["timelimit"]) for q, u, v in w.moodle.saved)
+    assert [k for k, n in writes.items() if n > 1] == []
+    assert w.moodle.count("mod_quiz_save_overrides") == COURSES * len(QUIZ_LIMITS)  # one per quiz, all students
+
+    # the ledger records every change Caseload made exactly once, the interrupted one included, none as a teacher's
+    ledger = Counter(w.applied_rows())
+    assert [k for k, n in ledger.items() if n > 1] == []
+    assert set(ledger) == {(str(q), str(u), "timelimit", v) for q, u, v in writes}
+    assert w.scalar("SELECT count(*) FROM lms_action_ledger WHERE outcome <> 'applied'") == 0
+    assert w.scalar("SELECT count(*) FROM lms_ledger_intents") == 0, "an intent was left unsettled"
+
+    # a re-check afterwards makes zero writes and adds nothing to the ledger
+    rows, saves = w.scalar("SELECT count(*) FROM lms_action_ledger"), len(w.moodle.saved)
+    results = w.recheck()
+    assert [r.status for r in results] == ["done"] * COURSES
+    assert sum(r.writes for r in results) == 0
+    assert len(w.moodle.saved) == saves
+    assert w.scalar("SELECT count(*) FROM lms_action_ledger") == rows
+
+
 def test_worker_killed_mid_sweep_between_an_lms_write_and_its_ledger_resumes_without_double_writes(
         lms_world: LmsWorld) -> None:
     w = lms_world
-    saves_needed = COURSES * len(QUIZ_LIMITS)  # one save per quiz for all its plan students
     landed = _kill_when_the_lms_holds_an_unanswered_write(w, KILL_AT_WRITE)
     started = time.monotonic()
     assert w.apply_now() == COURSES
@@ -246,26 +273,40 @@ def test_worker_killed_mid_sweep_between_an_lms_write_and_its_ledger_resumes_wit
         raise AssertionError(f"{exc}\n" + faults.describe([w.worker])) from None
     assert time.monotonic() - started < 60
 
-    # every plan student's timed quiz carries its time; nobody without a plan got anything
-    assert w.lms_has_everything()
-    plan_users = {u for _, u in w.expected}
-    assert {u for _, u, _ in w.moodle.saved} <= plan_users
-    # no write twice for the same (quiz, student, value); one save per quiz per run, none repeated by the resume
-    writes = Counter((q, u, v["timelimit"]) for q, u, v in w.moodle.saved)
-    assert [k for k, n in writes.items() if n > 1] == []
-    assert w.moodle.count("mod_quiz_save_overrides") == saves_needed
-
-    # the ledger records every change Caseload made exactly once, the interrupted one included, none as a teacher's
-    ledger = Counter(w.applied_rows())
-    assert [k for k, n in ledger.items() if n > 1] == []
-    assert set(ledger) == {(str(q), str(u), "timelimit", v) for q, u, v in writes}
-    assert w.scalar("SELECT count(*) FROM lms_action_ledger WHERE outcome <> 'applied'") == 0
-
-    # a re-check afterwards makes zero writes and adds nothing to the ledger
-    rows, saves = w.scalar("SELECT count(*) FROM lms_action_ledger"), len(w.moodle.saved)
-    results = w.recheck()
-    assert [r.status for r in results] == ["done"] * COURSES
-    assert sum(r.writes for r in results) == 0
-    assert len(w.moodle.saved) == saves
-    assert w.scalar("SELECT count(*) FROM lms_action_ledger") == rows
+    _assert_applied_exactly_once(w)
     assert w.worker.starts == 2
+
+
+def test_database_crash_mid_sweep_after_an_lms_write_resumes_without_double_writes(lms_world: LmsWorld) -> None:
+    """PostgreSQL crashes (immediate stop) right after the fake Moodle stored a save and before the worker could
+    record it; it is back a few seconds later. The worker stays up: each reconcile that met the dead database is
+    queued again with a growing delay (``caseload.lms.reconcile_course`` retries on ``OperationalError``) instead
+    of failing, which would acknowledge its message and leave its course to the next night."""
+    w = lms_world
+    pg = w.servers.pg
+    crashed = threading.Event()
+    seen = Counter[str]()
+    lock = threading.Lock()
+
+    def crash(function: str) -> None:
+        with lock:
+            seen[function] += 1
+            mine = seen[function] == KILL_AT_WRITE
+        if mine:
+            pg.crash()
+            crashed.set()
+
+    w.moodle.after_write = crash
+    assert w.apply_now() == COURSES
+    assert crashed.wait(40), "the sweep never reached the write to interrupt\n" + faults.describe([w.worker])
+    w.moodle.after_write = None
+    time.sleep(2.0)
+    pg.start()
+    try:
+        faults.wait_for(lambda: _settled(w), 40, "the sweep being finished after the database came back", every=0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n" + faults.describe([w.worker])) from None
+
+    _assert_applied_exactly_once(w)
+    assert w.worker.running() and w.worker.starts == 1, "the worker had to be restarted"
+    assert "the database could not be reached; retrying" in w.worker.output()
