@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from lti_app import clock
 from lti_app.domain.dates import shown_day
@@ -158,3 +158,27 @@ def test_the_caseload_home_leaves_almost_nothing_for_the_garbage_collector(clien
         gc.set_debug(0)
         gc.garbage.clear()
     assert left < 400, left
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_the_acknowledgement_count_binds_only_the_case_manager(app, client, token_for, db_session, backend):
+    """The count's fixed values (statuses, roles, the course-wide section's empty id) are written into its SQL, so
+    the case manager is its only varying parameter and PostgreSQL can keep one generic plan for the prepared
+    statement instead of planning the nine-table query again on every page."""
+    me, _students = _varied_caseload(db_session, 5)
+    token = token_for(me, None, roles=("teacher",))
+    engine = app.extensions["caseload.engine"]
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> None:
+        if "acknowledgements" in statement:
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/casework/", query_string={"t": token}).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    [(statement, params)] = seen
+    assert "'active'" in statement and "'student'" in statement and "('ta', 'teacher')" in statement
+    assert me.id in params.values() and all(isinstance(v, int) for v in params.values())
