@@ -251,7 +251,6 @@ def test_worker_killed_mid_sweep_between_an_lms_write_and_its_ledger_resumes_wit
         lms_world: LmsWorld) -> None:
     w = lms_world
     landed = _kill_when_the_lms_holds_an_unanswered_write(w, KILL_AT_WRITE)
-    started = time.monotonic()
     assert w.apply_now() == COURSES
 
     assert landed.wait(40), "the sweep never reached the write to interrupt\n" + faults.describe([w.worker])
@@ -271,7 +270,6 @@ def test_worker_killed_mid_sweep_between_an_lms_write_and_its_ledger_resumes_wit
                         every=0.2)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n" + faults.describe([w.worker])) from None
-    assert time.monotonic() - started < 60
 
     _assert_applied_exactly_once(w)
     assert w.worker.starts == 2
