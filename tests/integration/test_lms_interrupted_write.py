@@ -220,3 +220,40 @@ def test_intents_cost_no_statement_on_a_recheck_and_one_insert_and_one_delete_pe
     assert sum(s.lstrip().upper().startswith("INSERT") for s in first) == 4
     assert sum(s.lstrip().upper().startswith("DELETE") for s in first) == 4
     assert len(recheck) == 1 and recheck[0].lstrip().upper().startswith("SELECT")
+
+
+@pytest.mark.postgres_only
+def test_two_reconciles_of_one_course_at_once_write_and_record_each_change_once(app, db_session):
+    """A plan activation and a quiz event (or *Apply now* twice) reconcile the same course at the same moment: one
+    runs at a time (a PostgreSQL advisory lock per course), so the second reads what the first wrote."""
+    import threading
+
+    with FakeMoodle(latency=0.05) as moodle:
+        w = moodle_world(db_session, moodle)
+        quizzes = [moodle.add_quiz(7, f"Unit {i} test", timelimit=1200) for i in range(3)]
+        course_id = w["course"].id
+        results: list[Any] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            with app.app_context():
+                session = app.extensions["caseload.sessionmaker"]()
+                try:
+                    results.append(reconcile_course(session, course_id, reason="plan"))
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+                finally:
+                    session.close()
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+
+        assert errors == [] and [r.status for r in results] == ["done", "done"]
+        assert moodle.count("mod_quiz_save_overrides") == len(quizzes)
+        assert sorted(r.writes for r in results) == [0, len(quizzes)]
+        rows = _ledger(db_session)
+        assert len(rows) == len({(r.quiz_id, r.person_id, r.field) for r in rows}) == 3 * len(quizzes)
+        assert _intents(db_session) == []

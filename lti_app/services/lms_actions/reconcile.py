@@ -27,14 +27,16 @@ longer works marks the connection ``reauthorize`` and stops: nothing is lost, th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from integrations.canvas.client import (
@@ -93,6 +95,8 @@ VERIFY_AFTER = dt.timedelta(days=7)
 """The nightly sweep re-reads a quiz's per-student settings at least this often even when nothing changed (a
 teacher may have edited an extension in Canvas, which sends no event for it)."""
 QUICK_REASONS = frozenset({"sweep"})
+COURSE_LOCK_NAMESPACE = 0x4C4D5331
+"""First key of the PostgreSQL advisory lock that lets one reconcile of a course run at a time ("LMS1")."""
 
 
 class LmsUnavailable(RuntimeError):
@@ -162,6 +166,8 @@ class _Ctx:
     changed_quizzes: set[int] = field(default_factory=set)
     intents: dict[tuple[int, int, str], LmsLedgerIntent] = field(default_factory=dict)
     """(quiz_id, person_id, field) -> a change sent (or about to be) whose answer is not in the ledger yet."""
+    settled: list[int] = field(default_factory=list)
+    """Ids of intents settled in this transaction, deleted right before its commit (``_commit``)."""
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -233,7 +239,44 @@ def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[i
                      reason: str = "sweep", event: str = "", dry_run: bool = False,
                      verify: bool | None = None) -> CourseResult:
     """``verify`` None: the sweep trusts recent checks of unchanged quizzes (``VERIFY_AFTER``); every other
-    reason (plan, enrollment, quiz event, manual) reads every quiz that needs something."""
+    reason (plan, enrollment, quiz event, manual) reads every quiz that needs something.
+
+    One reconcile of a course runs at a time (``_course_lock``): two at once (a plan activation and a quiz event,
+    *Apply now* twice) would both read, both write the same value and both record it, and one could take the
+    other's in-flight write (its intent) for an interrupted one."""
+    with _course_lock(session, course_id, enabled=not dry_run):
+        return _reconcile_course(session, course_id, person_ids=person_ids, reason=reason, event=event,
+                                 dry_run=dry_run, verify=verify)
+
+
+@contextlib.contextmanager
+def _course_lock(session: Session, course_id: int, *, enabled: bool) -> Iterator[None]:
+    """A PostgreSQL session-level advisory lock on the course, held on a connection of its own for the whole
+    reconcile (the reconcile commits many times; each commit may use another pooled connection). Waits while
+    another reconcile of the course runs. A process that dies releases it with its connection. SQLite (one writer,
+    development and tests): no lock."""
+    bind = session.get_bind()
+    if not enabled or bind.dialect.name != "postgresql":
+        yield
+        return
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    keys = {"ns": COURSE_LOCK_NAMESPACE, "id": course_id}
+    conn = engine.connect()
+    try:
+        conn.execute(text("SELECT pg_advisory_lock(:ns, :id)"), keys)
+        conn.commit()
+        yield
+    finally:
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:ns, :id)"), keys)
+            conn.commit()
+        except Exception:  # noqa: BLE001 - the connection is gone (and the lock with it), or unusable: drop it
+            conn.invalidate()
+        conn.close()
+
+
+def _reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[int] | None, reason: str,
+                      event: str, dry_run: bool, verify: bool | None) -> CourseResult:
     result = CourseResult(course_id)
     course = session.get(Course, course_id)
     if course is None:
@@ -286,6 +329,7 @@ def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[i
             connections.mark_health(conn, "ok", "")
         failed = [c for c in result.changes if c.outcome == Outcome.FAILED.value]
         backlog.ran(session, platform.id, course_id, len(failed))
+        _delete_settled(ctx)
         session.commit()
     else:
         session.rollback()
@@ -394,7 +438,7 @@ def _settle_intent(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, f: Field, current: An
         ctx.own[key] = value
         ctx.history.add((quiz.id, c.person_id))
     if not ctx.dry_run:
-        ctx.session.delete(intent)
+        ctx.settled.append(intent.id)
 
 
 def _intend(ctx: _Ctx, quiz: LmsQuiz, items: Iterable[tuple[Candidate, list[Decision]]]) -> None:
@@ -410,7 +454,7 @@ def _intend(ctx: _Ctx, quiz: LmsQuiz, items: Iterable[tuple[Candidate, list[Deci
             key = (quiz.id, c.person_id, d.field.value)
             stale = ctx.intents.pop(key, None)
             if stale is not None:
-                ctx.session.delete(stale)
+                ctx.settled.append(stale.id)
             intent = LmsLedgerIntent(course_id=ctx.course.id, quiz_id=quiz.id, person_id=c.person_id,
                                      field=d.field.value, before={"value": d.before}, after={"value": d.value},
                                      outcome=d.outcome.value, reason=ctx.reason,
@@ -419,7 +463,7 @@ def _intend(ctx: _Ctx, quiz: LmsQuiz, items: Iterable[tuple[Candidate, list[Deci
             ctx.intents[key] = intent
             added = True
     if added:
-        ctx.session.commit()
+        _commit(ctx)
 
 
 def _record(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], *, ok: bool, request_id: str = "",
@@ -439,7 +483,7 @@ def _record(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], *
         key = (quiz.id, c.person_id, d.field.value)
         intent = ctx.intents.pop(key, None) if d.write else None
         if intent is not None:
-            ctx.session.delete(intent)
+            ctx.settled.append(intent.id)
         previous = ctx.last.get(key)
         if outcome is Outcome.KEPT and previous is not None and previous.outcome == Outcome.KEPT.value \
                 and (previous.before or {}).get("value") == d.before and (previous.after or {}).get("value") == after:
@@ -498,7 +542,21 @@ def _state(ctx: _Ctx, quiz: LmsQuiz, c: Candidate, decisions: list[Decision], ok
 
 def _commit_quiz(ctx: _Ctx) -> None:
     if not ctx.dry_run:
-        ctx.session.commit()
+        _commit(ctx)
+
+
+def _delete_settled(ctx: _Ctx) -> None:
+    """One DELETE for the intents settled since the last commit. By id, not through the ORM: a row another
+    reconcile of the same course settled meanwhile is simply gone (no stale-data error)."""
+    if ctx.settled:
+        ctx.session.execute(delete(LmsLedgerIntent).where(LmsLedgerIntent.id.in_(ctx.settled))
+                            .execution_options(synchronize_session=False))
+        ctx.settled.clear()
+
+
+def _commit(ctx: _Ctx) -> None:
+    _delete_settled(ctx)
+    ctx.session.commit()
 
 
 # ------------------------------------------------------------------------------------------------ Canvas
