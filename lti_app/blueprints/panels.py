@@ -48,10 +48,14 @@ def course() -> Any:
     # panel's own statement said so) and the teacher has plan students: counts, no names.
     lms_line = (report.course_line(session, view.course.id, switched_on=True)
                 if view.course.lms_applies and view.total_with_plans else None)
-    session.commit()
     template = "panels/print.html" if request.args.get("print") else "panels/course.html"
-    return render_template(template, view=view, categories=CATEGORY_LABELS, plan_types=PLAN_TYPES, done=_done(),
+    page = render_template(template, view=view, categories=CATEGORY_LABELS, plan_types=PLAN_TYPES, done=_done(),
                            problems=[], lms_line=lms_line)
+    # Rendered before the commit, so the header's read (grants, unread alerts) runs in the panel's transaction and one
+    # COMMIT ends both (a commit first would open a second transaction for it: one more round trip on every launch).
+    # Nothing is sent before the access log rows are committed; a failed commit is an error page, not this one.
+    session.commit()
+    return page
 
 
 @bp.post("/ack")

@@ -76,9 +76,16 @@ def test_returning_teachers_complete_launch_costs_six_statements_header_included
     with statements(app) as launch_sql:
         resp = client.post("/lti/launch", data={"id_token": token, "state": login["state"]})
     assert resp.status_code == 303, resp.get_data(as_text=True)
+    engine = app.extensions["caseload.engine"]
+    transactions: list[str] = []
+    event.listen(engine, "begin", lambda _c: transactions.append("begin"))
+    event.listen(engine, "commit", lambda _c: transactions.append("commit"))
+    event.listen(engine, "rollback", lambda _c: transactions.append("rollback"))
     with statements(app) as page_sql:
         page = client.get(resp.headers["Location"])
     assert page.status_code == 200
+    # The page's reads, its header's included, run in one transaction ended by one COMMIT (a round trip each).
+    assert transactions == ["begin", "commit"], transactions
     # Login: the cached registration, nothing read. Launch: one INSERT … ON CONFLICT each for the nonce (which also
     # re-checks the cached registration), the person, the course and the enrollment; the framing origin of its
     # return_url was vouched for by the first launch, so it is neither read nor written again. First page: the
