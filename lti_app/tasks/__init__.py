@@ -24,8 +24,8 @@ def broker_resilience(broker_url: str, reconcile_interval_seconds: int) -> dict[
     - Redis: the hardened transport of ``lti_app/tasks/broker.py`` (the worker survives losing Redis while it holds
       unacknowledged messages); a web process asking for a drain while Redis is down fails at once (one connection
       attempt, a connect timeout of seconds when Redis does not answer at all); a visibility timeout longer than the
-      longest countdown Caseload uses (the staggered scheduled reconciles), so that Redis never hands a delayed
-      message to a second worker while the first one is still waiting for its time.
+      longest countdown Caseload uses (the staggered scheduled reconciles; the LMS sweep's two hours), so that
+      Redis never hands a delayed message to a second worker while the first one is still waiting for its time.
     - A task that was running when the connection dropped runs to its end rather than being killed: every task is
       idempotent (drains are guarded by the event times, reconciles by set difference), so its message being
       delivered again later costs a no-op, while killing it would throw away a half-done roster pull.
@@ -39,10 +39,11 @@ def broker_resilience(broker_url: str, reconcile_interval_seconds: int) -> dict[
     }
     if broker_url.startswith("redis://"):
         from lti_app.tasks.broker import TRANSPORT
+        from lti_app.tasks.lms_actions import LONGEST_COUNTDOWN_SECONDS
 
         options["broker_transport"] = TRANSPORT
         options["broker_transport_options"] = {
-            "visibility_timeout": reconcile_interval_seconds + 3600,
+            "visibility_timeout": max(reconcile_interval_seconds, LONGEST_COUNTDOWN_SECONDS) + 3600,
             # Opening a connection to send a task tries once, instead of retrying for broker_connection_timeout:
             # a web request asking for a drain while Redis is down must not wait seconds for it. (The worker's
             # own connection is not affected: it reconnects forever, broker_connection_max_retries=None.)

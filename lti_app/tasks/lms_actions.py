@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 SWEEP_SPREAD_SECONDS = 2 * 3600
 """The nightly sweep's courses are spread over two hours: the LMS sees a trickle, not a burst."""
 MAX_RETRIES = 8
+LMS_RETRY_MAX_SECONDS = 3600
+LONGEST_COUNTDOWN_SECONDS = max(SWEEP_SPREAD_SECONDS, LMS_RETRY_MAX_SECONDS)
+"""The longest delay these tasks are queued with; Redis's visibility timeout must exceed it (``broker_resilience``),
+or Redis hands a waiting message to a second worker while the first still holds it."""
 DATABASE_RETRY_SECONDS = 5
 """First delay after the database could not be reached; doubled each time (a restart takes seconds)."""
 
@@ -63,7 +67,7 @@ def reconcile_course_task(self: Any, course_id: int, person_ids: list[int] | Non
                     log.warning("LMS reconcile course=%s: the LMS is unavailable; the nightly sweep repeats it",
                                 course_id)
                     return {"status": "unavailable"}
-                raise self.retry(countdown=min(3600, 30 * 2 ** self.request.retries)) from None
+                raise self.retry(countdown=min(LMS_RETRY_MAX_SECONDS, 30 * 2 ** self.request.retries)) from None
     except OperationalError as exc:
         raise _retry_when_the_database_is_down(self, exc, f"LMS reconcile course={course_id}") from None
     return {"status": result.status, "reads": result.reads, "writes": result.writes, "changes": result.applied}
