@@ -123,11 +123,13 @@ class PrivatePostgres:
 @dataclass
 class PrivateRedis:
     """A redis-server of its own on a free port, nothing persisted: a restart after a crash is an empty broker,
-    the worst case for messages that were only in Redis."""
+    the worst case for messages that were only in Redis. ``persist``: an append-only file synced at every write
+    (``appendfsync always``), so a crash loses nothing and a restart finds every queued and unacknowledged message."""
 
     base: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    persist: bool = False
 
     @property
     def url(self) -> str:
@@ -137,7 +139,8 @@ class PrivateRedis:
         self.base.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.base), "--save", "",
-             "--appendonly", "no", "--logfile", str(self.base / "redis.log")],
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]),
+             "--logfile", str(self.base / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: _port_open(self.port), 10, "redis-server start")
 
