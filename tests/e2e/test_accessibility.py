@@ -50,8 +50,10 @@ NOT_A_PAGE = {
 REACHED_BY_FORM = {
     "plans.draft": "opened by 'Start a new version' (POST): axe in test_the_plan_draft_and_its_activation_page_pass_axe",
     "plans.confirm_activate": "opened from a draft: axe in test_the_plan_draft_and_its_activation_page_pass_axe",
-    "lms_actions.preview": "shown once a platform has an LMS connection, which the demo district has none of",
-    "lms_actions.course_ledger": "linked from the LMS check's lines for administrators, once accommodations apply",
+    "lms_actions.preview": "opened from LMS accommodations before switching on: axe in "
+                           "test_lms_practice.py::test_the_admin_previews_and_switches_on_and_the_lms_and_the_report_show_the_time",
+    "lms_actions.course_ledger": "linked from the LMS check once accommodations apply: axe in the same test_lms_practice "
+                                 "test",
 }
 DOWNLOAD_SUFFIXES = (".csv", ".pdf", ".json")
 
