@@ -1,7 +1,7 @@
 """Benchmark: a burst of signed Canvas Live Events against gunicorn (2 workers) on PostgreSQL, applied by a Celery
 worker on Redis.
 
-    python -m bench.webhooks [--events 20000] [--clients 48] [--threads 16] [--worker-nice 10]
+    python -m bench.webhooks [--events 20000] [--clients 48] [--threads 16] [--worker-nice 10] [--setup documented|lean]
     python -m bench.webhooks --in-process [--events 6000] [--threads 16]
 
 The events are enrollment_created / enrollment_updated for one course, with 10% duplicates (the same signed
@@ -12,6 +12,12 @@ nothing double-applied (every event applied in exactly one attempt) and the fina
 to its newest event. The worker runs at nice 10, as the README recommends where web and worker share a machine
 (a burst is acknowledged first and applied right after). Needs PostgreSQL (CASELOAD_TEST_PG_URL) and Redis
 (CASELOAD_BENCH_REDIS_URL).
+
+``--setup documented`` (the default) runs gunicorn and the Celery worker as the README's production section does:
+``config/gunicorn.conf.py`` with its worker count (2 per core) and 16 threads, the access log on stdout (written to a
+file here, as journald would), ``INFO`` for the app and ``--loglevel INFO`` for the worker (its log to a file).
+``--setup lean`` is the set-up of the figures recorded before 2026-12-06 (2 gunicorn workers, no access log,
+``WARNING`` everywhere), kept to compare with them.
 
 ``--in-process`` posts the same mix of events through Flask's test client from ``--threads`` threads in this
 process (no gunicorn, no sockets, no worker applying them) and reports the CPU time (``time.process_time``) and
@@ -183,6 +189,8 @@ def main() -> None:
     ap.add_argument("--worker-nice", type=int, default=10,
                     help="run the Celery worker at this nice level (README: acknowledging comes before applying)")
     ap.add_argument("--port", type=int, default=5078)
+    ap.add_argument("--setup", choices=("documented", "lean"), default="documented",
+                    help="gunicorn and worker as the README documents them (workers, access log, INFO), or the old lean one")
     ap.add_argument("--in-process", action="store_true", help="test client in this process: CPU per event")
     args = ap.parse_args()
     if args.in_process:
@@ -198,20 +206,24 @@ def main() -> None:
         from cryptography.fernet import Fernet
 
         data_key = Fernet.generate_key().decode()
+        documented = args.setup == "documented"
         env = {**os.environ, "CASELOAD_ENV": "test", "CASELOAD_DATABASE_URL": url, "CASELOAD_BASE_URL": base,
                "CASELOAD_SECRET_KEY": "bench-secret-" + "x" * 40, "CASELOAD_DATA_KEYS": data_key,
-               "CASELOAD_BROKER_URL": BROKER, "CASELOAD_LOG_LEVEL": "WARNING"}
+               "CASELOAD_BROKER_URL": BROKER, "CASELOAD_LOG_LEVEL": "INFO" if documented else "WARNING",
+               "CASELOAD_THREADS": str(args.threads)}
         seed(url, data_key, sender.keyset_url, args.users)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-w", "2", "-k", args.worker_class,
-             "--threads", str(args.threads), "--worker-connections", "200", "-b", f"127.0.0.1:{args.port}",
-             "--log-level", "warning",
-             "--access-logfile", "/dev/null", "lti_app:create_app()"], env=env, cwd=ROOT)
+        web_cmd = [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "-k", args.worker_class,
+                   "--worker-connections", "200", "-b", f"127.0.0.1:{args.port}"]
+        if not documented:
+            web_cmd += ["-w", "2", "--log-level", "warning", "--access-logfile", "/dev/null"]
+        web_log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - counted and closed once the processes stopped
+        worker_log = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        server = subprocess.Popen([*web_cmd, "lti_app:create_app()"], env=env, cwd=ROOT, stdout=web_log)
         worker = subprocess.Popen(
             ["nice", "-n", str(args.worker_nice), sys.executable, "-m", "celery", "-A", "lti_app.celery_worker",
-             "worker", "--concurrency", "2",
-             "--loglevel", "WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+             "worker", "--concurrency", "2", "--loglevel", "INFO" if documented else "WARNING",
+             "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            env=env, cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT)
         engine = create_engine(url)
         try:
             wait_until_healthy(base)
@@ -256,10 +268,20 @@ def main() -> None:
             worker.wait(30)
             engine.dispose()
             sender.stop()
+            web_log.seek(0)
+            worker_log.seek(0)
+            web_lines, worker_lines = sum(1 for _ in web_log), sum(1 for _ in worker_log)
+            web_log.close()
+            worker_log.close()
     print(f"machine: {machine()}")
+    workers = (f"{os.environ.get('CASELOAD_WORKERS') or 2 * (os.cpu_count() or 1)} workers"
+               if args.setup == "documented" else "2 workers")
+    described = ("README: config file, access log, INFO" if args.setup == "documented"
+                 else "lean: no access log, WARNING")
+    print(f"set-up: {args.setup} ({described}); log lines written: web {web_lines}, worker {worker_lines}")
     print(f"events sent: {len(tokens)} ({distinct} distinct, {len(tokens) - distinct} duplicates, "
-          f"~10% out of order), {args.clients} connections (Node load generator); gunicorn 2 workers x {args.threads} threads; "
-          f"Celery worker concurrency 2 at nice {args.worker_nice}")
+          f"~10% out of order), {args.clients} connections (Node load generator); gunicorn {workers} x {args.threads} "
+          f"threads; Celery worker concurrency 2 at nice {args.worker_nice}")
     print(f"responses: {statuses}, failures: {len(failures)} {failures[:3]}")
     print(f"accepted events/s during the burst: {len(tokens) / burst:.0f} (burst {burst:.1f} s; "
           f"load generator's own clock: {summary['seconds']:.1f} s)")
