@@ -2,7 +2,9 @@
 on PostgreSQL. Target (issue #4): p95 server time < 50 ms, and a number of SQL queries that does not grow
 with the number of students (printed for 60 and 120 planned students).
 
-Server time is measured in-process around the WSGI call (Flask test client), so no network is involved.
+Server time is measured in-process around the WSGI call (Flask test client), so no network is involved and the figure
+is the page's own (gunicorn's handling and access-log line are in ``bench.launch``, which runs the README's gunicorn
+set-up); the app logs at the README's level (INFO).
 Usage: python -m bench.panel [--requests 200]
 """
 
@@ -53,22 +55,29 @@ def build(session, planned: int, size: int = 300):  # type: ignore[no-untyped-de
 
 
 def run(planned: int, requests: int) -> tuple[list[float], int]:
+    import secrets
+
     from lti_app import create_app
-    from lti_app.auth import Viewer, issue_token
+    from lti_app.auth import COOKIE_MODE, Viewer, bind, binding_cookie_name, issue_token
 
     with fresh_database(f"panel{planned}") as url:
         app = create_app({"database_url": url, "env": "test", "data_keys": [Fernet.generate_key().decode()],
-                          "log_level": "WARNING"})
+                          "log_level": "INFO"})  # the README's level: the app's own logging is measured
         with app.app_context():
             s = app.extensions["caseload.sessionmaker"]()
             teacher, course = build(s, planned)
+            browser_secret = secrets.token_urlsafe(32)
             with app.test_request_context():
-                token = issue_token(Viewer(teacher.id, teacher.platform_id, course.id, ("teacher",)))
+                # As a launch does (issue #14): the page token is bound to this browser, which holds the cookie.
+                token = issue_token(Viewer(teacher.id, teacher.platform_id, course.id, ("teacher",),
+                                           binding=bind(COOKIE_MODE, browser_secret)))
+                cookie = binding_cookie_name()
             s.close()
             from lti_app.runtime import tune_gc
 
             tune_gc()  # as gunicorn's post_worker_init hook does in production (config/gunicorn.conf.py)
             client = app.test_client()
+            client.set_cookie(cookie, browser_secret)
             engine = app.extensions["caseload.engine"]
             counter = StatementCounter(engine)
 
