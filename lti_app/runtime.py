@@ -13,7 +13,15 @@ import gc
 import re
 
 
-def tune_gc(threshold0: int = 50_000) -> None:
+def tune_gc(threshold0: int = 10_000) -> None:
+    """Freeze the start-up heap and collect the young generation every ``threshold0`` net allocations.
+
+    Every ORM object a page loads leaves a small reference cycle behind (SQLAlchemy's ``InstanceState`` holds a
+    weak reference whose callback is its own bound method): the teacher panel of 60 plan students leaves about 6,000
+    objects per page. With 50,000 (the value until 2026-12-06) a young collection came every eight pages or so and
+    freed ~50,000 objects at once, a 50 ms pause in that request (the panel's p95: 49.7–58 ms against its 50 ms
+    target on the slower VM); 10,000 spreads the same work into pauses a fifth as long (panel p95 42–46 ms, caseload
+    p95 54.8 against 60.1 ms; the panel's p50 +3–4 ms), bench/RESULTS.md."""
     gc.collect()
     gc.freeze()
     _, t1, t2 = gc.get_threshold()
