@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from integrations.moodle import webservice
 from lti_app.models import Course, Enrollment, Person, Platform, Section
 from lti_app.models.practice import PracticeQuiz, PracticeQuizOverride
 
@@ -37,15 +38,9 @@ SERVICE_PATH = "/practice/moodle"
 """The practice LMS's "wwwroot" for its web services: the endpoint is ``SERVICE_PATH + ENDPOINT``."""
 ENDPOINT = "/webservice/rest/server.php"
 SERVICE_NAME = "Caseload accommodations"
-FUNCTIONS: tuple[str, ...] = (
-    "core_webservice_get_site_info",
-    "core_group_get_group_members",
-    "mod_quiz_get_quizzes_by_courses",
-    "mod_quiz_get_overrides",
-    "mod_quiz_save_overrides",
-    "mod_quiz_delete_overrides",
-)
-"""The functions the practice LMS's "Caseload accommodations" service lists (as the companion Moodle plugin's)."""
+FUNCTIONS: tuple[str, ...] = webservice.FUNCTIONS
+"""The functions the practice LMS's "Caseload accommodations" service lists: exactly those Caseload's Moodle client
+needs, as the companion Moodle plugin's service does."""
 SETTINGS = ("timeopen", "timeclose", "timelimit", "attempts", "password")
 TOKEN_KEY = "practice_ws_token_sha256"
 """Where the practice platform keeps its web service token (a SHA-256 digest; Caseload's connection holds the token,

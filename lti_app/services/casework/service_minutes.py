@@ -510,14 +510,22 @@ def services_owed(session: Session, viewer: Viewer, today: dt.date, *, every_ser
         else:
             access.record(session, viewer, sid, Action.VIEW_CASEWORK.value, False, decision.basis, context)
     access.record_many(session, viewer, allowed, Action.VIEW_CASEWORK.value, context)
+    return owed_view(session, students, list(allowed), today, every_service=every_service)
+
+
+def owed_view(session: Session, students: Sequence[Any], allowed: list[int], today: dt.date, *,
+              every_service: bool) -> OwedView:
+    """The services-owed table of the ``allowed`` students (rows of ``students``: id, given, family and preferred
+    name, school), most owed first; owing services only unless ``every_service``. Shared by the case manager's page
+    and the administrators' (``services_owed_admin``); the access decisions are the caller's."""
     names = {s.id: (f"{s.preferred_name or s.given_name} {s.family_name}", s.school or "") for s in students}
-    summaries = ledger_summaries(session, list(allowed), today)
+    summaries = ledger_summaries(session, allowed, today)
     reqs = {r.id: r for r in session.execute(
         select(ServiceRequirement.id, ServiceRequirement.service_type, ServiceRequirement.minutes,
                ServiceRequirement.period, ServiceRequirement.starts_on, ServiceRequirement.ends_on,
                func.coalesce(Person.name, ServiceRequirement.provider_name).label("provider"))
         .outerjoin(Person, Person.id == ServiceRequirement.provider_id)
-        .where(ServiceRequirement.student_id.in_(list(allowed) or [-1]))).all()}
+        .where(ServiceRequirement.student_id.in_(allowed or [-1]))).all()}
     rows: list[OwedRow] = []
     totals = rules.LedgerTotals()
     owing_students = 0

@@ -13,17 +13,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_app.auth import Viewer
-from lti_app.domain import service_minutes as rules
 from lti_app.domain.access import Action
-from lti_app.models import Person, ServiceRequirement, Student
+from lti_app.models import ServiceRequirement, Student
 from lti_app.services.access import policy as access
 from lti_app.services.access import roles
 from lti_app.services.casework import deadlines
-from lti_app.services.casework.service_minutes import OwedRow, OwedView, ledger_summaries
+from lti_app.services.casework.service_minutes import OwedView, owed_view
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +44,7 @@ def admin_services_owed(session: Session, viewer: Viewer, today: dt.date, *, eve
     decisions = access.check_many(session, viewer, access.casework_facts(session, [s.id for s in students]),
                                   Action.VIEW_CASEWORK, context)
     allowed = [sid for sid, d in decisions.items() if d.allowed]
-    names = {s.id: (f"{s.preferred_name or s.given_name} {s.family_name}", s.school or "") for s in students}
-    summaries = ledger_summaries(session, allowed, today)
-    reqs = {r.id: r for r in session.execute(
-        select(ServiceRequirement.id, ServiceRequirement.service_type, ServiceRequirement.minutes,
-               ServiceRequirement.period, ServiceRequirement.starts_on, ServiceRequirement.ends_on,
-               func.coalesce(Person.name, ServiceRequirement.provider_name).label("provider"))
-        .outerjoin(Person, Person.id == ServiceRequirement.provider_id)
-        .where(ServiceRequirement.student_id.in_(allowed or [-1]))).all()}
-    rows: list[OwedRow] = []
-    totals = rules.LedgerTotals()
-    owing_students = 0
-    for sid, student_totals in summaries.items():
-        owing_students += int(student_totals.still_owed > 0)
-        for rid, led in student_totals.by_service.items():
-            totals.add(rid, led)
-            if led.still_owed <= 0 and not every_service:
-                continue
-            r = reqs[rid]
-            rows.append(OwedRow(sid, names[sid][0], names[sid][1], rid, r.service_type, r.minutes, r.period,
-                                r.provider or "—", r.starts_on, r.ends_on, led))
-    rows.sort(key=lambda r: (-r.ledger.still_owed, r.student.lower(), r.requirement_id))
-    refused = len(decisions) - len(allowed)
+    view = owed_view(session, students, allowed, today, every_service=every_service)
     log.info("services owed (administration) actor=%s students=%s refused=%s", viewer.person_id, len(allowed),
-             refused)
-    return OwedView(rows, len(allowed), owing_students, totals)
+             len(decisions) - len(allowed))
+    return view
