@@ -10,9 +10,7 @@ Messages after a POST travel as a fixed ``notice`` code in the redirect (an LMS 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from typing import Any
 
@@ -23,6 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from lti_app import clock
 from lti_app.auth import Viewer, app_url, current_viewer, require_viewer
 from lti_app.blueprints import navigation
+from lti_app.blueprints.downloads import csv_response
 from lti_app.db import get_session, utcnow
 from lti_app.domain.access import Action
 from lti_app.domain.vocab import AdminAction
@@ -387,27 +386,15 @@ def access_log() -> Any:
                            error=error, args=dict(request.args)), (400 if error else 200)
 
 
-def _cell(value: str) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (names come from the LMS; OWASP CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 @bp.get("/who-may-see")
 @require_viewer
 def who_may_see() -> Any:
     _district_admin()
     rows = grants.who_may_see(get_session())
     if request.args.get("format") == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["name", "email", "platform", "positions", "basis"])
-        for r in rows:
-            writer.writerow([_cell(r.name), _cell(r.email or ""), _cell(r.platform), "; ".join(r.positions),
-                             _cell("; ".join(r.bases))])
-        resp = Response(out.getvalue(), mimetype="text/csv")
-        resp.headers["Content-Disposition"] = f"attachment; filename=who-may-see-records-{clock.today()}.csv"
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
+        return csv_response([["name", "email", "platform", "positions", "basis"]] + [
+            [r.name, r.email or "", r.platform, "; ".join(r.positions), "; ".join(r.bases)] for r in rows],
+            f"who-may-see-records-{clock.today()}.csv")
     return render_template("admin/who_may_see.html", rows=rows, today=clock.today())
 
 
@@ -455,13 +442,9 @@ def imports() -> Any:
 @require_viewer
 def import_template() -> Any:
     _importer()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(importer.COLUMN_NAMES)
-    writer.writerow([c.example for c in importer.COLUMNS])
-    resp = Response(out.getvalue(), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = "attachment; filename=caseload-import-template.csv"
-    return resp
+    # Public column names and fictional examples: a cache may keep it.
+    return csv_response([importer.COLUMN_NAMES, [c.example for c in importer.COLUMNS]], "caseload-import-template.csv",
+                        private=False)
 
 
 @bp.post("/imports")
@@ -580,16 +563,8 @@ def services_owed_csv() -> Any:
     from lti_app.services.casework import service_minutes
 
     view, every, _viewer = _services_owed("services owed (administration, CSV)")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in service_minutes.owed_csv_rows(view):
-        # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection): quote it as text.
-        writer.writerow([f"'{c}" if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
-    resp = Response(out.getvalue(), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = (f"attachment; filename=services-owed-district-{clock.today().isoformat()}"
-                                           f"{'-all' if every else ''}.csv")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return csv_response(service_minutes.owed_csv_rows(view),
+                        f"services-owed-district-{clock.today().isoformat()}{'-all' if every else ''}.csv")
 
 
 def _export_form(student_id: int, error: str | None = None, status: int = 200) -> Any:

@@ -3,14 +3,13 @@ caseload-wide view of service minutes owed (page and CSV)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
+from flask import Blueprint, Flask, abort, current_app, render_template, request
 
 from lti_app import clock
 from lti_app.auth import app_url_by_id, current_viewer, require_viewer
+from lti_app.blueprints.downloads import csv_response
 from lti_app.db import get_session
 from lti_app.services.access import roles
 from lti_app.services.casework import caseload as caseload_service
@@ -72,16 +71,8 @@ def services_owed() -> Any:
 @require_viewer
 def services_owed_csv() -> Any:
     view, every = _owed("services owed (CSV)")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in service_minutes.owed_csv_rows(view):
-        # A cell starting with = + - @ would be a formula in a spreadsheet (CSV injection): quote it as text.
-        writer.writerow([f"'{c}" if isinstance(c, str) and c[:1] in ("=", "+", "-", "@") else c for c in row])
-    resp = Response(out.getvalue(), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = (f"attachment; filename=services-owed-{clock.today().isoformat()}"
-                                           f"{'-all' if every else ''}.csv")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return csv_response(service_minutes.owed_csv_rows(view),
+                        f"services-owed-{clock.today().isoformat()}{'-all' if every else ''}.csv")
 
 
 def init_app(app: Flask) -> None:
