@@ -159,7 +159,7 @@ def main() -> None:
     try:
         with fresh_database("alerts") as url:
             app = create_app({"database_url": url, "env": "test", "data_keys": [Fernet.generate_key().decode()],
-                              "log_level": "WARNING", "smtp_url": smtp.url,
+                              "log_level": "INFO", "smtp_url": smtp.url,
                               "mail_from": "Caseload <caseload@district.example.test>"})
             settings = app.config["CASELOAD"]
             with app.app_context():

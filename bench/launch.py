@@ -200,7 +200,6 @@ class _Flows:
 
     def __init__(self, url: str, lms: LtiTestPlatform, teachers: int, base: str = "http://127.0.0.1:5077",
                  secret: str = "bench-secret-" + "x" * 40, data_key: str = "") -> None:
-        import logging
 
         from cryptography.fernet import Fernet
 
@@ -208,9 +207,8 @@ class _Flows:
 
         self.lms, self.teachers = lms, teachers
         self.app = create_app({"database_url": url, "env": "test", "base_url": base, "cookie_secure": False,
-                               "secret_key": secret, "log_level": "WARNING",
+                               "secret_key": secret, "log_level": "INFO",  # the README's level
                                "data_keys": [data_key or Fernet.generate_key().decode()]})
-        logging.getLogger("lti_app").setLevel(logging.WARNING)
         self.engine = self.app.extensions["caseload.engine"]
         self.statements = StatementCounter(self.engine)
         self.cpu = dict.fromkeys(PHASES, 0.0)

@@ -141,7 +141,7 @@ def in_process(events: int, users: int, threads: int) -> None:
             data_key = Fernet.generate_key().decode()
             seed(url, data_key, sender.keyset_url, users)
             app = create_app({"database_url": url, "env": "test", "data_keys": [data_key], "broker_url": BROKER,
-                              "log_level": "WARNING"})
+                              "log_level": "INFO"})
 
             def post_all(batch: list[str], ready: threading.Barrier | None) -> None:
                 client = app.test_client()
