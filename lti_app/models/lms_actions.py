@@ -209,6 +209,15 @@ class LmsCourseBacklog(Base):
     last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_ok_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     """The last reconcile that ran through (it read the course and wrote what was missing)."""
+    requested_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    """Work asked for this course and not done yet (``services/lms_actions/requests``), kept here as well as in the
+    Celery message so that a Redis that loses its data loses no work: the 5-minute beat job queues again a request
+    older than a few minutes. When it is due (the nightly sweep's spread puts it up to two hours ahead); the newest
+    request's. Cleared by the reconcile that does it, unless a newer request arrived meanwhile."""
+    requested_reason: Mapped[str] = mapped_column(String(30), default="")
+    """plan | enrollment | quiz | sweep | manual: the ledger's reason when the request is queued again."""
+    requested_person_ids: Mapped[list | None] = mapped_column(JSONType)
+    """The students the pending requests are for; None: the whole course."""
 
 
 __all__ = ["AppliedAccommodation", "LmsActionLedger", "LmsConnection", "LmsCourseBacklog", "LmsQuiz",

@@ -5,12 +5,16 @@
   a database that cannot be reached (a crash or restart mid-sweep): without that the failed task would be
   acknowledged and its course left to the next night.
 - ``caseload.lms.apply_student``: after a plan version is activated, every course of the student.
-- ``caseload.lms.enrollments``: beat, every few minutes: plan students newly active in a course.
+- ``caseload.lms.enrollments``: beat, every few minutes: plan students newly active in a course, courses whose
+  quizzes changed, and requests left pending (``services/lms_actions/requests``: every reconcile asked for is
+  recorded in PostgreSQL before its message is sent, so a Redis that loses its data delays the work minutes, not
+  until the nightly sweep).
 - ``caseload.lms.sweep``: beat, nightly (02:15 district time): every course with a plan student, staggered.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -18,8 +22,9 @@ from celery import shared_task
 from celery.schedules import crontab
 from sqlalchemy.exc import OperationalError
 
+from lti_app.db import utcnow
 from lti_app.services.dispatch import LMS_APPLY_STUDENT, LMS_ENROLLMENTS, LMS_RECONCILE_COURSE, LMS_SWEEP
-from lti_app.services.lms_actions import triggers
+from lti_app.services.lms_actions import requests, triggers
 from lti_app.services.lms_actions.reconcile import LmsUnavailable, reconcile_course
 from lti_app.services.uow import UnitOfWork
 
@@ -28,7 +33,8 @@ log = logging.getLogger(__name__)
 SWEEP_SPREAD_SECONDS = 2 * 3600
 """The nightly sweep's courses are spread over two hours: the LMS sees a trickle, not a burst."""
 MAX_RETRIES = 8
-LMS_RETRY_MAX_SECONDS = 3600
+LMS_RETRY_MAX_SECONDS = int(requests.LMS_RETRY_MAX.total_seconds())
+"""Shared with ``requests.stale``: a course waiting on a down LMS is queued again only once its retry is overdue."""
 LONGEST_COUNTDOWN_SECONDS = max(SWEEP_SPREAD_SECONDS, LMS_RETRY_MAX_SECONDS)
 """The longest delay these tasks are queued with; Redis's visibility timeout must exceed it (``broker_resilience``),
 or Redis hands a waiting message to a second worker while the first still holds it."""
@@ -78,6 +84,9 @@ def apply_student_task(self: Any, student_id: int, reason: str = "plan", version
     try:
         with UnitOfWork() as uow:
             pairs = triggers.student_courses(uow.session, student_id)
+            for course_id, person_id in pairs:
+                requests.record(uow.session, course_id, [person_id], reason)
+            uow.commit()
     except OperationalError as exc:
         raise _retry_when_the_database_is_down(self, exc, f"LMS apply student={student_id}") from None
     for course_id, person_id in pairs:
@@ -88,21 +97,34 @@ def apply_student_task(self: Any, student_id: int, reason: str = "plan", version
 @shared_task(name=LMS_ENROLLMENTS, ignore_result=True)
 def enrollments_task() -> int:
     """Every few minutes: plan students newly active in a course, and courses whose quizzes changed (quiz events
-    from Canvas Live Events or the Moodle plugin). Returns how many reconciles were queued."""
+    from Canvas Live Events or the Moodle plugin), and requests left pending longer than ``requests.STALE`` (their
+    message was lost with Redis's data). Each is recorded in the same transaction as the watermarks it follows from,
+    before it is queued. Returns how many reconciles were queued."""
     with UnitOfWork() as uow:
         pairs = triggers.new_enrollments(uow.session)
         quiz_courses = triggers.quiz_event_courses(uow.session)
+        lost = requests.stale(uow.session)
+        by_course: dict[int, list[int]] = {}
+        for course_id, person_id in pairs:
+            by_course.setdefault(course_id, []).append(person_id)
+        changed = dict(quiz_courses)
+        for course_id, person_ids in by_course.items():
+            if course_id not in changed:
+                requests.record(uow.session, course_id, person_ids, "enrollment")
+        for course_id, _event in quiz_courses:
+            requests.record(uow.session, course_id, None, "quiz")
         uow.commit()
-    by_course: dict[int, list[int]] = {}
-    for course_id, person_id in pairs:
-        by_course.setdefault(course_id, []).append(person_id)
-    changed = dict(quiz_courses)
     for course_id, person_ids in by_course.items():
         if course_id not in changed:
             reconcile_course_task.delay(course_id, person_ids, "enrollment", "")
     for course_id, event in quiz_courses:
         reconcile_course_task.delay(course_id, None, "quiz", event)
-    return len(by_course.keys() - changed.keys()) + len(quiz_courses)
+    fresh = {c for c in by_course if c not in changed} | changed.keys()
+    again = [r for r in lost if r.course_id not in fresh]
+    for r in again:
+        log.info("LMS reconcile course=%s queued again: its request was still pending", r.course_id)
+        reconcile_course_task.delay(r.course_id, r.person_ids, r.reason, "")
+    return len(by_course.keys() - changed.keys()) + len(quiz_courses) + len(again)
 
 
 @shared_task(name=LMS_SWEEP, bind=True, ignore_result=True, max_retries=MAX_RETRIES)
@@ -110,9 +132,13 @@ def sweep_task(self: Any) -> int:
     try:
         with UnitOfWork() as uow:
             course_ids = triggers.sweep_courses(uow.session)
+            step = SWEEP_SPREAD_SECONDS / max(len(course_ids), 1)
+            now = utcnow()
+            for i, course_id in enumerate(course_ids):
+                requests.record(uow.session, course_id, None, "sweep", now + dt.timedelta(seconds=int(i * step)))
+            uow.commit()
     except OperationalError as exc:
         raise _retry_when_the_database_is_down(self, exc, "LMS sweep") from None
-    step = SWEEP_SPREAD_SECONDS / max(len(course_ids), 1)
     for i, course_id in enumerate(course_ids):
         reconcile_course_task.apply_async(args=(course_id, None, "sweep", ""), countdown=int(i * step))
     log.info("LMS sweep queued %s courses", len(course_ids))

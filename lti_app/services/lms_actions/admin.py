@@ -21,7 +21,7 @@ from lti_app.db import utcnow
 from lti_app.models import Course, LmsActionLedger, LmsConnection, LmsQuiz, LmsQuizState, Person, Platform, Student
 from lti_app.services.access.audit_log import record_admin
 from lti_app.services.dispatch import LMS_RECONCILE_COURSE, enqueue
-from lti_app.services.lms_actions import connections, triggers
+from lti_app.services.lms_actions import connections, requests, triggers
 from lti_app.services.lms_actions.reconcile import Change, LmsUnavailable, reconcile_course
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ def switch(session: Session, viewer: Viewer, platform_id: int, on: bool) -> None
 def apply_now(session: Session, platform_id: int) -> int:
     """Queue a reconcile of every course of the platform with a plan student (the nightly sweep, now)."""
     course_ids = triggers.sweep_courses(session, [platform_id])
+    for course_id in course_ids:  # kept in PostgreSQL too: a Redis that loses its data loses no work
+        requests.record(session, course_id, None, "manual")
     # End the read before queueing: in the embedded (eager) mode the reconciles run right here, in sessions of their
     # own, and may call this very server's LMS (the practice LMS) over HTTP.
     session.commit()

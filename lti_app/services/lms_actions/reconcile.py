@@ -79,7 +79,7 @@ from lti_app.models import (
     Platform,
     StudentLink,
 )
-from lti_app.services.lms_actions import backlog, connections
+from lti_app.services.lms_actions import backlog, connections, requests
 
 log = logging.getLogger(__name__)
 
@@ -243,10 +243,19 @@ def reconcile_course(session: Session, course_id: int, *, person_ids: Sequence[i
 
     One reconcile of a course runs at a time (``_course_lock``): two at once (a plan activation and a quiz event,
     *Apply now* twice) would both read, both write the same value and both record it, and one could take the
-    other's in-flight write (its intent) for an interrupted one."""
+    other's in-flight write (its intent) for an interrupted one.
+
+    The course's pending request (``requests``), read once the lock is held and before anything else, is cleared
+    when the run ends without waiting on the LMS, unless a newer one arrived meanwhile."""
     with _course_lock(session, course_id, enabled=not dry_run):
-        return _reconcile_course(session, course_id, person_ids=person_ids, reason=reason, event=event,
-                                 dry_run=dry_run, verify=verify)
+        started_at = utcnow()
+        found = None if dry_run else requests.seen(session, course_id)
+        result = _reconcile_course(session, course_id, person_ids=person_ids, reason=reason, event=event,
+                                   dry_run=dry_run, verify=verify)
+        if found is not None and result.status != "reauthorize" and requests.clear(
+                session, course_id, found, started_at, person_ids):
+            session.commit()
+        return result
 
 
 @contextlib.contextmanager
