@@ -197,6 +197,18 @@ def lms_world_persistent_broker(servers: Servers, tmp_path: Path) -> Iterator[Lm
         broker.stop()
 
 
+@pytest.fixture
+def lms_world_volatile_broker(servers: Servers, tmp_path: Path) -> Iterator[LmsWorld]:
+    """The same, on a Redis of its own without persistence: a crash loses every message it held."""
+    broker = faults.PrivateRedis(tmp_path / "redis-volatile", persist=False)
+    broker.start()
+    try:
+        with _world(servers, broker, tmp_path) as world:
+            yield world
+    finally:
+        broker.stop()
+
+
 def _kill_when_the_lms_holds_an_unanswered_write(world: LmsWorld, at_write: int) -> threading.Event:
     """Arm the fake Moodle: when it has stored save number ``at_write``, it holds the answer until the worker is
     dead (the test kills it meanwhile). Returns the event set when that write has landed."""
@@ -337,8 +349,8 @@ def test_broker_crash_mid_sweep_worker_survives_and_every_course_is_applied_once
     was running run to their end (they need the LMS and the database, not Redis), it reconnects by itself and takes
     the courses still queued. A message left unacknowledged by the lost connection is handed out again after the
     visibility timeout (moved back here, as in the kill test); running again, it writes and records nothing.
-    (Without persistence, the queued courses would be lost with Redis's data and left to the nightly sweep: see
-    docs/design-notes.md.)"""
+    (Without persistence the queued messages are lost with Redis's data; the next test shows the beat job queuing
+    those courses again from their requests in PostgreSQL.)"""
     w = lms_world_persistent_broker
     landed = _kill_when_the_lms_holds_an_unanswered_write(w, KILL_AT_WRITE)
     assert w.apply_now() == COURSES
@@ -355,3 +367,41 @@ def test_broker_crash_mid_sweep_worker_survives_and_every_course_is_applied_once
 
     _assert_applied_exactly_once(w)
     assert w.worker.running() and w.worker.starts == 1, "the worker had to be restarted"
+
+
+def test_broker_crash_without_persistence_mid_sweep_the_beat_job_queues_the_lost_courses_again_applied_once(
+        lms_world_volatile_broker: LmsWorld) -> None:
+    """Redis (no persistence) is SIGKILLed mid-sweep and restarted empty: the queued courses' messages are gone. Each
+    request was recorded in PostgreSQL before it was queued (``services/lms_actions/requests``); the course the worker
+    was running finishes and clears its own; once the others are older than ``requests.STALE`` (moved back here, as
+    the clock advancing), the 5-minute beat job (``caseload.lms.enrollments``) queues them again, and every course is
+    applied once."""
+    from lti_app.services.dispatch import LMS_ENROLLMENTS
+    from lti_app.services.lms_actions import requests
+
+    w = lms_world_volatile_broker
+    landed = _kill_when_the_lms_holds_an_unanswered_write(w, KILL_AT_WRITE)
+    assert w.apply_now() == COURSES
+    assert w.scalar("SELECT count(*) FROM lms_course_backlog WHERE requested_at IS NOT NULL") == COURSES
+    assert landed.wait(40), "the sweep never reached the write to interrupt\n" + faults.describe([w.worker])
+    w.broker.crash()
+    landed.released.set()  # type: ignore[attr-defined]
+    w.moodle.after_write = None
+    time.sleep(2.0)
+    w.broker.start()
+    faults.wait_for(lambda: w.worker.output().count("Connected to") >= 2, 30, "the worker reconnecting to Redis")
+    faults.wait_for(lambda: w.scalar("SELECT count(*) FROM lms_course_backlog WHERE last_ok_at IS NOT NULL") >= 1,
+                    30, "the course the worker was running being finished")
+    assert not w.lms_has_everything(), "the queued courses should have been lost with Redis's data"
+    with w.engine.begin() as conn:
+        conn.execute(text("UPDATE lms_course_backlog SET requested_at = requested_at - make_interval(secs => :s)"),
+                     {"s": requests.STALE.total_seconds() + 60})
+    w.app.extensions["celery"].send_task(LMS_ENROLLMENTS)
+    try:
+        faults.wait_for(lambda: _settled(w), 40, "the lost courses being queued again by the beat job", every=0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n" + faults.describe([w.worker])) from None
+
+    _assert_applied_exactly_once(w)
+    assert w.scalar("SELECT count(*) FROM lms_course_backlog WHERE requested_at IS NOT NULL") == 0
+    assert w.worker.running() and w.worker.starts == 1
