@@ -153,3 +153,45 @@ def test_the_nightly_sweeps_spread_is_not_queued_again_before_it_is_due(app, db_
     assert tasks.enrollments_task() == 0
     reconcile_course(db_session, world["course"].id, reason="plan")
     assert _row(db_session).requested_at is not None
+
+
+def test_a_plan_activation_stores_its_lms_request_with_itself_so_a_lost_message_is_queued_again(
+        app, db_session, moodle, world, monkeypatch):
+    """The activation's own commit holds the request (``plans._record_lms_requests``): with the broker unreachable
+    when it is activated (no ``apply_student`` message at all), the 5-minute job still applies the new rule."""
+    from lti_app.auth import Viewer
+    from lti_app.models import Accommodation, RoleGrant
+    from lti_app.services.casework import plans
+    from tests.support import factories as f
+
+    cm = f.person(db_session, world["platform"], "Tamsin Larkspur", kind="staff")
+    db_session.add(RoleGrant(person_id=cm.id, role="case_manager"))
+    world["ava"]["plan"].case_manager_id = cm.id
+    db_session.add(Accommodation(plan_version_id=world["ava"]["version"].id, category="timing",
+                                 text="Tests and quizzes: extended time.", position=0))
+    db_session.commit()
+    viewer = Viewer(cm.id, world["platform"].id, None, ("teacher",))
+    student_id, plan_id = world["ava"]["student"].id, world["ava"]["plan"].id
+
+    def broker_down(*_args: Any) -> None:
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(plans, "enqueue", broker_down)
+    with app.test_request_context("/"):  # each step in a session of its own, as each is a request of its own
+        for step in ("start", "rule", "activate"):
+            s = app.extensions["caseload.sessionmaker"]()
+            if step == "start":
+                draft_id = plans.start_draft(s, viewer, student_id, plan_id).id
+            elif step == "rule":
+                plans.set_lms_rule(s, viewer, student_id, plan_id, draft_id, "multiplier", "2", "", "", False, False)
+            else:
+                plans.activate(s, viewer, student_id, plan_id, draft_id, summary="Double time after the review.")
+            s.close()
+    row = _row(db_session)
+    assert row.requested_reason == "plan" and row.requested_person_ids == [world["ava"]["person"].id]
+    assert moodle.user_override(world["quiz"], 31) is None  # nothing was queued
+
+    _age(db_session, requests.STALE + dt.timedelta(seconds=1))
+    assert tasks.enrollments_task() == 1
+    assert moodle.user_override(world["quiz"], 31)["timelimit"] == 2400  # 2x of 20 min
+    assert _row(db_session).requested_at is None

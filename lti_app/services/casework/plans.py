@@ -40,6 +40,8 @@ from lti_app.services.access import policy as access
 from lti_app.services.access.audit_log import record_admin
 from lti_app.services.casework import lms_rule
 from lti_app.services.dispatch import LMS_APPLY_STUDENT, enqueue
+from lti_app.services.lms_actions import requests as lms_requests
+from lti_app.services.lms_actions import triggers as lms_triggers
 
 log = logging.getLogger(__name__)
 
@@ -607,10 +609,18 @@ def activate(session: Session, viewer: Viewer, student_id: int, plan_id: int, ve
     draft.activated_at = now
     draft.activated_by_id = viewer.person_id
     plan.status = PlanStatus.ACTIVE.value
+    _record_lms_requests(session, student_id)
     session.commit()
     log.info("Plan %s version %s activated by %s", plan.id, draft.version_no, viewer.person_id)
     _apply_in_lms(student_id, draft.id)
     return draft
+
+
+def _record_lms_requests(session: Session, student_id: int) -> None:
+    """The LMS work this activation asks for, stored with the activation itself (``lms_actions.requests``): if the
+    queued message is then lost (the broker down, or Redis losing its data), the 5-minute job queues it again."""
+    for course_id, person_id in lms_triggers.student_courses(session, student_id):
+        lms_requests.record(session, course_id, [person_id], "plan")
 
 
 def _apply_in_lms(student_id: int, version_id: int) -> None:
