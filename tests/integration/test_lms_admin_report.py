@@ -11,6 +11,7 @@ from sqlalchemy import select
 from lti_app.models import AccessEvent, AdminEvent, LmsActionLedger, LmsConnection, LmsQuiz, RoleGrant
 from lti_app.services.lms_actions.reconcile import reconcile_course
 from tests.support import factories as f
+from tests.support.casework_world import Client, text_of
 from tests.support.fake_canvas import FakeCanvas
 from tests.support.fake_moodle import FakeMoodle
 from tests.support.lms_world import canvas_world, moodle_world
@@ -24,23 +25,6 @@ def canvas():
         yield fake
 
 
-def _text(resp) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)).split())
-
-
-class As:
-    def __init__(self, client, token: str) -> None:
-        self.client, self.token, self.csrf = client, token, ""
-
-    def get(self, path: str, **params):
-        resp = self.client.get(path, query_string={"t": self.token, **params})
-        found = re.search(r'name="csrf_token" value="([^"]+)"', resp.get_data(as_text=True))
-        if found:
-            self.csrf = found.group(1)
-        return resp
-
-    def post(self, path: str, **data):
-        return self.client.post(path, data={"t": self.token, "csrf_token": self.csrf, **data})
 
 
 @pytest.fixture
@@ -60,26 +44,26 @@ def people(db_session, canvas):
 @BOTH
 def test_admin_previews_switches_on_and_reads_the_report(client, token_for, db_session, canvas, people):
     quiz = canvas.add_quiz("501", "Unit 1", 30)
-    a = As(client, token_for(people["admin"], None))
+    a = Client(client, token_for(people["admin"], None))
 
     page = a.get("/lms/admin")
-    assert page.status_code == 200 and "willow-canvas" in _text(page) and "off" in _text(page)
+    assert page.status_code == 200 and "willow-canvas" in text_of(page) and "off" in text_of(page)
     preview = a.get(f"/lms/admin/platforms/{people['platform'].id}/preview")
-    text = _text(preview)
+    text = text_of(preview)
     assert preview.status_code == 200 and "Ava Quinlan" in text and "Unit 1" in text and "nothing was written" in text
     assert canvas.count("POST", "/api/") == 0
     assert db_session.scalars(select(LmsActionLedger)).all() == []
 
-    switched = a.post(f"/lms/admin/platforms/{people['platform'].id}/switch", on="1")
+    switched = a.post(f"/lms/admin/platforms/{people['platform'].id}/switch", {"on": "1"})
     assert switched.status_code == 303 and "notice=on" in switched.location
     assert db_session.scalar(select(AdminEvent).where(AdminEvent.action == "lms_actions_on")) is not None
     a.get("/lms/admin")
-    assert a.post(f"/lms/admin/platforms/{people['platform'].id}/apply").status_code == 303
+    assert a.post(f"/lms/admin/platforms/{people['platform'].id}/apply", {}).status_code == 303
     assert canvas.extension("501", quiz, "9001")["extra_time"] == 15
 
     report = a.get("/lms/report")
     assert report.status_code == 200
-    assert "1.5x time applied on 1 of 1 quizzes in Biology" in _text(report)
+    assert "1.5x time applied on 1 of 1 quizzes in Biology" in text_of(report)
     logged = db_session.scalars(select(AccessEvent).where(AccessEvent.context == "LMS verification report")).all()
     assert {e.student_id for e in logged} == {people["ava"]["student"].id, people["ben"]["student"].id}
 
@@ -97,11 +81,11 @@ def test_the_report_puts_gaps_first_and_a_new_quiz_is_a_gap_until_applied(client
     canvas.courses["501"].students.discard("9002")  # Ben's writes will fail
     reconcile_course(db_session, people["course"].id)
 
-    report = As(client, token_for(people["cm"], None)).get("/lms/report")
-    text = _text(report)
+    report = Client(client, token_for(people["cm"], None)).get("/lms/report")
+    text = text_of(report)
     # the case manager sees only her caseload (Ava), and Ava has no gap; the admin sees Ben's gaps first
     assert "Ava Quinlan" in text and "Ben Hollis" not in text
-    admin_text = _text(As(client, token_for(people["admin"], None)).get("/lms/report"))
+    admin_text = text_of(Client(client, token_for(people["admin"], None)).get("/lms/report"))
     assert admin_text.index("Ben Hollis") < admin_text.index("Ava Quinlan")
     assert "2 quizzes in Biology lack 10 extra minutes, 1 extra attempt" in admin_text
 
@@ -113,10 +97,10 @@ def test_a_teacher_sees_the_course_counts_only(client, token_for, db_session, ca
     canvas.add_quiz("501", "Unit 1", 30)
     reconcile_course(db_session, people["course"].id)
 
-    resp = As(client, token_for(people["teacher"], people["course"], roles=("teacher",))).get("/lms/report")
+    resp = Client(client, token_for(people["teacher"], people["course"], roles=("teacher",))).get("/lms/report")
 
     assert resp.status_code == 200
-    text = _text(resp)
+    text = text_of(resp)
     assert "applied on 2 of 2 student quizzes (2 students with a plan)" in text
     assert "Ava" not in text and "Ben" not in text
 
@@ -125,7 +109,7 @@ def test_a_teacher_sees_the_course_counts_only(client, token_for, db_session, ca
 def test_the_teachers_panel_carries_the_courses_line_only_while_the_lms_applies_them(client, token_for, db_session,
                                                                                     canvas, people):
     """Issue #12: "Teachers see their course's line on the panel"; no line (and no extra read) while it is off."""
-    teacher = As(client, token_for(people["teacher"], people["course"], roles=("teacher",)))
+    teacher = Client(client, token_for(people["teacher"], people["course"], roles=("teacher",)))
     off = teacher.get("/panels/course")
     assert off.status_code == 200 and 'id="lms-line"' not in off.get_data(as_text=True)
 
@@ -135,7 +119,7 @@ def test_the_teachers_panel_carries_the_courses_line_only_while_the_lms_applies_
     canvas.add_quiz("501", "Unit 1", 30)
     canvas.add_quiz("501", "Unit 2", 30)
     reconcile_course(db_session, people["course"].id)
-    text = _text(teacher.get("/panels/course"))
+    text = text_of(teacher.get("/panels/course"))
     assert "Accommodations applied on 4 of 4 student quizzes (2 students with a plan)." in text
     assert "not yet" not in text
 
@@ -143,7 +127,7 @@ def test_the_teachers_panel_carries_the_courses_line_only_while_the_lms_applies_
     db_session.add(LmsQuiz(platform_id=people["platform"].id, course_id=people["course"].id, kind="classic",
                            lms_quiz_id="new-unseen", title="Unit 3", time_limit_seconds=45 * 60))
     db_session.commit()
-    text = _text(teacher.get("/panels/course"))
+    text = text_of(teacher.get("/panels/course"))
     assert "2 not yet Accommodations applied on 4 of 6 student quizzes" in text
 
 
@@ -156,29 +140,29 @@ def test_the_students_ledger_is_for_case_managers_and_admins_and_is_logged(clien
     reconcile_course(db_session, people["course"].id)
     sid = people["ava"]["student"].id
 
-    cm_view = As(client, token_for(people["cm"], None)).get(f"/lms/students/{sid}/ledger")
-    assert cm_view.status_code == 200 and "extra time" in _text(cm_view) and "applied" in _text(cm_view)
-    teacher = As(client, token_for(people["teacher"], people["course"], roles=("teacher",)))
+    cm_view = Client(client, token_for(people["cm"], None)).get(f"/lms/students/{sid}/ledger")
+    assert cm_view.status_code == 200 and "extra time" in text_of(cm_view) and "applied" in text_of(cm_view)
+    teacher = Client(client, token_for(people["teacher"], people["course"], roles=("teacher",)))
     assert teacher.get(f"/lms/students/{sid}/ledger").status_code == 403
     other = f.person(db_session, people["platform"], "Quill Vantage", kind="staff")
     db_session.commit()
-    assert As(client, token_for(other, None)).get(f"/lms/students/{sid}/ledger").status_code == 404
+    assert Client(client, token_for(other, None)).get(f"/lms/students/{sid}/ledger").status_code == 404
     events = db_session.scalars(select(AccessEvent).where(AccessEvent.context == "LMS ledger")).all()
     assert sorted(e.allowed for e in events) == [False, True, True]
 
 
 def test_non_admins_cannot_switch_or_preview(client, token_for, db_session, people):
-    cm = As(client, token_for(people["cm"], None))
+    cm = Client(client, token_for(people["cm"], None))
     assert cm.get("/lms/admin").status_code == 403
-    assert cm.post(f"/lms/admin/platforms/{people['platform'].id}/switch", on="1").status_code in (400, 403)
+    assert cm.post(f"/lms/admin/platforms/{people['platform'].id}/switch", {"on": "1"}).status_code in (400, 403)
     assert cm.get(f"/lms/admin/platforms/{people['platform'].id}/preview").status_code == 403
 
 
 def test_switching_on_is_refused_while_the_connection_test_fails(client, token_for, db_session, canvas, people):
     canvas.revoke_refresh_token()
-    a = As(client, token_for(people["admin"], None))
+    a = Client(client, token_for(people["admin"], None))
     a.get("/lms/admin")
-    resp = a.post(f"/lms/admin/platforms/{people['platform'].id}/switch", on="1")
+    resp = a.post(f"/lms/admin/platforms/{people['platform'].id}/switch", {"on": "1"})
     assert resp.status_code == 303 and "problem=" in resp.location
     db_session.expire_all()
     conn = db_session.scalar(select(LmsConnection))
@@ -192,12 +176,12 @@ def test_moodle_switch_on_checks_the_services_functions(client, token_for, db_se
         db_session.add(RoleGrant(person_id=admin.id, role="district_admin"))
         db_session.commit()
         moodle.functions.discard("mod_quiz_get_overrides")
-        a = As(client, token_for(admin, None))
+        a = Client(client, token_for(admin, None))
         a.get("/lms/admin")
-        refused = a.post(f"/lms/admin/platforms/{w['platform'].id}/switch", on="1")
+        refused = a.post(f"/lms/admin/platforms/{w['platform'].id}/switch", {"on": "1"})
         assert "mod_quiz_get_overrides" in refused.location.replace("%5F", "_")
         moodle.functions.add("mod_quiz_get_overrides")
-        assert "notice=on" in a.post(f"/lms/admin/platforms/{w['platform'].id}/switch", on="1").location
+        assert "notice=on" in a.post(f"/lms/admin/platforms/{w['platform'].id}/switch", {"on": "1"}).location
 
 
 def _follow_to_canvas(url: str):
@@ -227,11 +211,11 @@ def test_a_canvas_admin_authorizes_the_developer_key_in_the_browser(client, toke
     admin = f.person(db_session, plat, "Marlo Vance", kind="staff")
     db_session.add(RoleGrant(person_id=admin.id, role="district_admin"))
     db_session.commit()
-    a = As(client, token_for(admin, None))
+    a = Client(client, token_for(admin, None))
     a.get("/lms/admin")
 
-    start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", api_base_url=canvas.base_url,
-                   client_id=canvas.client_id, client_secret=canvas.client_secret)
+    start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", {"api_base_url": canvas.base_url,
+                   "client_id": canvas.client_id, "client_secret": canvas.client_secret})
     # The form posts inside the LMS frame (where the page token's browser binding is); the answer is a page whose
     # link opens Canvas's authorization in a window of its own (Canvas's sign-in refuses to be framed).
     link = _authorize_link(start)
@@ -247,16 +231,16 @@ def test_a_canvas_admin_authorizes_the_developer_key_in_the_browser(client, toke
         "url:PUT|/api/v1/courses/:course_id/assignments/:assignment_id/overrides/:id"}
     callback = urlsplit(back.headers["Location"])
     done = client.get(callback.path + "?" + callback.query)
-    assert done.status_code == 200 and "connected to oak-canvas" in _text(done)
+    assert done.status_code == 200 and "connected to oak-canvas" in text_of(done)
 
     db_session.expire_all()
     conn = db_session.scalar(select(LmsConnection).where(LmsConnection.platform_id == plat.id))
     assert conn.health == "ok" and conn.secret_encrypted and canvas.refresh_token.encode() not in conn.secret_encrypted
     assert client.get(callback.path + "?" + callback.query).status_code == 400  # a code works once
     forged = client.get("/lms/oauth/canvas/callback", query_string={"code": "x", "state": "forged"})
-    assert forged.status_code == 400 and "did not start in Caseload" in _text(forged)
+    assert forged.status_code == 400 and "did not start in Caseload" in text_of(forged)
     page = a.get("/lms/admin")
-    assert "working" in _text(page) and "url:POST|/api/v1/courses/:course_id/quizzes/:quiz_id/extensions" in _text(page)
+    assert "working" in text_of(page) and "url:POST|/api/v1/courses/:course_id/quizzes/:quiz_id/extensions" in text_of(page)
 
 
 def test_a_developer_key_without_the_scopes_is_reported_in_words(client, token_for, db_session, canvas):
@@ -267,13 +251,13 @@ def test_a_developer_key_without_the_scopes_is_reported_in_words(client, token_f
     db_session.add(RoleGrant(person_id=admin.id, role="district_admin"))
     db_session.commit()
     canvas.allowed_scopes = {"url:GET|/api/v1/courses/:course_id/quizzes"}
-    a = As(client, token_for(admin, None))
+    a = Client(client, token_for(admin, None))
     a.get("/lms/admin")
-    start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", api_base_url=canvas.base_url,
-                   client_id=canvas.client_id, client_secret=canvas.client_secret)
+    start = a.post(f"/lms/admin/platforms/{plat.id}/canvas", {"api_base_url": canvas.base_url,
+                   "client_id": canvas.client_id, "client_secret": canvas.client_secret})
     back = urlsplit(_follow_to_canvas(_authorize_link(start)).headers["Location"])
     done = client.get(back.path + "?" + back.query)
-    assert done.status_code == 400 and "does not allow every scope" in _text(done)
+    assert done.status_code == 400 and "does not allow every scope" in text_of(done)
 
 
 def test_the_ledger_and_the_rule_are_exported_with_the_record(app, client, token_for, db_session, canvas, people):

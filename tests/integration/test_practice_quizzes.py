@@ -32,6 +32,7 @@ from lti_app.models import (
 from lti_app.models.practice import PracticeQuiz, PracticeQuizOverride
 from lti_app.services.lms_actions import connections
 from lti_app.services.lms_actions.reconcile import reconcile_course
+from tests.support.casework_world import Client, text_of
 
 BOTH = pytest.mark.parametrize("backend", ["postgresql", "sqlite"], indirect=True)
 
@@ -76,23 +77,6 @@ def _ws(db_session) -> MoodleWebService:
     return connections.moodle_client(conn)
 
 
-def _text(resp) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", resp.get_data(as_text=True)).split())
-
-
-class As:
-    def __init__(self, client, token: str) -> None:
-        self.client, self.token, self.csrf = client, token, ""
-
-    def get(self, path: str, **params):
-        resp = self.client.get(path, query_string={"t": self.token, **params})
-        found = re.search(r'name="csrf_token" value="([^"]+)"', resp.get_data(as_text=True))
-        if found:
-            self.csrf = found.group(1)
-        return resp
-
-    def post(self, path: str, **data):
-        return self.client.post(path, data={"t": self.token, "csrf_token": self.csrf, **data})
 
 
 def _student_in(db_session, course: Course, *, with_rule: bool) -> Person:
@@ -214,17 +198,17 @@ def test_a_refused_save_saves_none_of_its_overrides(app, db_session, demo):
 @BOTH
 def test_the_newcomer_previews_switches_on_and_every_timed_quiz_carries_the_time(app, client, token_for, db_session,
                                                                                 demo):
-    admin = As(client, token_for(demo.admins[0], None, roles=("admin",)))
+    admin = Client(client, token_for(demo.admins[0], None, roles=("admin",)))
     page = admin.get("/lms/admin")
-    assert page.status_code == 200 and "practice" in _text(page) and "Moodle web services" in _text(page)
+    assert page.status_code == 200 and "practice" in text_of(page) and "Moodle web services" in text_of(page)
     platform_id = demo.platform.id
     preview = admin.get(f"/lms/admin/platforms/{platform_id}/preview")
-    assert preview.status_code == 200 and "nothing was written" in _text(preview)
-    assert "Unit 2 test" in _text(preview)
+    assert preview.status_code == 200 and "nothing was written" in text_of(preview)
+    assert "Unit 2 test" in text_of(preview)
     assert db_session.scalar(select(func.count()).select_from(PracticeQuizOverride)) == 1  # the teacher's only
     assert db_session.scalar(select(func.count()).select_from(LmsActionLedger)) == 0
 
-    switched = admin.post(f"/lms/admin/platforms/{platform_id}/switch", on="1")
+    switched = admin.post(f"/lms/admin/platforms/{platform_id}/switch", {"on": "1"})
     assert switched.status_code == 303 and "notice=on" in switched.location
 
     # every plan student with a rule, in every course, carries the time on every timed quiz; untimed: nothing
@@ -257,8 +241,8 @@ def test_the_newcomer_previews_switches_on_and_every_timed_quiz_carries_the_time
     assert len(kept) == 1 and kept[0].timelimit  # the teacher's later close date stays beside Caseload's time
 
     manager = demo.case_managers[0]
-    report = As(client, token_for(manager, None, roles=("staff",))).get("/lms/report")
-    text = _text(report)
+    report = Client(client, token_for(manager, None, roles=("staff",))).get("/lms/report")
+    text = text_of(report)
     assert report.status_code == 200
     found = re.search(r"(\d+) of (\d+) student courses have gaps", text)
     assert found and found.group(1) == "0" and int(found.group(2)) > 0, text[:500]
@@ -266,7 +250,7 @@ def test_the_newcomer_previews_switches_on_and_every_timed_quiz_carries_the_time
 
     # the practice LMS's page shows them as a teacher sees them in the LMS
     practice = client.get("/practice/", base_url=app.config["CASELOAD"].practice_url)
-    body = _text(practice)
+    body = text_of(practice)
     assert practice.status_code == 200 and "User overrides of" in body and "1 h 7 min 30 s" in body
 
     # a re-check of the unchanged district writes nothing
