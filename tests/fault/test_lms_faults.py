@@ -185,28 +185,29 @@ def lms_world(servers: Servers, tmp_path: Path) -> Iterator[LmsWorld]:
         yield world
 
 
-@pytest.fixture
-def lms_world_persistent_broker(servers: Servers, tmp_path: Path) -> Iterator[LmsWorld]:
-    """The same, on a Redis of its own that keeps its data through a crash (an append-only file)."""
-    broker = faults.PrivateRedis(tmp_path / "redis-aof", persist=True)
+@contextlib.contextmanager
+def _world_on_own_broker(servers: Servers, tmp_path: Path, *, persist: bool) -> Iterator[LmsWorld]:
+    broker = faults.PrivateRedis(tmp_path / ("redis-aof" if persist else "redis-volatile"), persist=persist)
     broker.start()
     try:
         with _world(servers, broker, tmp_path) as world:
             yield world
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def lms_world_persistent_broker(servers: Servers, tmp_path: Path) -> Iterator[LmsWorld]:
+    """The same, on a Redis of its own that keeps its data through a crash (an append-only file)."""
+    with _world_on_own_broker(servers, tmp_path, persist=True) as world:
+        yield world
 
 
 @pytest.fixture
 def lms_world_volatile_broker(servers: Servers, tmp_path: Path) -> Iterator[LmsWorld]:
     """The same, on a Redis of its own without persistence: a crash loses every message it held."""
-    broker = faults.PrivateRedis(tmp_path / "redis-volatile", persist=False)
-    broker.start()
-    try:
-        with _world(servers, broker, tmp_path) as world:
-            yield world
-    finally:
-        broker.stop()
+    with _world_on_own_broker(servers, tmp_path, persist=False) as world:
+        yield world
 
 
 def _kill_when_the_lms_holds_an_unanswered_write(world: LmsWorld, at_write: int) -> threading.Event:
